@@ -1,0 +1,20 @@
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from ..deps import ManagerDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health(manager: ManagerDep) -> JSONResponse:
+    """200 only when the model is loaded and the generation loop runs; 503 otherwise."""
+    if manager.is_ready():
+        return JSONResponse({"status": "ready", "model": manager.model_name})
+    state = manager.state.value
+    if state == "ready":  # loaded, but the generation loop has died
+        state = "failed"
+    body = {"status": state, "model": manager.model_name}
+    if manager.error:
+        body["error"] = manager.error
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})

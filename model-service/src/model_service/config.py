@@ -1,0 +1,42 @@
+"""All model-service settings, from environment variables prefixed MODEL_SERVICE_."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .prepare_model import DEFAULT_OUT
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODEL_SERVICE_", env_file=None, extra="ignore")
+
+    model_path: Path = DEFAULT_OUT
+    model_name: str | None = None  # default: the model directory's name
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    trust_remote_code: bool = False
+    host: str = "127.0.0.1"
+    port: int = 6006
+    api_key: SecretStr | None = None
+    max_batch_size: int = Field(32, ge=1)
+    max_queue: int = Field(256, ge=0)
+    max_model_len: int | None = Field(None, ge=16)  # default: the model's context length
+    max_prefill_tokens: int = Field(4096, ge=64)
+    max_kv_tokens: int = Field(65536, ge=256)
+    load: Literal["eager", "lazy"] = "eager"
+    log_level: str = "info"
+    torch_threads: int | None = None  # default: torch's own choice (all cores)
+
+    @property
+    def served_model_name(self) -> str:
+        return self.model_name or self.model_path.name
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,86 @@
+"""The engine interface the serving layer talks to, so tests can swap the engine."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+from .sampling import SamplingParams
+
+
+class EngineError(Exception):
+    """Generation failed inside the engine."""
+
+
+class QueueFullError(Exception):
+    """Too many requests are waiting: the caller should answer 503 with Retry-After."""
+
+    def __init__(self, waiting: int, retry_after_s: int) -> None:
+        super().__init__(f"{waiting} requests are already waiting")
+        self.waiting = waiting
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class GenerationRequest:
+    request_id: str
+    prompt_ids: list[int]
+    params: SamplingParams
+
+
+@dataclass
+class GenerationOutput:
+    """One increment of a request's output. The last one has `finish_reason` set."""
+
+    text: str = ""
+    completion_tokens: int = 0
+    finish_reason: str | None = None  # "stop" | "length" | "cancelled" | "error"
+    error: str | None = None
+
+
+@dataclass
+class RequestStream:
+    """What `Engine.submit` returns: the request's outputs as they are produced."""
+
+    request_id: str
+    prompt_tokens: int
+    _queue: asyncio.Queue = field(default_factory=asyncio.Queue, repr=False)
+    _cancel: "callable" = field(default=lambda: None, repr=False)
+    finished: bool = False
+
+    def cancel(self) -> None:
+        if not self.finished:
+            self._cancel()
+
+    async def __aiter__(self) -> AsyncIterator[GenerationOutput]:
+        while True:
+            out: GenerationOutput = await self._queue.get()
+            if out.finish_reason is not None:
+                self.finished = True
+            yield out
+            if self.finished:
+                return
+
+
+@dataclass
+class EngineStats:
+    waiting: int
+    running: int
+    loop_alive: bool
+
+
+class Engine(abc.ABC):
+    @abc.abstractmethod
+    def submit(self, request: GenerationRequest) -> RequestStream:
+        """Queue a request; raises QueueFullError when the waiting queue is full."""
+
+    @abc.abstractmethod
+    def stats(self) -> EngineStats: ...
+
+    @abc.abstractmethod
+    def start(self) -> None: ...
+
+    @abc.abstractmethod
+    def shutdown(self) -> None: ...

@@ -1,0 +1,46 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .api import api_router
+from .config import Settings, get_settings
+from .errors import install_error_handlers
+from .metrics import ServiceMetrics
+from .middleware import RequestContextMiddleware
+from .model_manager import ModelManager
+from .serving_chat import OpenAIServingChat
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, manager: ModelManager | None = None,
+               metrics: ServiceMetrics | None = None) -> FastAPI:
+    """Build the app. Tests pass their own `manager` (with a swapped engine) to skip loading."""
+    settings = settings or get_settings()
+    metrics = metrics or ServiceMetrics()
+    manager = manager or ModelManager(settings, listener=metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.load == "eager":
+            await asyncio.get_running_loop().run_in_executor(None, manager.load)
+        yield
+        manager.shutdown()
+
+    app = FastAPI(title="llm-relay model-service", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.manager = manager
+    app.state.serving_chat = OpenAIServingChat(manager, metrics)
+    install_error_handlers(app)
+    app.include_router(api_router)
+    app.add_middleware(RequestContextMiddleware,
+                       on_status=lambda status: metrics.requests.labels(status=str(status)).inc(),
+                       counted_paths=("/v1/chat/completions",))
+    return app

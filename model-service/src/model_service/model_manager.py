@@ -1,0 +1,106 @@
+"""Loads the model and tokenizer once, starts the engine, and reports the state."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import threading
+import time
+
+from .config import Settings
+from .engine.base import Engine
+from .engine.continuous import ContinuousBatchingEngine, EngineLimits, EngineListener
+
+log = logging.getLogger(__name__)
+
+
+class ModelState(str, enum.Enum):
+    NOT_LOADED = "not_loaded"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ModelManager:
+    """Owns the model, the tokenizer and the engine. Thread-safe: it loads exactly once."""
+
+    def __init__(self, settings: Settings, listener: EngineListener | None = None,
+                 engine: Engine | None = None, tokenizer=None) -> None:
+        self.settings = settings
+        self.listener = listener
+        self.engine: Engine | None = engine
+        self.tokenizer = tokenizer
+        self.max_model_len: int = settings.max_model_len or 8192
+        self.state = ModelState.READY if engine is not None else ModelState.NOT_LOADED
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._loaded = threading.Event()
+        if engine is not None:
+            self._loaded.set()
+
+    @property
+    def model_name(self) -> str:
+        return self.settings.served_model_name
+
+    def is_ready(self) -> bool:
+        return self.state is ModelState.READY and self.engine is not None and self.engine.stats().loop_alive
+
+    def load(self) -> None:
+        """Load synchronously (call from a worker thread); later calls return at once."""
+        with self._lock:
+            if self.state in (ModelState.READY, ModelState.LOADING):
+                return
+            self.state = ModelState.LOADING
+        try:
+            self._load()
+            self.state = ModelState.READY
+        except Exception as exc:
+            log.exception("model failed to load")
+            self.error = str(exc)
+            self.state = ModelState.FAILED
+        finally:
+            self._loaded.set()
+
+    async def ensure_loaded(self) -> None:
+        if self.state is ModelState.NOT_LOADED:
+            threading.Thread(target=self.load, name="model-loader", daemon=True).start()
+        await asyncio.get_running_loop().run_in_executor(None, self._loaded.wait)
+
+    def _load(self) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        s = self.settings
+        if not (s.model_path / "config.json").is_file():
+            raise FileNotFoundError(f"no model directory at {s.model_path} (run `make model`)")
+        if s.torch_threads:
+            torch.set_num_threads(s.torch_threads)
+        device = s.device if s.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = {
+            "auto": torch.float16 if device == "cuda" else torch.float32,
+            "float32": torch.float32,
+            "float16": torch.float16,
+            "bfloat16": torch.bfloat16,
+        }[s.dtype]
+        started = time.perf_counter()
+        tokenizer = AutoTokenizer.from_pretrained(s.model_path, trust_remote_code=s.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            s.model_path, dtype=dtype, trust_remote_code=s.trust_remote_code
+        ).to(device).eval()
+        context = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "seq_length", 8192)
+        self.max_model_len = min(s.max_model_len or context, context)
+        limits = EngineLimits(max_batch_size=s.max_batch_size, max_queue=s.max_queue,
+                              max_model_len=self.max_model_len, max_prefill_tokens=s.max_prefill_tokens,
+                              max_kv_tokens=s.max_kv_tokens)
+        engine = ContinuousBatchingEngine(model, tokenizer, limits, self.listener)
+        engine.start()
+        self.tokenizer, self.engine = tokenizer, engine
+        log.info("model %s loaded on %s (%s) in %.1f s, context %d", self.model_name, device, dtype,
+                 time.perf_counter() - started, self.max_model_len)
+
+    def shutdown(self) -> None:
+        if self.engine is not None:
+            self.engine.shutdown()
