@@ -1,0 +1,50 @@
+package dev.llmrelay.gateway.conversation;
+
+import org.springframework.http.HttpStatus;
+import org.springframework.http.ProblemDetail;
+import org.springframework.web.ErrorResponseException;
+
+/**
+ * An RFC 9457 problem answered by the browser API (GatewayErrorAdvice writes every
+ * {@link org.springframework.web.ErrorResponse} as application/problem+json).
+ */
+final class ApiProblem extends ErrorResponseException {
+
+    private ApiProblem(HttpStatus status, String title, String detail) {
+        super(status, problem(status, title, detail), null);
+    }
+
+    private static ProblemDetail problem(HttpStatus status, String title, String detail) {
+        ProblemDetail problem = ProblemDetail.forStatusAndDetail(status, detail);
+        problem.setTitle(title);
+        return problem;
+    }
+
+    /** The model could not be asked (429 limits, 503 no upstream), with the wait when one helps. */
+    static ApiProblem refused(int status, String code, String detail, long retryAfterSeconds) {
+        HttpStatus resolved = HttpStatus.resolve(status);
+        ApiProblem problem = new ApiProblem(resolved == null ? HttpStatus.BAD_GATEWAY : resolved,
+                status == 503 ? "Model service unavailable" : "Request refused", detail);
+        problem.getBody().setProperty("code", code);
+        if (retryAfterSeconds > 0) {
+            problem.getHeaders().set("Retry-After", Long.toString(retryAfterSeconds));
+        }
+        return problem;
+    }
+
+    static ApiProblem badRequest(String detail) {
+        return new ApiProblem(HttpStatus.BAD_REQUEST, "Bad request", detail);
+    }
+
+    static ApiProblem unauthorized(String detail) {
+        return new ApiProblem(HttpStatus.UNAUTHORIZED, "Not signed in", detail);
+    }
+
+    static ApiProblem notFound(String detail) {
+        return new ApiProblem(HttpStatus.NOT_FOUND, "Not found", detail);
+    }
+
+    static ApiProblem conflict(String detail) {
+        return new ApiProblem(HttpStatus.CONFLICT, "Conflict", detail);
+    }
+}

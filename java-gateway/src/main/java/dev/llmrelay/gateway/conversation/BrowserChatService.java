@@ -1,0 +1,224 @@
+package dev.llmrelay.gateway.conversation;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.scheduling.annotation.Scheduled;
+import org.springframework.stereotype.Service;
+import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import dev.llmrelay.gateway.system.GatewayProperties;
+
+/**
+ * The browser chat flow: store the user's message, start the model on the conversation so far,
+ * let the owning session follow (and resume) the reply's event stream, stop it on request,
+ * and store how it ended.
+ */
+@Service
+class BrowserChatService {
+
+    private static final Logger log = LoggerFactory.getLogger(BrowserChatService.class);
+    private static final int TITLE_CHARS = 60;
+
+    private final ConversationRepository repository;
+    private final ReplyRegistry replies;
+    private final ReplySource source;
+    private final BrowserProperties properties;
+    private final Duration streamTimeout;
+    private final ObjectMapper json;
+    private final Clock clock = Clock.systemUTC();
+
+    BrowserChatService(ConversationRepository repository, ReplyRegistry replies, ReplySource source,
+            BrowserProperties properties, GatewayProperties gateway, ObjectMapper json) {
+        this.repository = repository;
+        this.replies = replies;
+        this.source = source;
+        this.properties = properties;
+        this.streamTimeout = gateway.timeouts().stream();
+        this.json = json;
+    }
+
+    record Sent(String conversationId, String messageId) {
+    }
+
+    /** Stores the user message and starts the reply; refusals (429, 503...) leave nothing stored. */
+    Sent send(BrowserSession session, String conversationId, String content, String requestId) {
+        if (content == null || content.isBlank()) {
+            throw ApiProblem.badRequest("content must not be empty.");
+        }
+        if (content.length() > properties.maxContentChars()) {
+            throw ApiProblem.badRequest("content is longer than " + properties.maxContentChars() + " characters.");
+        }
+        Instant now = clock.instant();
+        boolean created = conversationId == null || conversationId.isBlank();
+        Conversation conversation;
+        List<ChatMessage> history;
+        if (created) {
+            conversation = new Conversation(UUID.randomUUID().toString(), session.key().id(), title(content), now, now);
+            repository.insertConversation(conversation);
+            history = List.of();
+        } else {
+            conversation = repository.findConversation(conversationId, session.key().id())
+                    .orElseThrow(() -> ApiProblem.notFound("No conversation " + conversationId + "."));
+            history = repository.messages(conversation.id());
+            if (history.stream().anyMatch(m -> ChatMessage.STREAMING.equals(m.status()) && isLive(m))) {
+                throw ApiProblem.conflict("A reply is still being generated in this conversation: stop it or wait.");
+            }
+        }
+
+        int seq = repository.nextSeq(conversation.id());
+        ChatMessage user = new ChatMessage(UUID.randomUUID().toString(), conversation.id(), seq, ChatMessage.USER,
+                content, ChatMessage.COMPLETE, null, null, session.tokenHash(), null, null, now);
+        ChatMessage reply = new ChatMessage(UUID.randomUUID().toString(), conversation.id(), seq + 1,
+                ChatMessage.ASSISTANT, "", ChatMessage.STREAMING, null, null, session.tokenHash(), null, null, now);
+        repository.insertMessage(user);
+        repository.insertMessage(reply);
+        repository.touchConversation(conversation.id(), now);
+
+        ReplyGeneration generation = new ReplyGeneration(reply.id(), json, this::storeEnding);
+        replies.add(generation);
+        try {
+            generation.attach(source.start(session.key(), request(history, content), requestId, generation));
+        } catch (RuntimeException refused) {
+            // Nothing was generated: take the messages back so the page can offer the text again.
+            replies.remove(reply.id());
+            repository.deleteMessage(reply.id());
+            repository.deleteMessage(user.id());
+            if (created) {
+                repository.deleteConversation(conversation.id(), session.key().id());
+            }
+            throw refused;
+        }
+        return new Sent(conversation.id(), reply.id());
+    }
+
+    /**
+     * Opens the reply's stream for its session, resuming after {@code lastEventId}; empty when
+     * there is nothing left to send (the answer is then 204).
+     */
+    Optional<SseEmitter> follow(BrowserSession session, String messageId, String lastEventIdHeader) {
+        ChatMessage message = ownedReply(session, messageId);
+        long lastEventId = parseLastEventId(lastEventIdHeader);
+        Optional<ReplyGeneration> found = replies.find(message.id());
+        if (found.isEmpty()) {
+            return Optional.empty(); // finished (or this gateway restarted): the stored message has it all
+        }
+        ReplyGeneration generation = found.get();
+        if (generation.isComplete() && lastEventId >= generation.lastEventId()) {
+            return Optional.empty();
+        }
+        if (lastEventId > generation.lastEventId()) {
+            throw ApiProblem.badRequest("Last-Event-ID " + lastEventId + " is past the last event of this reply.");
+        }
+        SseEmitter emitter = new SseEmitter(streamTimeout.toMillis());
+        ReplySubscriber subscriber = new ReplySubscriber(emitter, lastEventId);
+        emitter.onCompletion(() -> subscriber.close(generation));
+        emitter.onTimeout(() -> subscriber.close(generation));
+        emitter.onError(error -> subscriber.close(generation));
+        generation.subscribe(subscriber);
+        return Optional.of(emitter);
+    }
+
+    /** Stop: the model stops, the partial reply is kept and marked stopped. Idempotent. */
+    void cancel(BrowserSession session, String messageId) {
+        ChatMessage message = ownedReply(session, messageId);
+        replies.find(message.id()).ifPresent(ReplyGeneration::cancel);
+    }
+
+    /** Text of a reply still being generated, for showing a conversation mid-stream. */
+    Optional<String> liveText(String messageId) {
+        return replies.find(messageId).filter(g -> !g.isComplete()).map(ReplyGeneration::textSoFar);
+    }
+
+    private ChatMessage ownedReply(BrowserSession session, String messageId) {
+        // Another session's reply answers like a missing one: ids are not proof of access.
+        return repository.findMessage(messageId)
+                .filter(m -> ChatMessage.ASSISTANT.equals(m.role()) && session.tokenHash().equals(m.sessionHash()))
+                .orElseThrow(() -> ApiProblem.notFound("No reply " + messageId + " in this session."));
+    }
+
+    private boolean isLive(ChatMessage message) {
+        return replies.find(message.id()).map(g -> !g.isComplete()).orElse(false);
+    }
+
+    private void storeEnding(ReplyGeneration generation, String content, String status, String finishReason,
+            String errorMessage, Object usage) {
+        Integer promptTokens = null;
+        Integer completionTokens = null;
+        if (usage != null) {
+            Map<?, ?> counts = json.convertValue(usage, Map.class);
+            promptTokens = counts.get("prompt_tokens") instanceof Number n ? n.intValue() : null;
+            completionTokens = counts.get("completion_tokens") instanceof Number n ? n.intValue() : null;
+        }
+        try {
+            repository.finishReply(generation.messageId(), content, status, finishReason, errorMessage,
+                    promptTokens, completionTokens);
+        } catch (RuntimeException e) {
+            log.error("could not store the end of reply {}", generation.messageId(), e);
+        } finally {
+            replies.retire(generation);
+        }
+    }
+
+    /** Replies left "streaming" longer than any stream may live were lost with a stopped gateway. */
+    @Scheduled(fixedDelayString = "PT10M", initialDelayString = "PT5S")
+    void failAbandonedReplies() {
+        int failed = repository.failAbandonedReplies("The gateway stopped before this reply finished.",
+                clock.instant().minus(streamTimeout));
+        if (failed > 0) {
+            log.info("marked {} abandoned browser replies as failed", failed);
+        }
+    }
+
+    private ObjectNode request(List<ChatMessage> history, String content) {
+        ObjectNode body = json.createObjectNode();
+        ArrayNode messages = body.putArray("messages");
+        List<ChatMessage> earlier = new ArrayList<>();
+        for (ChatMessage m : history) {
+            // Failed replies and empty stops are left out: the model would read them as its own words.
+            if (ChatMessage.USER.equals(m.role()) || (!m.content().isEmpty() && !ChatMessage.ERROR.equals(m.status())
+                    && !ChatMessage.STREAMING.equals(m.status()))) {
+                earlier.add(m);
+            }
+        }
+        for (ChatMessage m : earlier.subList(Math.max(0, earlier.size() - properties.historyMessages()), earlier.size())) {
+            messages.addObject().put("role", m.role()).put("content", m.content());
+        }
+        messages.addObject().put("role", ChatMessage.USER).put("content", content);
+        body.put("stream", true);
+        body.put("max_tokens", properties.maxTokens());
+        return body;
+    }
+
+    private static long parseLastEventId(String header) {
+        if (header == null || header.isBlank()) {
+            return 0;
+        }
+        try {
+            long id = Long.parseLong(header.strip());
+            if (id < 0) {
+                throw new NumberFormatException();
+            }
+            return id;
+        } catch (NumberFormatException e) {
+            throw ApiProblem.badRequest("Last-Event-ID must be an event id of this stream.");
+        }
+    }
+
+    private static String title(String content) {
+        String oneLine = content.strip().replaceAll("\\s+", " ");
+        return oneLine.length() <= TITLE_CHARS ? oneLine : oneLine.substring(0, TITLE_CHARS - 1) + "…";
+    }
+}

@@ -1,0 +1,62 @@
+package dev.llmrelay.gateway.conversation;
+
+import jakarta.servlet.http.HttpServletRequest;
+
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestHeader;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
+
+import dev.llmrelay.gateway.system.RequestIdFilter;
+
+/**
+ * Send a message, follow its reply as an event stream (native EventSource: GET, cookie, resume
+ * with Last-Event-ID), stop the reply.
+ */
+@RestController
+@RequestMapping("/api/chat/messages")
+class ChatMessageController {
+
+    private final BrowserChatService chat;
+
+    ChatMessageController(BrowserChatService chat) {
+        this.chat = chat;
+    }
+
+    record NewMessage(String conversationId, String content) {
+    }
+
+    @PostMapping(consumes = MediaType.APPLICATION_JSON_VALUE)
+    BrowserChatService.Sent send(@RequestBody NewMessage body, BrowserSession session, HttpServletRequest request) {
+        if (body == null) {
+            throw ApiProblem.badRequest("A JSON body {\"content\"} is required.");
+        }
+        return chat.send(session, body.conversationId(), body.content(), RequestIdFilter.of(request));
+    }
+
+    @GetMapping(path = "/{messageId}/stream", produces = {MediaType.TEXT_EVENT_STREAM_VALUE, MediaType.ALL_VALUE})
+    ResponseEntity<SseEmitter> stream(@PathVariable String messageId,
+            @RequestHeader(name = "Last-Event-ID", required = false) String lastEventId, BrowserSession session) {
+        return chat.follow(session, messageId, lastEventId)
+                .map(emitter -> ResponseEntity.ok()
+                        .contentType(MediaType.TEXT_EVENT_STREAM)
+                        .header(HttpHeaders.CACHE_CONTROL, "no-cache")
+                        .header("X-Accel-Buffering", "no")
+                        .body(emitter))
+                // 204 tells EventSource the stream is over for good: it stops reconnecting.
+                .orElseGet(() -> ResponseEntity.noContent().build());
+    }
+
+    @PostMapping("/{messageId}/cancel")
+    ResponseEntity<Void> cancel(@PathVariable String messageId, BrowserSession session) {
+        chat.cancel(session, messageId);
+        return ResponseEntity.noContent().build();
+    }
+}

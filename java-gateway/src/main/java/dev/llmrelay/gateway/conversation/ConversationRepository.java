@@ -1,0 +1,112 @@
+package dev.llmrelay.gateway.conversation;
+
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.stereotype.Repository;
+
+/** Conversations and their messages in the gateway database. */
+@Repository
+class ConversationRepository {
+
+    private static final String MESSAGE_COLUMNS = "id, conversation_id, seq, role, content, status, finish_reason, "
+            + "error_message, session_hash, prompt_tokens, completion_tokens, created_at";
+
+    private final JdbcClient jdbc;
+
+    ConversationRepository(JdbcClient jdbc) {
+        this.jdbc = jdbc;
+    }
+
+    void insertConversation(Conversation c) {
+        jdbc.sql("INSERT INTO conversation (id, key_id, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+                .params(c.id(), c.keyId(), c.title(), Timestamp.from(c.createdAt()), Timestamp.from(c.updatedAt()))
+                .update();
+    }
+
+    /** The conversation if it exists and belongs to this key. */
+    Optional<Conversation> findConversation(String id, long keyId) {
+        return jdbc.sql("SELECT id, key_id, title, created_at, updated_at FROM conversation WHERE id = ? AND key_id = ?")
+                .params(id, keyId)
+                .query(ConversationRepository::mapConversation).optional();
+    }
+
+    List<Conversation> listConversations(long keyId, int limit) {
+        return jdbc.sql("SELECT id, key_id, title, created_at, updated_at FROM conversation WHERE key_id = ? "
+                        + "ORDER BY updated_at DESC, id LIMIT ?")
+                .params(keyId, limit)
+                .query(ConversationRepository::mapConversation).list();
+    }
+
+    void touchConversation(String id, Instant now) {
+        jdbc.sql("UPDATE conversation SET updated_at = ? WHERE id = ?").params(Timestamp.from(now), id).update();
+    }
+
+    boolean deleteConversation(String id, long keyId) {
+        // messages go with it (ON DELETE CASCADE)
+        return jdbc.sql("DELETE FROM conversation WHERE id = ? AND key_id = ?").params(id, keyId).update() > 0;
+    }
+
+    int nextSeq(String conversationId) {
+        return jdbc.sql("SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_message WHERE conversation_id = ?")
+                .param(conversationId).query(Integer.class).single();
+    }
+
+    void insertMessage(ChatMessage m) {
+        jdbc.sql("INSERT INTO chat_message (" + MESSAGE_COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                .params(m.id(), m.conversationId(), m.seq(), m.role(), m.content(), m.status(), m.finishReason(),
+                        m.errorMessage(), m.sessionHash(), m.promptTokens(), m.completionTokens(),
+                        Timestamp.from(m.createdAt()))
+                .update();
+    }
+
+    void deleteMessage(String id) {
+        jdbc.sql("DELETE FROM chat_message WHERE id = ?").param(id).update();
+    }
+
+    List<ChatMessage> messages(String conversationId) {
+        return jdbc.sql("SELECT " + MESSAGE_COLUMNS + " FROM chat_message WHERE conversation_id = ? ORDER BY seq")
+                .param(conversationId)
+                .query(ConversationRepository::mapMessage).list();
+    }
+
+    Optional<ChatMessage> findMessage(String id) {
+        return jdbc.sql("SELECT " + MESSAGE_COLUMNS + " FROM chat_message WHERE id = ?").param(id)
+                .query(ConversationRepository::mapMessage).optional();
+    }
+
+    /** Writes how a reply ended; only a reply still marked streaming is changed (the first end wins). */
+    boolean finishReply(String id, String content, String status, String finishReason, String errorMessage,
+            Integer promptTokens, Integer completionTokens) {
+        return jdbc.sql("UPDATE chat_message SET content = ?, status = ?, finish_reason = ?, error_message = ?, "
+                        + "prompt_tokens = ?, completion_tokens = ? WHERE id = ? AND status = 'streaming'")
+                .params(content, status, finishReason, errorMessage, promptTokens, completionTokens, id)
+                .update() > 0;
+    }
+
+    /** Replies left streaming by a gateway that stopped: nothing will ever finish them. */
+    int failAbandonedReplies(String errorMessage, Instant createdBefore) {
+        return jdbc.sql("UPDATE chat_message SET status = 'error', error_message = ? "
+                        + "WHERE status = 'streaming' AND created_at < ?")
+                .params(errorMessage, Timestamp.from(createdBefore)).update();
+    }
+
+    private static Conversation mapConversation(ResultSet rs, int row) throws SQLException {
+        return new Conversation(rs.getString("id"), rs.getLong("key_id"), rs.getString("title"),
+                rs.getTimestamp("created_at").toInstant(), rs.getTimestamp("updated_at").toInstant());
+    }
+
+    private static ChatMessage mapMessage(ResultSet rs, int row) throws SQLException {
+        return new ChatMessage(rs.getString("id"), rs.getString("conversation_id"), rs.getInt("seq"),
+                rs.getString("role"), rs.getString("content"), rs.getString("status"),
+                rs.getString("finish_reason"), rs.getString("error_message"), rs.getString("session_hash"),
+                (Integer) rs.getObject("prompt_tokens", Integer.class),
+                (Integer) rs.getObject("completion_tokens", Integer.class),
+                rs.getTimestamp("created_at").toInstant());
+    }
+}

@@ -1,0 +1,64 @@
+package dev.llmrelay.gateway.conversation;
+
+import java.io.IOException;
+import java.util.List;
+
+import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
+
+/**
+ * One open EventSource connection following a reply. It keeps its own cursor (the id of the
+ * last event written), so whichever thread calls {@link #drain} (the upstream's callback, or
+ * the request that subscribed) writes each event exactly once and in order.
+ */
+final class ReplySubscriber {
+
+    private final SseEmitter emitter;
+    private long cursor;
+    private boolean closed;
+
+    ReplySubscriber(SseEmitter emitter, long lastEventId) {
+        this.emitter = emitter;
+        this.cursor = lastEventId;
+    }
+
+    /** Writes every event after the cursor; completes the response after the last one. */
+    synchronized void drain(ReplyGeneration generation) {
+        if (closed) {
+            return;
+        }
+        List<ReplyGeneration.Event> pending = generation.eventsAfter(cursor);
+        try {
+            for (ReplyGeneration.Event event : pending) {
+                emitter.send(SseEmitter.event().id(Long.toString(event.id())).name(event.name()).data(event.data()));
+                cursor = event.id();
+            }
+        } catch (IOException | IllegalStateException gone) {
+            // The browser went away (it will reconnect with Last-Event-ID if it can). After a
+            // failed send the container completes the request itself.
+            close(generation);
+            return;
+        }
+        if (generation.isComplete() && cursor >= generation.lastEventId()) {
+            closed = true;
+            generation.unsubscribe(this);
+            emitter.complete();
+        }
+    }
+
+    /** A comment line that reveals a dead connection during long silences (a long prefill). */
+    synchronized void ping(ReplyGeneration generation) {
+        if (closed) {
+            return;
+        }
+        try {
+            emitter.send(SseEmitter.event().comment("ping"));
+        } catch (IOException | IllegalStateException gone) {
+            close(generation);
+        }
+    }
+
+    synchronized void close(ReplyGeneration generation) {
+        closed = true;
+        generation.unsubscribe(this);
+    }
+}
