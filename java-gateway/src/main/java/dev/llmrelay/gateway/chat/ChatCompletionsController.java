@@ -1,0 +1,160 @@
+package dev.llmrelay.gateway.chat;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeoutException;
+
+import jakarta.servlet.http.HttpServletRequest;
+
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import dev.llmrelay.gateway.keys.ApiKey;
+import dev.llmrelay.gateway.keys.ApiKeyService;
+import dev.llmrelay.gateway.keys.BearerToken;
+import dev.llmrelay.gateway.system.GatewayProperties;
+import dev.llmrelay.gateway.system.OpenAiException;
+import dev.llmrelay.gateway.system.RequestIdFilter;
+import dev.llmrelay.gateway.usage.EndReason;
+import dev.llmrelay.gateway.usage.UsageRecorder;
+
+/**
+ * OpenAI-compatible surface. Streams are relayed event by event ({@link SseRelay}); other answers are
+ * proxied. Every answer is a {@link ResponseBodyEmitter} so one method can return either.
+ */
+@RestController
+@RequestMapping("/v1")
+class ChatCompletionsController {
+
+    private static final MediaType EVENT_STREAM = MediaType.TEXT_EVENT_STREAM;
+
+    private final ApiKeyService keys;
+    private final ChatStreamService streams;
+    private final ChatProxyService proxy;
+    private final ModelsProxy models;
+    private final UsageRecorder usage;
+    private final SseHeartbeats heartbeats;
+    private final ObjectMapper mapper;
+    private final GatewayProperties properties;
+
+    ChatCompletionsController(ApiKeyService keys, ChatStreamService streams, ChatProxyService proxy,
+            ModelsProxy models, UsageRecorder usage, SseHeartbeats heartbeats, ObjectMapper mapper,
+            GatewayProperties properties) {
+        this.keys = keys;
+        this.streams = streams;
+        this.proxy = proxy;
+        this.models = models;
+        this.usage = usage;
+        this.heartbeats = heartbeats;
+        this.mapper = mapper;
+        this.properties = properties;
+    }
+
+    @PostMapping("/chat/completions")
+    ResponseEntity<ResponseBodyEmitter> chatCompletions(@RequestBody(required = false) byte[] body,
+            HttpServletRequest http) throws IOException, InterruptedException {
+        String requestId = RequestIdFilter.of(http);
+        ApiKey key = authenticate(http, requestId);
+        ObjectNode request = parse(body, key, requestId);
+        if (!ChatRequests.wantsStream(request)) {
+            ChatProxyService.Proxied answer = proxy.complete(key, request, requestId);
+            return fixed(answer.status(), answer.headers(), MediaType.parseMediaType(answer.contentType()),
+                    answer.body());
+        }
+        SseRelay relay = new SseRelay(properties.timeouts().stream(), heartbeats, mapper);
+        ChatStreamHandle handle = streams.start(key, request, requestId, relay);
+        relay.attach(handle);
+        ChatStreamError early;
+        try {
+            // headers (status, rate limits) can only be chosen once we know whether an upstream took it
+            early = relay.awaitStart(startBudget());
+        } catch (TimeoutException e) {
+            handle.cancel();
+            early = new ChatStreamError(504, "server_error", "upstream_timeout",
+                    "No upstream answered in time", null, 0, false);
+        }
+        if (early == null) {
+            HttpHeaders headers = new HttpHeaders();
+            handle.rateLimitHeaders().forEach(headers::set);
+            return ResponseEntity.ok().headers(headers).contentType(EVENT_STREAM).body(relay.emitter());
+        }
+        Map<String, String> headers = new java.util.LinkedHashMap<>(handle.rateLimitHeaders());
+        if (early.retryAfterSeconds() > 0) {
+            headers.put("Retry-After", Long.toString(early.retryAfterSeconds()));
+        }
+        if (early.upstreamBody() != null && early.status() < 500) {
+            // an upstream 4xx passes through unchanged
+            return fixed(early.status(), headers, MediaType.APPLICATION_JSON,
+                    early.upstreamBody().getBytes(StandardCharsets.UTF_8));
+        }
+        // a stream client gets one error event, then the end
+        String events = "data: " + relay.errorEvent(early) + "\n\ndata: [DONE]\n\n";
+        return fixed(early.status(), headers, EVENT_STREAM, events.getBytes(StandardCharsets.UTF_8));
+    }
+
+    @GetMapping("/models")
+    ResponseEntity<ResponseBodyEmitter> listModels(HttpServletRequest http) throws IOException {
+        String requestId = RequestIdFilter.of(http);
+        authenticate(http, requestId);
+        ChatProxyService.Proxied answer = models.list(requestId);
+        return fixed(answer.status(), answer.headers(), MediaType.parseMediaType(answer.contentType()),
+                answer.body());
+    }
+
+    private Duration startBudget() {
+        int upstreams = properties.upstreams().size();
+        return properties.timeouts().connect().multipliedBy(upstreams + 1L).plus(properties.timeouts().read());
+    }
+
+    private ApiKey authenticate(HttpServletRequest http, String requestId) {
+        String token = BearerToken.from(http);
+        Optional<ApiKey> key = keys.authenticate(token);
+        if (key.isEmpty()) {
+            usage.recordRefused(requestId, null, http.getRequestURI().endsWith("/models") ? "models"
+                    : ChatStreamService.ENDPOINT, null, false, EndReason.unauthorized, 401);
+            throw OpenAiException.unauthorized(token == null
+                    ? "Missing API key: send Authorization: Bearer <key>"
+                    : "Invalid API key");
+        }
+        return key.get();
+    }
+
+    private ObjectNode parse(byte[] body, ApiKey key, String requestId) {
+        JsonNode parsed;
+        try {
+            parsed = body == null || body.length == 0 ? null : mapper.readTree(body);
+        } catch (IOException e) {
+            parsed = null;
+        }
+        if (!(parsed instanceof ObjectNode object)) {
+            usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, null, false, EndReason.bad_request,
+                    400);
+            throw OpenAiException.badRequest(null, "The request body must be a JSON object");
+        }
+        return object;
+    }
+
+    private static ResponseEntity<ResponseBodyEmitter> fixed(int status, Map<String, String> headers,
+            MediaType type, byte[] body) throws IOException {
+        ResponseBodyEmitter emitter = new ResponseBodyEmitter();
+        emitter.send(body, type);
+        emitter.complete();
+        HttpHeaders httpHeaders = new HttpHeaders();
+        headers.forEach(httpHeaders::set);
+        return ResponseEntity.status(status).headers(httpHeaders).contentType(type).body(emitter);
+    }
+}

@@ -1,0 +1,102 @@
+package dev.llmrelay.gateway.keys;
+
+import java.net.URI;
+import java.time.Instant;
+import java.util.List;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+
+import org.springframework.http.HttpStatus;
+import org.springframework.http.ProblemDetail;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.ErrorResponseException;
+import org.springframework.web.bind.annotation.DeleteMapping;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PatchMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RestController;
+
+import dev.llmrelay.gateway.keys.ApiKeyService.KeyChanges;
+
+/** Admin API for keys; errors are RFC 9457 problem details. */
+@RestController
+@RequestMapping("/admin/keys")
+class AdminKeysController {
+
+    private final ApiKeyService keys;
+
+    AdminKeysController(ApiKeyService keys) {
+        this.keys = keys;
+    }
+
+    /** A key as the admin API shows it; {@code key} (the plaintext) only in the answer to POST. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    record KeyView(long id, String name, String prefix, int requestsPerMinute, int tokensPerMinute,
+            int maxConcurrentStreams, boolean enabled, Instant createdAt, Instant lastUsedAt, String key) {
+
+        static KeyView of(ApiKey k, String plaintext) {
+            return new KeyView(k.id(), k.name(), k.prefix(), k.requestsPerMinute(), k.tokensPerMinute(),
+                    k.maxConcurrentStreams(), k.enabled(), k.createdAt(), k.lastUsedAt(), plaintext);
+        }
+    }
+
+    @PostMapping
+    ResponseEntity<KeyView> create(@RequestBody(required = false) KeyChanges request) {
+        KeyChanges changes = request == null ? new KeyChanges(null, null, null, null, null) : request;
+        validate(changes);
+        ApiKeyService.CreatedKey created = keys.create(changes);
+        return ResponseEntity.created(URI.create("/admin/keys/" + created.key().id()))
+                .body(KeyView.of(created.key(), created.plaintext()));
+    }
+
+    @GetMapping
+    List<KeyView> list() {
+        return keys.list().stream().map(k -> KeyView.of(k, null)).toList();
+    }
+
+    @GetMapping("/{id}")
+    KeyView get(@PathVariable long id) {
+        return keys.find(id).map(k -> KeyView.of(k, null)).orElseThrow(() -> notFound(id));
+    }
+
+    @PatchMapping("/{id}")
+    KeyView update(@PathVariable long id, @RequestBody KeyChanges changes) {
+        validate(changes);
+        return keys.update(id, changes).map(k -> KeyView.of(k, null)).orElseThrow(() -> notFound(id));
+    }
+
+    @DeleteMapping("/{id}")
+    ResponseEntity<Void> delete(@PathVariable long id) {
+        if (!keys.delete(id)) {
+            throw notFound(id);
+        }
+        return ResponseEntity.noContent().build();
+    }
+
+    private static void validate(KeyChanges c) {
+        if (!positive(c.requestsPerMinute()) || !positive(c.tokensPerMinute()) || !positive(c.maxConcurrentStreams())) {
+            ProblemDetail body = ProblemDetail.forStatusAndDetail(HttpStatus.BAD_REQUEST,
+                    "requestsPerMinute, tokensPerMinute and maxConcurrentStreams must be positive integers");
+            body.setTitle("Invalid limits");
+            throw new ErrorResponseException(HttpStatus.BAD_REQUEST, body, null);
+        }
+        if (c.name() != null && c.name().length() > 200) {
+            ProblemDetail body = ProblemDetail.forStatusAndDetail(HttpStatus.BAD_REQUEST, "name is longer than 200");
+            body.setTitle("Invalid name");
+            throw new ErrorResponseException(HttpStatus.BAD_REQUEST, body, null);
+        }
+    }
+
+    private static boolean positive(Integer value) {
+        return value == null || value > 0;
+    }
+
+    private static ErrorResponseException notFound(long id) {
+        ProblemDetail body = ProblemDetail.forStatusAndDetail(HttpStatus.NOT_FOUND, "No API key with id " + id);
+        body.setTitle("Key not found");
+        return new ErrorResponseException(HttpStatus.NOT_FOUND, body, null);
+    }
+}

@@ -1,0 +1,77 @@
+package dev.llmrelay.gateway.keys;
+
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.jdbc.support.GeneratedKeyHolder;
+import org.springframework.stereotype.Repository;
+
+@Repository
+class ApiKeyRepository {
+
+    private static final String COLUMNS = "id, name, key_prefix, requests_per_minute, tokens_per_minute, "
+            + "max_concurrent_streams, enabled, created_at, last_used_at";
+
+    private final JdbcClient jdbc;
+
+    ApiKeyRepository(JdbcClient jdbc) {
+        this.jdbc = jdbc;
+    }
+
+    long insert(String name, String hash, String prefix, int rpm, int tpm, int streams, Instant now) {
+        var keys = new GeneratedKeyHolder();
+        jdbc.sql("INSERT INTO api_key (name, key_hash, key_prefix, requests_per_minute, tokens_per_minute, "
+                        + "max_concurrent_streams, enabled, created_at) VALUES (?, ?, ?, ?, ?, ?, TRUE, ?)")
+                .params(name, hash, prefix, rpm, tpm, streams, Timestamp.from(now))
+                .update(keys, "id");
+        return keys.getKey().longValue();
+    }
+
+    Optional<ApiKey> findByHash(String hash) {
+        return jdbc.sql("SELECT " + COLUMNS + " FROM api_key WHERE key_hash = ?").param(hash)
+                .query(ApiKeyRepository::map).optional();
+    }
+
+    Optional<ApiKey> findById(long id) {
+        return jdbc.sql("SELECT " + COLUMNS + " FROM api_key WHERE id = ?").param(id)
+                .query(ApiKeyRepository::map).optional();
+    }
+
+    List<ApiKey> findAll() {
+        return jdbc.sql("SELECT " + COLUMNS + " FROM api_key ORDER BY id").query(ApiKeyRepository::map).list();
+    }
+
+    boolean existsByHash(String hash) {
+        return jdbc.sql("SELECT COUNT(*) FROM api_key WHERE key_hash = ?").param(hash)
+                .query(Long.class).single() > 0;
+    }
+
+    void update(ApiKey key) {
+        jdbc.sql("UPDATE api_key SET name = ?, requests_per_minute = ?, tokens_per_minute = ?, "
+                        + "max_concurrent_streams = ?, enabled = ? WHERE id = ?")
+                .params(key.name(), key.requestsPerMinute(), key.tokensPerMinute(), key.maxConcurrentStreams(),
+                        key.enabled(), key.id())
+                .update();
+    }
+
+    void touch(long id, Instant now) {
+        jdbc.sql("UPDATE api_key SET last_used_at = ? WHERE id = ?").params(Timestamp.from(now), id).update();
+    }
+
+    boolean delete(long id) {
+        return jdbc.sql("DELETE FROM api_key WHERE id = ?").param(id).update() > 0;
+    }
+
+    private static ApiKey map(ResultSet rs, int row) throws SQLException {
+        Timestamp lastUsed = rs.getTimestamp("last_used_at");
+        return new ApiKey(rs.getLong("id"), rs.getString("name"), rs.getString("key_prefix"),
+                rs.getInt("requests_per_minute"), rs.getInt("tokens_per_minute"),
+                rs.getInt("max_concurrent_streams"), rs.getBoolean("enabled"),
+                rs.getTimestamp("created_at").toInstant(), lastUsed == null ? null : lastUsed.toInstant());
+    }
+}

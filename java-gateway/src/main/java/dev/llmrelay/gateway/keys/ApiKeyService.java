@@ -1,0 +1,134 @@
+package dev.llmrelay.gateway.keys;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Base64;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
+
+import org.springframework.stereotype.Service;
+
+import dev.llmrelay.gateway.system.GatewayProperties;
+
+/**
+ * Mints, finds and edits API keys. Plaintext keys exist only in the answer to {@link #create}; the
+ * database holds their SHA-256.
+ */
+@Service
+public class ApiKeyService {
+
+    /** last_used_at is a hint for operators, so it is written at most this often per key. */
+    private static final Duration TOUCH_INTERVAL = Duration.ofSeconds(30);
+
+    private final ApiKeyRepository repository;
+    private final GatewayProperties properties;
+    private final Clock clock = Clock.systemUTC();
+    private final SecureRandom random = new SecureRandom();
+
+    ApiKeyService(ApiKeyRepository repository, GatewayProperties properties) {
+        this.repository = repository;
+        this.properties = properties;
+    }
+
+    /** A new key and its plaintext, shown once. */
+    public record CreatedKey(ApiKey key, String plaintext) {
+    }
+
+    /** Limits to set; null fields keep the default (create) or current value (update). */
+    public record KeyChanges(String name, Integer requestsPerMinute, Integer tokensPerMinute,
+            Integer maxConcurrentStreams, Boolean enabled) {
+    }
+
+    public CreatedKey create(KeyChanges request) {
+        byte[] secret = new byte[32];
+        random.nextBytes(secret);
+        String plaintext = "sk-relay-" + Base64.getUrlEncoder().withoutPadding().encodeToString(secret);
+        return new CreatedKey(insert(request, plaintext), plaintext);
+    }
+
+    /** Creates the bootstrap key unless a key with that plaintext already exists. */
+    public boolean createIfAbsent(String name, String plaintext) {
+        if (repository.existsByHash(sha256(plaintext))) {
+            return false;
+        }
+        insert(new KeyChanges(name, null, null, null, null), plaintext);
+        return true;
+    }
+
+    private ApiKey insert(KeyChanges request, String plaintext) {
+        String name = request.name() == null || request.name().isBlank() ? "unnamed" : request.name().strip();
+        long id = repository.insert(name, sha256(plaintext), plaintext.substring(0, Math.min(12, plaintext.length())),
+                orDefault(request.requestsPerMinute(), properties.defaultRequestsPerMinute()),
+                orDefault(request.tokensPerMinute(), properties.defaultTokensPerMinute()),
+                orDefault(request.maxConcurrentStreams(), properties.defaultMaxConcurrentStreams()),
+                clock.instant());
+        ApiKey created = repository.findById(id).orElseThrow();
+        if (Boolean.FALSE.equals(request.enabled())) {
+            return update(id, new KeyChanges(null, null, null, null, false)).orElseThrow();
+        }
+        return created;
+    }
+
+    /** The enabled key with this plaintext, if any; marks it used. */
+    public Optional<ApiKey> authenticate(String plaintext) {
+        if (plaintext == null || plaintext.isBlank()) {
+            return Optional.empty();
+        }
+        Optional<ApiKey> key = repository.findByHash(sha256(plaintext.strip())).filter(ApiKey::enabled);
+        key.ifPresent(this::touch);
+        return key;
+    }
+
+    private void touch(ApiKey key) {
+        Instant now = clock.instant();
+        if (key.lastUsedAt() == null || key.lastUsedAt().plus(TOUCH_INTERVAL).isBefore(now)) {
+            repository.touch(key.id(), now);
+        }
+    }
+
+    public List<ApiKey> list() {
+        return repository.findAll();
+    }
+
+    public Optional<ApiKey> find(long id) {
+        return repository.findById(id);
+    }
+
+    public Optional<ApiKey> update(long id, KeyChanges changes) {
+        return repository.findById(id).map(current -> {
+            ApiKey next = new ApiKey(current.id(),
+                    changes.name() == null || changes.name().isBlank() ? current.name() : changes.name().strip(),
+                    current.prefix(),
+                    orDefault(changes.requestsPerMinute(), current.requestsPerMinute()),
+                    orDefault(changes.tokensPerMinute(), current.tokensPerMinute()),
+                    orDefault(changes.maxConcurrentStreams(), current.maxConcurrentStreams()),
+                    changes.enabled() == null ? current.enabled() : changes.enabled(),
+                    current.createdAt(), current.lastUsedAt());
+            repository.update(next);
+            return next;
+        });
+    }
+
+    public boolean delete(long id) {
+        return repository.delete(id);
+    }
+
+    private static int orDefault(Integer value, int fallback) {
+        return value == null ? fallback : value;
+    }
+
+    static String sha256(String plaintext) {
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(plaintext.getBytes(StandardCharsets.UTF_8));
+            return HexFormat.of().formatHex(digest);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is part of every JRE", e);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+package dev.llmrelay.gateway.system;
+
+import java.time.Duration;
+import java.util.List;
+
+import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.bind.DefaultValue;
+
+/**
+ * Everything an operator sets for the gateway, bound from {@code gateway.*} (env {@code GATEWAY_*},
+ * see docs/contracts.md and docs/gateway.md).
+ */
+@ConfigurationProperties("gateway")
+public record GatewayProperties(
+        @DefaultValue("http://127.0.0.1:6006") List<String> upstreams,
+        String upstreamApiKey,
+        String adminToken,
+        @DefaultValue List<String> corsOrigins,
+        @DefaultValue("../web") String webDir,
+        String bootstrapKey,
+        @DefaultValue("60") int defaultRequestsPerMinute,
+        @DefaultValue("100000") int defaultTokensPerMinute,
+        @DefaultValue("4") int defaultMaxConcurrentStreams,
+        /* completion budget reserved when a request names no max_tokens */
+        @DefaultValue("1024") int defaultMaxTokensEstimate,
+        @DefaultValue Timeouts timeouts,
+        @DefaultValue Breaker breaker,
+        @DefaultValue Health health) {
+
+    /**
+     * @param connect TCP connect to an upstream
+     * @param read    longest silence on an upstream stream (must exceed the worst time-to-first-token)
+     * @param stream  longest life of one client stream (SseEmitter timeout)
+     * @param heartbeat interval of {@code : ping} comments that reveal dead clients
+     * @param retryAfter Retry-After sent when no upstream can serve
+     */
+    public record Timeouts(
+            @DefaultValue("5s") Duration connect,
+            @DefaultValue("300s") Duration read,
+            @DefaultValue("30m") Duration stream,
+            @DefaultValue("15s") Duration heartbeat,
+            @DefaultValue("5s") Duration retryAfter) {
+    }
+
+    /** Circuit breaker per upstream (count-based window). */
+    public record Breaker(
+            @DefaultValue("10") int slidingWindowSize,
+            @DefaultValue("5") int minimumCalls,
+            @DefaultValue("50") float failureRatePercent,
+            @DefaultValue("10s") Duration waitInOpen,
+            @DefaultValue("1") int halfOpenCalls) {
+    }
+
+    /** Active probing of each upstream's /health; interval 0 turns probing off. */
+    public record Health(
+            @DefaultValue("5s") Duration interval,
+            @DefaultValue("2s") Duration timeout) {
+    }
+}

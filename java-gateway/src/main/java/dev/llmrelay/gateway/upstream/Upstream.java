@@ -1,0 +1,64 @@
+package dev.llmrelay.gateway.upstream;
+
+import java.util.concurrent.atomic.AtomicInteger;
+
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import okhttp3.HttpUrl;
+
+/** One model-service replica: its breaker, probed health and streams in flight. */
+public final class Upstream {
+
+    private final String name;
+    private final HttpUrl baseUrl;
+    private final CircuitBreaker breaker;
+    private final AtomicInteger inFlight = new AtomicInteger();
+    /** optimistic until the first probe answers, so a fresh gateway can serve at once */
+    private volatile boolean healthy = true;
+
+    Upstream(String name, HttpUrl baseUrl, CircuitBreaker breaker) {
+        this.name = name;
+        this.baseUrl = baseUrl;
+        this.breaker = breaker;
+    }
+
+    /** The base URL as configured, used in logs, metrics and usage rows. */
+    public String name() {
+        return name;
+    }
+
+    /** {@code path} (e.g. {@code /v1/chat/completions}) on this upstream. */
+    public HttpUrl url(String path) {
+        HttpUrl.Builder builder = baseUrl.newBuilder();
+        for (String segment : path.split("/")) {
+            if (!segment.isEmpty()) {
+                builder.addPathSegment(segment);
+            }
+        }
+        return builder.build();
+    }
+
+    public CircuitBreaker breaker() {
+        return breaker;
+    }
+
+    public int inFlight() {
+        return inFlight.get();
+    }
+
+    public boolean healthy() {
+        return healthy;
+    }
+
+    void healthy(boolean value) {
+        healthy = value;
+    }
+
+    AtomicInteger inFlightCounter() {
+        return inFlight;
+    }
+
+    @Override
+    public String toString() {
+        return name;
+    }
+}

@@ -1,0 +1,93 @@
+package dev.llmrelay.gateway.upstream;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.context.SmartLifecycle;
+import org.springframework.stereotype.Component;
+
+import dev.llmrelay.gateway.system.GatewayProperties;
+import okhttp3.Call;
+import okhttp3.Callback;
+import okhttp3.OkHttpClient;
+import okhttp3.Request;
+import okhttp3.Response;
+
+/** Asks every upstream's {@code /health} on a schedule; only a 200 counts as healthy. */
+@Component
+class UpstreamHealthProber implements SmartLifecycle {
+
+    private static final Logger log = LoggerFactory.getLogger(UpstreamHealthProber.class);
+
+    private final UpstreamPool pool;
+    private final OkHttpClient client;
+    private final Duration interval;
+    private ScheduledExecutorService scheduler;
+
+    UpstreamHealthProber(UpstreamPool pool, OkHttpClient upstreamHttpClient, GatewayProperties properties) {
+        this.pool = pool;
+        this.interval = properties.health().interval();
+        this.client = upstreamHttpClient.newBuilder()
+                .callTimeout(properties.health().timeout())
+                .readTimeout(properties.health().timeout())
+                .build();
+    }
+
+    @Override
+    public void start() {
+        if (interval.isZero() || interval.isNegative()) {
+            log.info("upstream health probing is off");
+            return;
+        }
+        scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread thread = new Thread(r, "upstream-health");
+            thread.setDaemon(true);
+            return thread;
+        });
+        scheduler.scheduleWithFixedDelay(this::probeAll, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void stop() {
+        if (scheduler != null) {
+            scheduler.shutdownNow();
+            scheduler = null;
+        }
+    }
+
+    @Override
+    public boolean isRunning() {
+        return scheduler != null;
+    }
+
+    void probeAll() {
+        for (Upstream upstream : pool.upstreams()) {
+            Request request = new Request.Builder().url(upstream.url("/health")).get().build();
+            client.newCall(request).enqueue(new Callback() {
+                @Override
+                public void onResponse(Call call, Response response) {
+                    try (response) {
+                        mark(upstream, response.code() == 200, "HTTP " + response.code());
+                    }
+                }
+
+                @Override
+                public void onFailure(Call call, IOException e) {
+                    mark(upstream, false, e.toString());
+                }
+            });
+        }
+    }
+
+    private static void mark(Upstream upstream, boolean healthy, String why) {
+        if (upstream.healthy() != healthy) {
+            log.info("upstream {} is now {} ({})", upstream.name(), healthy ? "healthy" : "unhealthy", why);
+        }
+        upstream.healthy(healthy);
+    }
+}

@@ -1,0 +1,74 @@
+package dev.llmrelay.gateway.upstream;
+
+import java.util.concurrent.TimeUnit;
+
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+import dev.llmrelay.gateway.system.GatewayProperties;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry;
+import io.github.resilience4j.micrometer.tagged.TaggedCircuitBreakerMetrics;
+import io.micrometer.core.instrument.MeterRegistry;
+import okhttp3.ConnectionPool;
+import okhttp3.Dispatcher;
+import okhttp3.OkHttpClient;
+
+@Configuration(proxyBeanMethods = false)
+class UpstreamHttpConfig {
+
+    /** Streams to one model-service host; OkHttp's default (5 per host) would silently queue the rest. */
+    static final int MAX_STREAMS_PER_HOST = 1024;
+
+    @Bean(destroyMethod = "")
+    OkHttpClient upstreamHttpClient(GatewayProperties properties) {
+        Dispatcher dispatcher = new Dispatcher();
+        dispatcher.setMaxRequests(MAX_STREAMS_PER_HOST * 2);
+        dispatcher.setMaxRequestsPerHost(MAX_STREAMS_PER_HOST);
+        return new OkHttpClient.Builder()
+                .dispatcher(dispatcher)
+                .connectionPool(new ConnectionPool(256, 5, TimeUnit.MINUTES))
+                .connectTimeout(properties.timeouts().connect())
+                // readTimeout is the idle limit of a stream: it must outlast the slowest prefill
+                .readTimeout(properties.timeouts().read())
+                .writeTimeout(properties.timeouts().connect().multipliedBy(4))
+                .build();
+    }
+
+    @Bean
+    UpstreamHttpClientCloser upstreamHttpClientCloser(OkHttpClient upstreamHttpClient) {
+        return new UpstreamHttpClientCloser(upstreamHttpClient);
+    }
+
+    @Bean
+    CircuitBreakerRegistry upstreamBreakers(GatewayProperties properties, MeterRegistry meters) {
+        GatewayProperties.Breaker breaker = properties.breaker();
+        CircuitBreakerConfig config = CircuitBreakerConfig.custom()
+                .slidingWindowType(CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
+                .slidingWindowSize(breaker.slidingWindowSize())
+                .minimumNumberOfCalls(breaker.minimumCalls())
+                .failureRateThreshold(breaker.failureRatePercent())
+                .waitDurationInOpenState(breaker.waitInOpen())
+                .permittedNumberOfCallsInHalfOpenState(breaker.halfOpenCalls())
+                .build();
+        CircuitBreakerRegistry registry = CircuitBreakerRegistry.of(config);
+        TaggedCircuitBreakerMetrics.ofCircuitBreakerRegistry(registry).bindTo(meters);
+        return registry;
+    }
+
+    /** Stops OkHttp's threads and idle connections with the context. */
+    static final class UpstreamHttpClientCloser implements AutoCloseable {
+        private final OkHttpClient client;
+
+        UpstreamHttpClientCloser(OkHttpClient client) {
+            this.client = client;
+        }
+
+        @Override
+        public void close() {
+            client.dispatcher().cancelAll();
+            client.dispatcher().executorService().shutdown();
+            client.connectionPool().evictAll();
+        }
+    }
+}

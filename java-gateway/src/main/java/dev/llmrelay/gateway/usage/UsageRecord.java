@@ -1,0 +1,29 @@
+package dev.llmrelay.gateway.usage;
+
+import java.time.Instant;
+
+/**
+ * One request's usage. {@code usageSource} is {@code reported} (the upstream's usage) or {@code counted}
+ * (no usage arrived, e.g. a cut stream: completion tokens are the content chunks relayed, one token per
+ * chunk as model-service streams them, and the prompt is the gateway's estimate).
+ */
+public record UsageRecord(
+        String requestId,
+        Long keyId,
+        String endpoint,
+        String upstream,
+        String model,
+        boolean streamed,
+        int promptTokens,
+        int completionTokens,
+        String usageSource,
+        EndReason endReason,
+        int httpStatus,
+        Long ttftMs,
+        long durationMs,
+        Instant createdAt) {
+
+    public int totalTokens() {
+        return promptTokens + completionTokens;
+    }
+}

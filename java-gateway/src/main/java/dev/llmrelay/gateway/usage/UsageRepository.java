@@ -1,0 +1,72 @@
+package dev.llmrelay.gateway.usage;
+
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.List;
+
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.stereotype.Repository;
+
+@Repository
+class UsageRepository {
+
+    private final JdbcClient jdbc;
+
+    UsageRepository(JdbcClient jdbc) {
+        this.jdbc = jdbc;
+    }
+
+    void insert(UsageRecord r) {
+        jdbc.sql("INSERT INTO usage_record (request_id, key_id, endpoint, upstream, model, streamed, prompt_tokens, "
+                        + "completion_tokens, usage_source, end_reason, http_status, ttft_ms, duration_ms, created_at) "
+                        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                .params(r.requestId(), r.keyId(), r.endpoint(), r.upstream(), truncate(r.model(), 200), r.streamed(),
+                        r.promptTokens(), r.completionTokens(), r.usageSource(), r.endReason().name(),
+                        r.httpStatus(), r.ttftMs(), r.durationMs(), Timestamp.from(r.createdAt()))
+                .update();
+    }
+
+    /** Totals per key in [from, to). */
+    record KeyTotals(Long keyId, String keyName, long requests, long promptTokens, long completionTokens,
+            long cancelled, long errors, long rateLimited) {
+    }
+
+    List<KeyTotals> totals(Instant from, Instant to, Long keyId) {
+        String sql = "SELECT u.key_id, k.name, COUNT(*) AS requests, COALESCE(SUM(u.prompt_tokens), 0) AS prompt, "
+                + "COALESCE(SUM(u.completion_tokens), 0) AS completion, "
+                + "SUM(CASE WHEN u.end_reason = 'client_cancelled' THEN 1 ELSE 0 END) AS cancelled, "
+                + "SUM(CASE WHEN u.end_reason = 'upstream_error' THEN 1 ELSE 0 END) AS errors, "
+                + "SUM(CASE WHEN u.end_reason = 'rate_limited' THEN 1 ELSE 0 END) AS limited "
+                + "FROM usage_record u LEFT JOIN api_key k ON k.id = u.key_id "
+                + "WHERE u.created_at >= ? AND u.created_at < ? "
+                + (keyId != null ? "AND u.key_id = ? " : "")
+                + "GROUP BY u.key_id, k.name ORDER BY u.key_id";
+        var statement = jdbc.sql(sql).param(Timestamp.from(from)).param(Timestamp.from(to));
+        if (keyId != null) {
+            statement = statement.param(keyId);
+        }
+        return statement.query((rs, i) -> new KeyTotals(rs.getObject("key_id") == null ? null : rs.getLong("key_id"),
+                rs.getString("name"), rs.getLong("requests"), rs.getLong("prompt"), rs.getLong("completion"),
+                rs.getLong("cancelled"), rs.getLong("errors"), rs.getLong("limited"))).list();
+    }
+
+    List<UsageRecord> recent(int limit, Long keyId) {
+        String sql = "SELECT * FROM usage_record " + (keyId != null ? "WHERE key_id = ? " : "")
+                + "ORDER BY id DESC LIMIT ?";
+        var statement = jdbc.sql(sql);
+        if (keyId != null) {
+            statement = statement.param(keyId);
+        }
+        return statement.param(limit).query((rs, i) -> new UsageRecord(rs.getString("request_id"),
+                rs.getObject("key_id") == null ? null : rs.getLong("key_id"), rs.getString("endpoint"),
+                rs.getString("upstream"), rs.getString("model"), rs.getBoolean("streamed"),
+                rs.getInt("prompt_tokens"), rs.getInt("completion_tokens"), rs.getString("usage_source"),
+                EndReason.valueOf(rs.getString("end_reason")), rs.getInt("http_status"),
+                rs.getObject("ttft_ms") == null ? null : rs.getLong("ttft_ms"), rs.getLong("duration_ms"),
+                rs.getTimestamp("created_at").toInstant())).list();
+    }
+
+    private static String truncate(String value, int max) {
+        return value == null || value.length() <= max ? value : value.substring(0, max);
+    }
+}

@@ -1,0 +1,143 @@
+package dev.llmrelay.gateway.support;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+
+import dev.llmrelay.gateway.keys.ApiKeyService;
+import dev.llmrelay.gateway.keys.ApiKeyService.KeyChanges;
+import dev.llmrelay.gateway.upstream.Upstream;
+import dev.llmrelay.gateway.upstream.UpstreamPool;
+import okhttp3.MediaType;
+import okhttp3.OkHttpClient;
+import okhttp3.Request;
+import okhttp3.RequestBody;
+import okhttp3.Response;
+import okio.BufferedSource;
+
+/**
+ * One real gateway (Spring context, Tomcat on a random port, H2 in memory) in front of two scripted
+ * upstreams, shared by the test classes that extend this (one cached context).
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
+        "spring.datasource.url=jdbc:h2:mem:gateway-test;DB_CLOSE_DELAY=-1",
+        "gateway.admin-token=test-admin-token",
+        "gateway.web-dir=",
+        "gateway.health.interval=0",
+        "gateway.timeouts.connect=2s",
+        "gateway.timeouts.read=20s",
+        "gateway.timeouts.heartbeat=200ms",
+        "gateway.breaker.sliding-window-size=4",
+        "gateway.breaker.minimum-calls=4",
+        "gateway.breaker.failure-rate-percent=50",
+        "gateway.breaker.wait-in-open=300ms",
+        "gateway.default-max-concurrent-streams=100",
+        "logging.level.dev.llmrelay=INFO"})
+public abstract class GatewayTestSupport {
+
+    public static final ScriptedUpstream UPSTREAM_A = new ScriptedUpstream();
+    public static final ScriptedUpstream UPSTREAM_B = new ScriptedUpstream();
+    public static final MediaType JSON = MediaType.get("application/json");
+
+    @DynamicPropertySource
+    static void upstreams(DynamicPropertyRegistry registry) {
+        registry.add("gateway.upstreams", () -> UPSTREAM_A.baseUrl() + "," + UPSTREAM_B.baseUrl());
+    }
+
+    @LocalServerPort
+    protected int port;
+    @Autowired
+    protected ApiKeyService keys;
+    @Autowired
+    protected UpstreamPool pool;
+    @Autowired
+    protected JdbcClient jdbc;
+
+    protected final OkHttpClient client = new OkHttpClient.Builder()
+            .readTimeout(30, TimeUnit.SECONDS)
+            .build();
+
+    @BeforeEach
+    void resetUpstreams() {
+        UPSTREAM_A.answer(null);
+        UPSTREAM_B.answer(null);
+        for (Upstream upstream : pool.upstreams()) {
+            upstream.breaker().reset();
+        }
+    }
+
+    protected String url(String path) {
+        return "http://127.0.0.1:" + port + path;
+    }
+
+    /** A fresh key with these limits (each test its own, so limits never leak between tests). */
+    protected String newKey(int requestsPerMinute, int tokensPerMinute, int maxStreams) {
+        return keys.create(new KeyChanges("test", requestsPerMinute, tokensPerMinute, maxStreams, null)).plaintext();
+    }
+
+    protected String newKey() {
+        return newKey(1000, 1_000_000, 100);
+    }
+
+    protected static String chatBody(boolean stream, String extra) {
+        return "{\"model\":\"smollm2\",\"stream\":" + stream + ",\"messages\":[{\"role\":\"user\",\"content\":"
+                + "\"Hello there\"}]" + (extra == null ? "" : "," + extra) + "}";
+    }
+
+    protected Request.Builder chat(String key, String body, String requestId) {
+        Request.Builder request = new Request.Builder().url(url("/v1/chat/completions"))
+                .post(RequestBody.create(body, JSON)).header("X-Request-Id", requestId);
+        if (key != null) {
+            request.header("Authorization", "Bearer " + key);
+        }
+        return request;
+    }
+
+    /** The SSE lines of a whole response body (blank lines dropped). */
+    protected static List<String> lines(Response response) throws IOException {
+        List<String> lines = new ArrayList<>();
+        BufferedSource source = response.body().source();
+        String line;
+        while ((line = source.readUtf8Line()) != null) {
+            if (!line.isEmpty()) {
+                lines.add(line);
+            }
+        }
+        return lines;
+    }
+
+    /** Data lines only (no ping comments), with the "data:" prefix removed. */
+    protected static List<String> dataEvents(List<String> lines) {
+        return lines.stream().filter(l -> l.startsWith("data:")).map(l -> l.substring(5).strip()).toList();
+    }
+
+    /** Waits for a condition that the system reaches by itself (no timing is asserted). */
+    protected static void awaitTrue(String what, BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("never happened: " + what);
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    /** The usage row of a request, once written. */
+    protected Map<String, Object> usageRow(String requestId) throws InterruptedException {
+        awaitTrue("usage row for " + requestId, () -> jdbc.sql("SELECT COUNT(*) FROM usage_record WHERE request_id = ?")
+                .param(requestId).query(Long.class).single() > 0);
+        return jdbc.sql("SELECT * FROM usage_record WHERE request_id = ?").param(requestId).query().singleRow();
+    }
+}
