@@ -375,11 +375,12 @@ public class ChatStreamService {
             }
 
             private void failAttempt(EventSource eventSource, Throwable t, Response response) {
-                eventSource.cancel();
                 int code = response != null ? response.code() : 0;
+                // read the error body before cancelling: cancelling the call closes it
+                String errorBody = code >= 400 && code < 500 ? readBody(response) : null;
+                eventSource.cancel();
                 if (code >= 400 && code < 500) {
                     // the client's fault, not the upstream's: pass it through unchanged
-                    String errorBody = readBody(response);
                     attemptLease.succeeded();
                     JsonNode parsed = parse(errorBody);
                     fail(new ChatStreamError(code, parsed.path("error").path("type").asText("invalid_request_error"),

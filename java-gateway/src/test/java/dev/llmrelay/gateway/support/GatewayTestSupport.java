@@ -34,7 +34,8 @@ import okio.BufferedSource;
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
         "spring.datasource.url=jdbc:h2:mem:gateway-test;DB_CLOSE_DELAY=-1",
         "gateway.admin-token=test-admin-token",
-        "gateway.web-dir=",
+        "gateway.bootstrap-key=sk-relay-bootstrap-for-tests",
+        "gateway.cors-origins=http://allowed.example",
         "gateway.health.interval=0",
         "gateway.timeouts.connect=2s",
         "gateway.timeouts.read=20s",
@@ -51,9 +52,25 @@ public abstract class GatewayTestSupport {
     public static final ScriptedUpstream UPSTREAM_B = new ScriptedUpstream();
     public static final MediaType JSON = MediaType.get("application/json");
 
+    /** A real page directory, as GATEWAY_WEB_DIR would name it. */
+    public static final java.nio.file.Path WEB_DIR = webDir();
+
     @DynamicPropertySource
     static void upstreams(DynamicPropertyRegistry registry) {
         registry.add("gateway.upstreams", () -> UPSTREAM_A.baseUrl() + "," + UPSTREAM_B.baseUrl());
+        registry.add("gateway.web-dir", WEB_DIR::toString);
+    }
+
+    private static java.nio.file.Path webDir() {
+        try {
+            java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("gateway-web");
+            java.nio.file.Files.writeString(dir.resolve("index.html"), "<!doctype html><title>llm-relay test page</title>");
+            java.nio.file.Files.writeString(dir.resolve("app.js"), "console.log('page');");
+            dir.toFile().deleteOnExit();
+            return dir;
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     @LocalServerPort

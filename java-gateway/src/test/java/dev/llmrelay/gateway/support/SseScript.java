@@ -7,7 +7,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import mockwebserver3.MockResponse;
-import mockwebserver3.MockResponseBody;
 import okio.BufferedSink;
 
 /**
@@ -17,7 +16,34 @@ import okio.BufferedSink;
 public final class SseScript {
 
     private interface Step {
-        void run(BufferedSink sink) throws IOException, InterruptedException;
+        void run(ChunkedWriter out) throws IOException, InterruptedException;
+    }
+
+    /** Writes HTTP/1.1 chunked framing by hand, as uvicorn does, so a test can also break it off. */
+    private static final class ChunkedWriter {
+        private final okio.Socket socket;
+        private final BufferedSink sink;
+
+        ChunkedWriter(okio.Socket socket) {
+            this.socket = socket;
+            this.sink = okio.Okio.buffer(socket.getSink());
+        }
+
+        void event(String data) throws IOException {
+            byte[] bytes = ("data: " + data + "\n\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            sink.writeUtf8(Integer.toHexString(bytes.length) + "\r\n").write(bytes).writeUtf8("\r\n");
+            sink.flush();
+        }
+
+        void end() throws IOException {
+            sink.writeUtf8("0\r\n\r\n");
+            sink.flush();
+        }
+
+        /** The process dies: the connection drops before the body's last chunk. */
+        void die() {
+            socket.cancel();
+        }
     }
 
     private final List<Step> steps = new ArrayList<>();
@@ -54,10 +80,7 @@ public final class SseScript {
     }
 
     public SseScript event(String data) {
-        steps.add(sink -> {
-            sink.writeUtf8("data: " + data + "\n\n");
-            sink.flush();
-        });
+        steps.add(out -> out.event(data));
         return this;
     }
 
@@ -66,7 +89,7 @@ public final class SseScript {
     }
 
     public SseScript await(CountDownLatch latch) {
-        steps.add(sink -> {
+        steps.add(out -> {
             if (!latch.await(30, TimeUnit.SECONDS)) {
                 throw new IOException("scripted upstream: latch never opened");
             }
@@ -76,49 +99,48 @@ public final class SseScript {
 
     /** The upstream process dies: the connection drops without the chunked body's end. */
     public SseScript die() {
-        steps.add(sink -> {
-            throw new IOException("scripted upstream death");
+        steps.add(out -> {
+            out.die();
+            throw new Died();
         });
         return this;
     }
 
     /** Keeps producing tokens until a write fails (the gateway went away), then trips {@link #upstreamSocketClosed}. */
     public SseScript tokensUntilClosed(String id) {
-        steps.add(sink -> {
+        steps.add(out -> {
             for (int i = 0; i < 6000; i++) {
-                sink.writeUtf8("data: " + chunk(id, "t" + i, null) + "\n\n");
-                sink.flush();
+                out.event(chunk(id, "t" + i, null));
                 Thread.sleep(5);
             }
         });
         return this;
     }
 
+    /** Ends the step list early after {@link #die()}. */
+    private static final class Died extends RuntimeException {
+    }
+
     public MockResponse response() {
         return new MockResponse.Builder()
                 .setHeader("Content-Type", "text/event-stream")
-                .body(new MockResponseBody() {
-                    @Override
-                    public long getContentLength() {
-                        return -1;
-                    }
-
-                    @Override
-                    public void writeTo(BufferedSink sink) throws IOException {
-                        started.countDown();
-                        try {
-                            for (Step step : steps) {
-                                step.run(sink);
-                            }
-                        } catch (InterruptedException e) {
-                            Thread.currentThread().interrupt();
-                            throw new IOException(e);
-                        } catch (IOException e) {
-                            if (!"scripted upstream death".equals(e.getMessage())) {
-                                upstreamSocketClosed.countDown();
-                            }
-                            throw e;
+                .setHeader("Transfer-Encoding", "chunked")
+                .socketHandler(socket -> {
+                    started.countDown();
+                    ChunkedWriter out = new ChunkedWriter(socket);
+                    try {
+                        for (Step step : steps) {
+                            step.run(out);
                         }
+                        out.end();
+                    } catch (Died e) {
+                        // the connection is gone on purpose
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        socket.cancel();
+                    } catch (IOException e) {
+                        upstreamSocketClosed.countDown(); // a write failed: the gateway closed the call
+                        socket.cancel();
                     }
                 })
                 .build();
