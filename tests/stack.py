@@ -26,7 +26,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
-GATEWAY_JAR = REPO / "java-gateway" / "target" / "java-gateway.jar"
+# LLM_RELAY_GATEWAY_JAR points at a jar built elsewhere (e.g. a private build directory)
+GATEWAY_JAR = Path(os.environ.get("LLM_RELAY_GATEWAY_JAR") or REPO / "java-gateway" / "target" / "java-gateway.jar")
 WEB_DIR = REPO / "web"
 
 _running: list["ManagedProcess"] = []

@@ -83,3 +83,16 @@ export function explainError(error) {
       return `${error.detail || error.title || "Request failed"} (HTTP ${error.status}).`;
   }
 }
+
+// The same for an `error` event that ended a reply's stream.
+export function explainStreamError(data) {
+  const wait = data?.retry_after ? ` Try again in ${data.retry_after} s.` : "";
+  switch (data?.code) {
+    case "upstream_unavailable":
+      return `The model service is unavailable right now.${wait || " Try again shortly."}`;
+    case "rate_limit_exceeded":
+      return `Rate limit reached for this API key.${wait || " Try again shortly."}`;
+    default:
+      return `${data?.message || "The model failed to answer."}${wait}`;
+  }
+}

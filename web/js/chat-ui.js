@@ -2,7 +2,7 @@
 // Model output only ever enters the page through renderMarkdown (DOM nodes built from a
 // whitelist) or textContent: never through innerHTML.
 
-import { api, ApiError, explainError } from "./api.js";
+import { api, ApiError, explainError, explainStreamError } from "./api.js";
 import { Conversation, Status } from "./conversation.js";
 import { renderMarkdown } from "./markdown.js";
 import { followReply } from "./reply-stream.js";
@@ -116,12 +116,15 @@ export class ChatUI {
   }
 
   async showApp() {
+    // The chat shows only once its conversation is in place, so nothing typed meanwhile is lost.
     this.elements.loginView.hidden = true;
-    this.elements.appView.hidden = false;
-    await this.refreshConversationList();
     const id = this.conversationIdFromHash();
     if (id) await this.openConversation(id);
     else this.openNewChat();
+    if (!this.elements.loginView.hidden) return; // the session turned out to be gone
+    this.elements.appView.hidden = false;
+    this.elements.prompt.focus();
+    await this.refreshConversationList();
   }
 
   // Any call may find the session expired: go back to the login form with the reason.
@@ -277,7 +280,7 @@ export class ChatUI {
         this.endStream(messageId);
       },
       onError: (data) => {
-        conversation.failReply(messageId, data.message || data.code || "The model failed.");
+        conversation.failReply(messageId, explainStreamError(data));
         this.endStream(messageId);
       },
       onReconnecting: () => this.showNotice("Connection lost, reconnecting…"),

@@ -27,10 +27,10 @@ const INLINE_RULES = [
       : null,
   },
   { re: /\*\*(?=\S)([\s\S]*?\S)\*\*/y, make: (m) => el("strong", parseInline(m[1])) },
-  { re: /__(?=\S)([\s\S]*?\S)__(?![A-Za-z0-9])/y, make: (m) => el("strong", parseInline(m[1])) },
+  { re: /__(?=[^\s_])([\s\S]*?[^\s_])__(?![A-Za-z0-9_])/y, make: (m) => el("strong", parseInline(m[1])) },
   { re: /~~(?=\S)([\s\S]*?\S)~~/y, make: (m) => el("del", parseInline(m[1])) },
   { re: /\*(?=[^\s*])([\s\S]*?[^\s*])\*(?!\*)/y, make: (m) => el("em", parseInline(m[1])) },
-  { re: /_(?=[^\s_])([\s\S]*?[^\s_])_(?![A-Za-z0-9])/y, make: (m) => el("em", parseInline(m[1])) },
+  { re: /_(?=[^\s_])([\s\S]*?[^\s_])_(?![A-Za-z0-9_])/y, make: (m) => el("em", parseInline(m[1])) },
   // bare URLs become links too (common in model answers)
   { re: /https?:\/\/[^\s<>()"'`]*[^\s<>()"'`.,;:!?]/y, make: (m) => el("a", [text(m[0])], { href: m[0] }) },
 ];
@@ -57,7 +57,8 @@ export function parseInline(source) {
       continue;
     }
     // A rule may only start at a word boundary for _ and at the usual markers otherwise.
-    if ("`[*_~h".includes(ch) && !(ch === "_" && i > 0 && /[A-Za-z0-9]/.test(source[i - 1]))) {
+    // Underscores inside words or runs (snake_case, __dunder__ names in code) are not emphasis.
+    if ("`[*_~h".includes(ch) && !(ch === "_" && i > 0 && /[A-Za-z0-9_]/.test(source[i - 1]))) {
       for (const rule of INLINE_RULES) {
         rule.re.lastIndex = i; // sticky regexes match at i without copying the rest
         const m = rule.re.exec(source);

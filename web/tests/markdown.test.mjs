@@ -50,3 +50,9 @@ test("Chinese text passes through", () => {
   const tree = parseMarkdown("你好，**世界**！");
   assert.equal(flatText(tree), "你好，世界！");
 });
+
+test("underscores in identifiers are not emphasis", () => {
+  const nodes = parseInline("window.__xss = 1; and window.__xss = 2; my_var_name");
+  assert.deepEqual(tags(nodes), ["#window.__xss = 1; and window.__xss = 2; my_var_name"]);
+  assert.deepEqual(tags(parseInline("_em_ and __strong__")), ["em", "# and ", "strong"]);
+});

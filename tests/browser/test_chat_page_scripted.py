@@ -1,0 +1,150 @@
+"""Chat page against the real gateway and a scripted upstream: replies and faults the real
+model would not produce on demand (HTML and script in a reply, 503, exact text to compare).
+Every test here says "scripted" in its name."""
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from chat_page import ChatPage, create_key
+from conftest import ADMIN_TOKEN, ARTIFACTS
+
+HOSTILE_REPLY = (
+    'Here you go: <img src="x" onerror="window.__xss = 1; alert(1)"> and '
+    "<script>window.__xss = 2; alert(2)</script>\n\n"
+    "[click me](javascript:window.__xss=3) and <a href=\"javascript:alert(3)\">link</a>\n\n"
+    "```html\n<b>bold?</b><script>alert(4)</script>\n```\n"
+)
+
+
+def test_scripted_reply_with_html_and_script_shows_as_text_and_runs_nothing(
+        scripted_gateway, scripted_upstream, page_and_problems):
+    page, problems = page_and_problems
+    scripted_upstream.script(HOSTILE_REPLY)
+    chat = ChatPage(page, scripted_gateway.url).open().login(scripted_gateway.api_key)
+    chat.send("Show me some HTML")
+    reply = chat.wait_reply_status("complete")
+
+    body = reply.locator(".body")
+    expect(body).to_contain_text('<img src="x" onerror="window.__xss = 1; alert(1)">')
+    expect(body).to_contain_text("<script>window.__xss = 2; alert(2)</script>")
+    expect(body.locator("pre code")).to_have_text("<b>bold?</b><script>alert(4)</script>")
+    assert reply.locator("img, script, b, iframe, [onerror]").count() == 0
+    assert reply.locator('a[href^="javascript:"]').count() == 0
+    assert page.locator("#messages script").count() == 0
+    assert page.evaluate("window.__xss") is None
+    assert problems.dialogs == []
+
+
+def test_scripted_markdown_renders_with_copy_buttons_on_reply_and_code(
+        scripted_gateway, scripted_upstream, browser, request):
+    scripted_upstream.script(["## Steps\n\n", "1. **Install** it\n", "2. Run `make`\n\n",
+                              "```sh\n", "make run\n", "```\n"])
+    context = browser.new_context(viewport={"width": 1100, "height": 800},
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    try:
+        chat = ChatPage(page, scripted_gateway.url).open().login(scripted_gateway.api_key)
+        chat.send("How do I start it?")
+        reply = chat.wait_reply_status("complete")
+        expect(reply.locator("h2")).to_have_text("Steps")
+        expect(reply.locator("ol li strong")).to_have_text("Install")
+        expect(reply.locator("li code")).to_have_text("make")
+
+        reply.locator(".copy-code").click()
+        expect(reply.locator(".copy-code")).to_have_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == "make run"
+        reply.locator(".copy-reply").click()
+        assert page.evaluate("navigator.clipboard.readText()").startswith("## Steps")
+        page.screenshot(path=str(_artifact(request)), full_page=True)
+    finally:
+        context.close()
+
+
+def test_scripted_enter_sends_and_shift_enter_adds_a_newline(scripted_gateway, scripted_upstream, page_and_problems):
+    page, _ = page_and_problems
+    scripted_upstream.script("Got both lines.")
+    chat = ChatPage(page, scripted_gateway.url).open().login(scripted_gateway.api_key)
+    page.click("#prompt")
+    page.keyboard.type("first line")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("第二行")
+    assert chat.user_messages.count() == 0  # Shift+Enter did not send
+    page.keyboard.press("Enter")
+    chat.wait_reply_status("complete")
+    expect(chat.user_messages.last).to_have_text("first line\n第二行")
+    assert scripted_upstream.requests[-1]["messages"][-1]["content"] == "first line\n第二行"
+    expect(page.locator("#prompt")).to_have_value("")
+
+
+def test_scripted_reload_mid_stream_replays_the_reply_without_duplicates(
+        scripted_gateway, scripted_upstream, page_and_problems):
+    page, _ = page_and_problems
+    words = [f" w{i}" for i in range(1, 41)]
+    scripted_upstream.script(words, delay_s=0.1)
+    chat = ChatPage(page, scripted_gateway.url).open().login(scripted_gateway.api_key)
+    chat.send("Count to forty")
+    expect(chat.last_reply().locator(".body")).to_contain_text("w3")
+    page.reload()
+    reply = chat.wait_reply_status("complete")
+    expect(reply.locator(".body")).to_have_text("".join(words).strip())
+
+
+def test_scripted_upstream_503_shows_a_clear_error(scripted_gateway, scripted_upstream, page_and_problems):
+    page, _ = page_and_problems
+    scripted_upstream.script("unused", status=503, retry_after="7")
+    try:
+        chat = ChatPage(page, scripted_gateway.url).open().login(scripted_gateway.api_key)
+        chat.send("Anyone there?")
+        # Either the POST is refused (503 notice) or the stream ends with an error event.
+        failure = page.locator("#notice:visible, .message.assistant[data-status='error'] .message-state")
+        expect(failure.first).to_contain_text("unavailable", ignore_case=True)
+    finally:
+        scripted_upstream.script("Hello again.")
+
+
+def test_scripted_rate_limit_shows_the_wait_time(scripted_gateway, scripted_upstream, page_and_problems):
+    page, _ = page_and_problems
+    scripted_upstream.script("Only one.")
+    key = create_key(scripted_gateway.url, ADMIN_TOKEN, requestsPerMinute=1)
+    chat = ChatPage(page, scripted_gateway.url).open().login(key)
+    chat.send("first")
+    chat.wait_reply_status("complete")
+    chat.send("second")
+    notice = page.locator("#notice")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("Rate limit reached")
+    expect(notice).to_contain_text("Try again in")
+    expect(page.locator("#prompt")).to_have_value("second")  # the text is given back
+    assert chat.user_messages.count() == 1
+
+
+def test_scripted_narrow_phone_layout_with_chinese_text(scripted_gateway, scripted_upstream, phone_page_and_problems):
+    page, _ = phone_page_and_problems
+    scripted_upstream.script(["你好", "，", "世界", "！", " Hello, world!"])
+    chat = ChatPage(page, scripted_gateway.url).open().login(scripted_gateway.api_key)
+    expect(page.locator("#menu-toggle")).to_be_visible()
+    expect(page.locator("#new-chat")).not_to_be_in_viewport()
+    chat.send("用中文打个招呼")
+    reply = chat.wait_reply_status("complete")
+    expect(reply.locator(".body")).to_have_text("你好，世界！ Hello, world!")
+    expect(chat.user_messages.last).to_have_text("用中文打个招呼")
+    # nothing sticks out sideways on a 360 px screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.click("#menu-toggle")
+    expect(page.locator("#new-chat")).to_be_in_viewport()
+    expect(page.locator(".conversation-link").first).to_contain_text("用中文打个招呼")
+
+
+def test_scripted_sign_out_returns_to_the_login_form(scripted_gateway, page_and_problems):
+    page, _ = page_and_problems
+    chat = ChatPage(page, scripted_gateway.url).open().login(scripted_gateway.api_key)
+    page.click("#logout")
+    expect(page.locator("#login-view")).to_be_visible()
+    page.reload()
+    expect(page.locator("#login-view")).to_be_visible()
+    assert chat.page.context.cookies() == [] or all(c["value"] == "" for c in chat.page.context.cookies())
+
+
+def _artifact(request):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / f"{request.node.name}.png"
