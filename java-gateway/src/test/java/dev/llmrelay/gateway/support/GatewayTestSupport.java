@@ -10,6 +10,7 @@ import java.util.function.BooleanSupplier;
 
 import org.junit.jupiter.api.BeforeEach;
 import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.autoconfigure.actuate.observability.AutoConfigureObservability;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.jdbc.core.simple.JdbcClient;
@@ -31,6 +32,7 @@ import okio.BufferedSource;
  * One real gateway (Spring context, Tomcat on a random port, H2 in memory) in front of two scripted
  * upstreams, shared by the test classes that extend this (one cached context).
  */
+@AutoConfigureObservability(tracing = false) // Boot tests turn metrics export off unless asked
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
         "spring.datasource.url=jdbc:h2:mem:gateway-test;DB_CLOSE_DELAY=-1",
         "gateway.admin-token=test-admin-token",

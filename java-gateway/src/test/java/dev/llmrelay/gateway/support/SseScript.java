@@ -88,6 +88,12 @@ public final class SseScript {
         return event("[DONE]");
     }
 
+    /** Counts down {@code latch}, then waits for it to open (all streams reached this point together). */
+    public SseScript countDownAndAwait(CountDownLatch latch) {
+        steps.add(out -> latch.countDown());
+        return await(latch);
+    }
+
     public SseScript await(CountDownLatch latch) {
         steps.add(out -> {
             if (!latch.await(30, TimeUnit.SECONDS)) {

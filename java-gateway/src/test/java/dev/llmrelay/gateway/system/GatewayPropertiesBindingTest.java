@@ -1,0 +1,66 @@
+package dev.llmrelay.gateway.system;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.context.properties.bind.Binder;
+import org.springframework.boot.context.properties.source.ConfigurationPropertySources;
+import org.springframework.core.env.MutablePropertySources;
+import org.springframework.core.env.StandardEnvironment;
+import org.springframework.core.env.SystemEnvironmentPropertySource;
+
+/** The env names of docs/contracts.md bind through Spring's real relaxed binding for environment variables. */
+class GatewayPropertiesBindingTest {
+
+    private static GatewayProperties bind(Map<String, Object> env) {
+        StandardEnvironment environment = new StandardEnvironment();
+        MutablePropertySources sources = environment.getPropertySources();
+        sources.remove(StandardEnvironment.SYSTEM_ENVIRONMENT_PROPERTY_SOURCE_NAME);
+        sources.remove(StandardEnvironment.SYSTEM_PROPERTIES_PROPERTY_SOURCE_NAME);
+        sources.addFirst(new SystemEnvironmentPropertySource(
+                StandardEnvironment.SYSTEM_ENVIRONMENT_PROPERTY_SOURCE_NAME, env));
+        return new Binder(ConfigurationPropertySources.get(environment))
+                .bindOrCreate("gateway", GatewayProperties.class);
+    }
+
+    @Test
+    void defaultsMatchTheContract() {
+        GatewayProperties p = bind(Map.of());
+        assertThat(p.upstreams()).containsExactly("http://127.0.0.1:6006");
+        assertThat(p.webDir()).isEqualTo("../web");
+        assertThat(p.adminToken()).isNull();
+        assertThat(p.corsOrigins()).isEmpty();
+        assertThat(p.defaultRequestsPerMinute()).isEqualTo(60);
+        assertThat(p.defaultTokensPerMinute()).isEqualTo(100000);
+        assertThat(p.defaultMaxConcurrentStreams()).isEqualTo(4);
+        assertThat(p.timeouts().read()).isGreaterThan(Duration.ofSeconds(60));
+    }
+
+    @Test
+    void environmentVariablesOfTheContractBind() {
+        GatewayProperties p = bind(Map.of(
+                "GATEWAY_UPSTREAMS", "http://a:6006,http://b:6006",
+                "GATEWAY_UPSTREAM_API_KEY", "upstream-secret",
+                "GATEWAY_ADMIN_TOKEN", "admin-secret",
+                "GATEWAY_CORS_ORIGINS", "http://x.example,http://y.example",
+                "GATEWAY_WEB_DIR", "/srv/web",
+                "GATEWAY_BOOTSTRAP_KEY", "sk-relay-demo",
+                "GATEWAY_DEFAULT_REQUESTS_PER_MINUTE", "7",
+                "GATEWAY_DEFAULT_TOKENS_PER_MINUTE", "8",
+                "GATEWAY_DEFAULT_MAX_CONCURRENT_STREAMS", "9",
+                "GATEWAY_TIMEOUTS_READ", "600s"));
+        assertThat(p.upstreams()).containsExactly("http://a:6006", "http://b:6006");
+        assertThat(p.upstreamApiKey()).isEqualTo("upstream-secret");
+        assertThat(p.adminToken()).isEqualTo("admin-secret");
+        assertThat(p.corsOrigins()).containsExactly("http://x.example", "http://y.example");
+        assertThat(p.webDir()).isEqualTo("/srv/web");
+        assertThat(p.bootstrapKey()).isEqualTo("sk-relay-demo");
+        assertThat(p.defaultRequestsPerMinute()).isEqualTo(7);
+        assertThat(p.defaultTokensPerMinute()).isEqualTo(8);
+        assertThat(p.defaultMaxConcurrentStreams()).isEqualTo(9);
+        assertThat(p.timeouts().read()).isEqualTo(Duration.ofSeconds(600));
+    }
+}

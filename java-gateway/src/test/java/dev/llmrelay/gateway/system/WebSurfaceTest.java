@@ -1,0 +1,78 @@
+package dev.llmrelay.gateway.system;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+import dev.llmrelay.gateway.support.GatewayTestSupport;
+import okhttp3.Request;
+import okhttp3.Response;
+
+/** The page directory, CORS, health, OpenAPI and 404s on the real server. */
+class WebSurfaceTest extends GatewayTestSupport {
+
+    private Response get(String path) throws Exception {
+        return client.newCall(new Request.Builder().url(url(path)).build()).execute();
+    }
+
+    @Test
+    void servesThePageDirectoryAtTheRoot() throws Exception {
+        try (Response response = get("/")) {
+            assertThat(response.code()).isEqualTo(200);
+            assertThat(response.body().string()).contains("llm-relay test page");
+        }
+        try (Response response = get("/app.js")) {
+            assertThat(response.code()).isEqualTo(200);
+        }
+        try (Response response = get("/no-such-file.js")) {
+            assertThat(response.code()).isEqualTo(404);
+        }
+    }
+
+    @Test
+    void corsPreflightAllowsOnlyConfiguredOriginsAndExposesRateLimitHeaders() throws Exception {
+        Request allowed = new Request.Builder().url(url("/v1/chat/completions")).method("OPTIONS", null)
+                .header("Origin", "http://allowed.example").header("Access-Control-Request-Method", "POST")
+                .header("Access-Control-Request-Headers", "authorization,content-type").build();
+        try (Response response = client.newCall(allowed).execute()) {
+            assertThat(response.code()).isEqualTo(200);
+            assertThat(response.header("Access-Control-Allow-Origin")).isEqualTo("http://allowed.example");
+        }
+        Request other = allowed.newBuilder().header("Origin", "http://evil.example").build();
+        try (Response response = client.newCall(other).execute()) {
+            assertThat(response.code()).isEqualTo(403);
+            assertThat(response.header("Access-Control-Allow-Origin")).isNull();
+        }
+        Request actual = new Request.Builder().url(url("/v1/models")).header("Origin", "http://allowed.example")
+                .build();
+        try (Response response = client.newCall(actual).execute()) {
+            assertThat(response.header("Access-Control-Expose-Headers")).contains("X-RateLimit-Remaining")
+                    .contains("Retry-After");
+        }
+    }
+
+    @Test
+    void healthAndOpenApiAreServed() throws Exception {
+        try (Response response = get("/actuator/health")) {
+            assertThat(response.code()).isEqualTo(200);
+            assertThat(response.body().string()).contains("\"status\":\"UP\"");
+        }
+        try (Response response = get("/v3/api-docs")) {
+            assertThat(response.code()).isEqualTo(200);
+            assertThat(response.body().string()).contains("/v1/chat/completions").contains("/admin/keys");
+        }
+    }
+
+    @Test
+    void unknownV1PathGets404InOpenAiShape() throws Exception {
+        try (Response response = get("/v1/nothing-here")) {
+            assertThat(response.code()).isEqualTo(404);
+            assertThat(response.body().string()).contains("\"error\"");
+        }
+        try (Response response = client.newCall(new Request.Builder().url(url("/v1/chat/completions")).build())
+                .execute()) {
+            assertThat(response.code()).isEqualTo(405);
+            assertThat(response.body().string()).contains("\"error\"");
+        }
+    }
+}
