@@ -7,6 +7,25 @@ from playwright.sync_api import expect
 
 from chat_page import ChatPage, create_key
 from conftest import ADMIN_TOKEN, ARTIFACTS
+from droppable_proxy import DroppableProxy
+
+# Logs every event id the page's EventSource receives, before the page's own listeners run.
+RECORD_EVENT_IDS = """
+(() => {
+  const Native = window.EventSource;
+  window.__events = [];
+  window.__opens = 0;
+  window.EventSource = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("open", () => window.__opens++);
+      for (const name of ["token", "finish"]) {
+        this.addEventListener(name, (e) => window.__events.push([name, e.lastEventId]));
+      }
+    }
+  };
+})();
+"""
 
 HOSTILE_REPLY = (
     'Here you go: <img src="x" onerror="window.__xss = 1; alert(1)"> and '
@@ -87,6 +106,29 @@ def test_scripted_reload_mid_stream_replays_the_reply_without_duplicates(
     page.reload()
     reply = chat.wait_reply_status("complete")
     expect(reply.locator(".body")).to_have_text("".join(words).strip())
+
+
+def test_scripted_dropped_connection_resumes_after_last_event_id_with_nothing_repeated_or_lost(
+        scripted_gateway, scripted_upstream, page_and_problems):
+    page, _ = page_and_problems
+    words = [f" d{i}" for i in range(1, 31)]
+    scripted_upstream.script(words, delay_s=0.1)
+    proxy = DroppableProxy(scripted_gateway.port)
+    try:
+        page.add_init_script(RECORD_EVENT_IDS)
+        chat = ChatPage(page, proxy.url).open().login(scripted_gateway.api_key)
+        chat.send("Count for me")
+        expect(chat.last_reply().locator(".body")).to_contain_text("d5")
+        assert proxy.drop_all() > 0  # the network drops under the open stream
+        reply = chat.wait_reply_status("complete")
+        expect(reply.locator(".body")).to_have_text("".join(words).strip())
+        events = page.evaluate("window.__events")
+        ids = [int(event_id) for _, event_id in events]
+        assert ids == list(range(1, len(words) + 2)), f"event ids seen: {ids}"
+        assert events[-1][0] == "finish"
+        assert page.evaluate("window.__opens") >= 2, "EventSource never reconnected"
+    finally:
+        proxy.close()
 
 
 def test_scripted_upstream_503_shows_a_clear_error(scripted_gateway, scripted_upstream, page_and_problems):
