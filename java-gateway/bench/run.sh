@@ -7,8 +7,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 python="${PYTHON:-$root/.venv/bin/python}"
 [ -x "$python" ] || python=python3
 
-jar="$root/java-gateway/target/java-gateway.jar"
-if [ ! -f "$jar" ] || [ -n "$(find "$root/java-gateway/src/main" "$root/java-gateway/pom.xml" -newer "$jar" -print -quit)" ]; then
+# GATEWAY_JAR: benchmark a jar built elsewhere (no build step).
+jar="${GATEWAY_JAR:-$root/java-gateway/target/java-gateway.jar}"
+if [ -z "${GATEWAY_JAR:-}" ] && { [ ! -f "$jar" ] || [ -n "$(find "$root/java-gateway/src/main" "$root/java-gateway/pom.xml" -newer "$jar" -print -quit)" ]; }; then
   echo "building $jar" >&2
   (cd "$root/java-gateway" && mvn -B -q -Dmaven.test.skip=true package)
 fi
