@@ -81,6 +81,12 @@ class PageProblems:
         self.dialogs: list[str] = []
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on("dialog", self._dialog)
+        page.on("console", self._console)
+
+    def _console(self, message):
+        # The page must work within its own Content-Security-Policy.
+        if message.type == "error" and "Content Security Policy" in message.text:
+            self.errors.append(message.text)
 
     def _dialog(self, dialog):
         self.dialogs.append(f"{dialog.type}: {dialog.message}")
