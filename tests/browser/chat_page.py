@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"  # screenshots (gitignored)
+ADMIN_TOKEN = "admin-token-for-browser-tests"
 
 # Records every length the newest reply's text had, so a test can tell "grew step by step"
 # from "appeared at once" without timing anything.

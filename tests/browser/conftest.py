@@ -16,14 +16,13 @@ import pytest
 TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
 
+from chat_page import ADMIN_TOKEN, ARTIFACTS  # noqa: E402
 from scripted_upstream import ScriptedUpstream  # noqa: E402
 from stack import REPO, free_port, start_gateway, start_model_service  # noqa: E402
 
-ARTIFACTS = TESTS / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-ADMIN_TOKEN = "admin-token-for-browser-tests"
 MODEL_DIR = Path(os.environ.get("MODEL_SERVICE_MODEL_PATH", REPO / "models" / "smollm2-135m-instruct"))
 
 

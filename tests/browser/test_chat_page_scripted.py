@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from chat_page import ChatPage, create_key
-from conftest import ADMIN_TOKEN, ARTIFACTS
+from chat_page import ADMIN_TOKEN, ARTIFACTS, ChatPage, create_key
 from droppable_proxy import DroppableProxy
 
 # Logs every event id the page's EventSource receives, before the page's own listeners run.
