@@ -143,7 +143,7 @@ public class ChatStreamService {
         private volatile UpstreamLease lease;
         private volatile EventSource source;
         private volatile boolean relayedAny;
-        private volatile long firstChunkNanos;
+        private volatile long firstTokenNanos;
         private volatile int contentChunks;
         private volatile String finishReason;
         private volatile ChatUsage reportedUsage;
@@ -251,7 +251,7 @@ public class ChatStreamService {
             permit.settle(billed.totalTokens());
             permit.release();
             long now = System.nanoTime();
-            Long ttft = firstChunkNanos == 0 ? null : TimeUnit.NANOSECONDS.toMillis(firstChunkNanos - startNanos);
+            Long ttft = firstTokenNanos == 0 ? null : TimeUnit.NANOSECONDS.toMillis(firstTokenNanos - startNanos);
             UpstreamLease current = lease;
             usage.record(new UsageRecord(requestId, key.id(), ENDPOINT,
                     current == null ? null : current.upstream().name(), model, true, billed.promptTokens(),
@@ -334,14 +334,13 @@ public class ChatStreamService {
                         data = chunk.toString();
                     }
                 }
-                if (firstChunkNanos == 0) {
-                    firstChunkNanos = System.nanoTime();
-                }
                 relayedAny = true;
                 JsonNode choice = choices.path(0);
                 String text = choice.path("delta").path("content").asText("");
                 if (!text.isEmpty()) {
-                    contentChunks++;
+                    if (contentChunks++ == 0) {
+                        firstTokenNanos = System.nanoTime(); // TTFT: the first text, not a role-only chunk
+                    }
                 }
                 if (choice.path("finish_reason").isTextual()) {
                     finishReason = choice.path("finish_reason").asText();
@@ -389,7 +388,7 @@ public class ChatStreamService {
                             errorBody, 0, relayedAny));
                     return;
                 }
-                String cause = code != 0 ? "HTTP " + code + " from " + attemptLease.upstream().name()
+                String cause = code >= 300 ? "HTTP " + code + " from " + attemptLease.upstream().name()
                         : (t != null ? t.getClass().getSimpleName() + ": " + t.getMessage() : "stream failed")
                                 + " at " + attemptLease.upstream().name();
                 attemptLease.failed(t != null ? t : new UpstreamLease.UpstreamFailure(cause));

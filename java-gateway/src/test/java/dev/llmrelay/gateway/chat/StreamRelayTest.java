@@ -80,6 +80,23 @@ class StreamRelayTest extends GatewayTestSupport {
         }
     }
 
+    @Test
+    void streamCutByMaxTokensIsRecordedWithEndReasonLengthAndTtft() throws Exception {
+        var script = new SseScript().event(SseScript.chunk("c4", "one", null)).event(SseScript.chunk("c4", " two", null))
+                .event(SseScript.chunk("c4", null, "length")).event(SseScript.usageChunk("c4", 6, 2)).done();
+        UPSTREAM_A.answer(r -> script.response());
+        UPSTREAM_B.answer(r -> script.response());
+        try (Response response = client.newCall(chat(newKey(), chatBody(true, "\"max_tokens\":2"), "relay-length")
+                .build()).execute()) {
+            assertThat(dataEvents(lines(response))).last().isEqualTo("[DONE]");
+        }
+        Map<String, Object> row = usageRow("relay-length");
+        assertThat(row.get("END_REASON")).isEqualTo("length");
+        assertThat(row.get("COMPLETION_TOKENS")).isEqualTo(2);
+        assertThat(row.get("TTFT_MS")).isNotNull();
+        assertThat(row.get("UPSTREAM")).asString().startsWith("http://127.0.0.1:");
+    }
+
     static String nextData(BufferedSource source) throws IOException {
         String line;
         while ((line = source.readUtf8Line()) != null) {
