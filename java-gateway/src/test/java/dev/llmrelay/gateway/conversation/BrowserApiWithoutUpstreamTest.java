@@ -1,0 +1,92 @@
+package dev.llmrelay.gateway.conversation;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+/** The browser API when no model-service can serve: a clear 503 with Retry-After, nothing stored. */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
+class BrowserApiWithoutUpstreamTest {
+
+    private static final String KEY = "sk-browser-no-upstream";
+
+    @DynamicPropertySource
+    static void properties(DynamicPropertyRegistry registry) throws Exception {
+        int closedPort;
+        try (ServerSocket socket = new ServerSocket(0)) {
+            closedPort = socket.getLocalPort(); // nothing listens here once the socket is closed
+        }
+        String deadUpstream = "http://127.0.0.1:" + closedPort;
+        registry.add("gateway.upstreams", () -> deadUpstream);
+        registry.add("gateway.health.interval", () -> "200ms");
+        registry.add("gateway.bootstrap-key", () -> KEY);
+        registry.add("gateway.web-dir", () -> "");
+        registry.add("spring.datasource.url", () -> "jdbc:h2:mem:browser-no-upstream;DB_CLOSE_DELAY=-1");
+    }
+
+    @LocalServerPort
+    int port;
+
+    private final ObjectMapper json = new ObjectMapper();
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+
+    @Test
+    void sendingWhileNoUpstreamIsHealthyAnswers503ProblemWithRetryAfterAndStoresNothing() throws Exception {
+        HttpResponse<String> signIn = post("/api/session", "{\"apiKey\":\"" + KEY + "\"}", null);
+        String cookie = signIn.headers().firstValue("Set-Cookie").orElseThrow().split(";", 2)[0];
+
+        // Until the first health probe has failed, a message may still be accepted and then fail on
+        // its stream; once the upstream is known to be down, the POST itself is refused.
+        HttpResponse<String> refused = null;
+        for (int attempt = 0; attempt < 200 && refused == null; attempt++) {
+            HttpResponse<String> response = post("/api/chat/messages", "{\"content\":\"hello?\"}", cookie);
+            if (response.statusCode() == 503) {
+                refused = response;
+            } else {
+                assertThat(response.statusCode()).isEqualTo(200);
+                Thread.sleep(100);
+            }
+        }
+        assertThat(refused).as("POST refused with 503 once the upstream is known to be down").isNotNull();
+        assertThat(refused.headers().firstValue("Content-Type").orElse("")).startsWith("application/problem+json");
+        assertThat(refused.headers().firstValue("Retry-After")).isPresent();
+        JsonNode problem = json.readTree(refused.body());
+        assertThat(problem.path("status").asInt()).isEqualTo(503);
+        assertThat(problem.path("code").asText()).isEqualTo("upstream_unavailable");
+
+        for (JsonNode conversation : json.readTree(get("/api/chat/conversations", cookie).body()).path("conversations")) {
+            JsonNode messages = json.readTree(get("/api/chat/conversations/" + conversation.path("id").asText(),
+                    cookie).body()).path("messages");
+            // only messages accepted before the probe noticed; each of them ended as an error
+            assertThat(messages.get(messages.size() - 1).path("status").asText()).isIn("error", "streaming");
+        }
+    }
+
+    private HttpResponse<String> get(String path, String cookie) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .header("Cookie", cookie).GET().build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private HttpResponse<String> post(String path, String body, String cookie) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
+        if (cookie != null) {
+            request.header("Cookie", cookie);
+        }
+        return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+}
