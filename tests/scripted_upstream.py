@@ -38,6 +38,7 @@ class ScriptedUpstream:
         self.requests: list[dict] = []     # every chat completion body received
         self.disconnects = 0               # streams the client closed before the end
         self.completed = 0                 # streams written to the end
+        self.healthy = True                # False: /health answers 503 (as while loading)
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,7 +49,10 @@ class ScriptedUpstream:
 
             def do_GET(self):
                 if self.path == "/health":
-                    self._json(200, {"status": "ready", "model": MODEL_ID})
+                    if upstream.healthy:
+                        self._json(200, {"status": "ready", "model": MODEL_ID})
+                    else:
+                        self._json(503, {"status": "loading"})
                 elif self.path == "/v1/models":
                     self._json(200, {"object": "list", "data": [
                         {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "tests"}]})

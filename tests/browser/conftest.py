@@ -49,7 +49,8 @@ def scripted_upstream():
 @pytest.fixture(scope="module")
 def scripted_gateway(scripted_upstream, tmp_path_factory):
     """The real gateway in front of the scripted upstream (fault injection)."""
-    with start_gateway(free_port(), [scripted_upstream.url], {"GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN},
+    env = {"GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN, "GATEWAY_HEALTH_INTERVAL": "300ms"}
+    with start_gateway(free_port(), [scripted_upstream.url], env,
                        log_dir=tmp_path_factory.mktemp("logs")) as gateway:
         yield gateway
 

@@ -3,6 +3,10 @@ model would not produce on demand (HTML and script in a reply, 503, exact text t
 Every test here says "scripted" in its name."""
 from __future__ import annotations
 
+import re
+import time
+import urllib.request
+
 from playwright.sync_api import expect
 
 from chat_page import ADMIN_TOKEN, ARTIFACTS, ChatPage, create_key
@@ -143,6 +147,24 @@ def test_scripted_upstream_503_shows_a_clear_error(scripted_gateway, scripted_up
         scripted_upstream.script("Hello again.")
 
 
+def test_scripted_model_service_down_shows_unavailable_with_the_wait_time(
+        scripted_gateway, scripted_upstream, page_and_problems):
+    page, _ = page_and_problems
+    chat = ChatPage(page, scripted_gateway.url).open().login(scripted_gateway.api_key)
+    scripted_upstream.healthy = False
+    try:
+        _wait_for_upstream_health(scripted_gateway.url, healthy=False)
+        chat.send("Hello?")
+        notice = page.locator("#notice")
+        expect(notice).to_be_visible()
+        expect(notice).to_contain_text(re.compile(r"model service is unavailable.*Try again in \d+ s"))
+        expect(page.locator("#prompt")).to_have_value("Hello?")
+        assert chat.user_messages.count() == 0
+    finally:
+        scripted_upstream.healthy = True
+        _wait_for_upstream_health(scripted_gateway.url, healthy=True)
+
+
 def test_scripted_rate_limit_shows_the_wait_time(scripted_gateway, scripted_upstream, page_and_problems):
     page, _ = page_and_problems
     scripted_upstream.script("Only one.")
@@ -189,3 +211,17 @@ def test_scripted_sign_out_returns_to_the_login_form(scripted_gateway, page_and_
 def _artifact(request):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS / f"{request.node.name}.png"
+
+
+def _wait_for_upstream_health(gateway_url: str, healthy: bool, timeout_s: float = 60) -> None:
+    """Polls the gateway's own view of the upstream (its health probe) until it says so."""
+    wanted = "1.0" if healthy else "0.0"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(gateway_url + "/actuator/prometheus", timeout=10) as response:
+            metrics = response.read().decode()
+        values = re.findall(r"^gateway_upstream_healthy\{[^}]*\} (\S+)$", metrics, re.MULTILINE)
+        if values and all(v == wanted for v in values):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the gateway never saw the upstream as healthy={healthy}")
