@@ -41,6 +41,24 @@ def test_concurrent_streams_arrive_complete_and_in_order(upstream_url):
     assert result["latency_ms_p50"] >= 0 and result["ttft_ms_p50"] > 0
 
 
+def test_tcp_forwarder_relays_streams_unchanged(upstream_url):
+    port = upstream_url.rsplit(":", 1)[1]
+    process = subprocess.Popen(
+        [sys.executable, "-u", str(BENCH / "tcp_forwarder.py"), "--port", "0", "--target-port", port],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("PORT "), line
+        url = f"http://127.0.0.1:{int(line.split()[1])}"
+        result = asyncio.run(sse_load.run_streams(url, streams=4, events=20, ramp_s=0.02))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert result["events_received"] == 80 and result["streams_ok"] == 4
+    assert result["lost"] == result["reordered"] == 0
+
+
 def test_client_reports_http_errors_instead_of_events(upstream_url):
     result = asyncio.run(sse_load.run_streams(upstream_url + "/nowhere", streams=2, events=5, ramp_s=0))
     assert result["streams_ok"] == 0 and result["lost"] == 10

@@ -155,17 +155,18 @@ async def measured_run(target: dict, streams: int, events: int, ramp_s: float,
     return result
 
 
-def start_upstream(work: Path, rate: float) -> tuple[Process, int]:
-    log = work / "upstream.log"
-    upstream = Process("upstream", [sys.executable, "-u", str(BENCH_DIR / "synthetic_upstream.py"),
-                                    "--port", "0", "--events-per-second", str(rate)], log)
+def start_python_server(work: Path, name: str, script: str, *args: str) -> tuple[Process, int]:
+    """Starts one of the bench's own servers; they print "PORT <n>" once listening."""
+    log = work / f"{name}.log"
+    process = Process(name, [sys.executable, "-u", str(BENCH_DIR / script), "--port", "0", *args], log)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         for line in tail(log).splitlines():
             if line.startswith("PORT "):
-                return upstream, int(line.split()[1])
+                return process, int(line.split()[1])
         time.sleep(0.1)
-    raise RuntimeError(f"synthetic upstream did not start\n{tail(log)}")
+    process.stop()
+    raise RuntimeError(f"{script} did not start\n{tail(log)}")
 
 
 def start_gateway(work: Path, jar: Path, upstream_port: int, jvm_opts: list[str]) -> tuple[Process, str]:
@@ -251,7 +252,8 @@ def fmt(value: float | None, digits: int = 1) -> str:
 def render(summary: dict, meta: dict) -> str:
     lines = [
         f"Run {meta['date']} on {meta['machine']}; {meta['python']}; {meta['java']}; "
-        f"LiteLLM {meta['litellm']}. Command: `{meta['command']}`.",
+        f"LiteLLM {meta['litellm']}; every process at niceness {meta['nice']}. "
+        f"Command: `{meta['command']}`.",
         "",
         f"Load: N concurrent streams, {meta['events']} events each at {fmt(meta['rate'], 0)} events/s "
         f"per stream, started evenly over {meta['ramp_s']} s; {meta['repeats']} repeats per cell, "
@@ -369,17 +371,29 @@ def main() -> int:
     parser.add_argument("--litellm-venv", type=Path, default=Path(os.environ.get("LITELLM_VENV", "/tmp/litellm-venv")))
     parser.add_argument("--skip-gateway", action="store_true")
     parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument("--skip-forward", action="store_true", help="leave out the TCP-forwarder control")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks-gateway.md")
     parser.add_argument("--json", type=Path, default=ROOT / "bench-results" / "gateway.json")
     parser.add_argument("--no-doc", action="store_true", help="print the table, leave the doc alone")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="niceness increment for this run and every process it starts (negative needs "
+                             "root): the same priority for all paths, less interference from other work")
     args = parser.parse_args()
+    if args.nice:
+        os.nice(args.nice)  # inherited by the upstream, the relays and their threads
 
     processes: list[Process] = []
     work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     try:
-        upstream, upstream_port = start_upstream(work, args.rate)
+        upstream, upstream_port = start_python_server(work, "upstream", "synthetic_upstream.py",
+                                                      "--events-per-second", str(args.rate))
         processes.append(upstream)
         targets_ = [{"name": "direct", "url": f"http://127.0.0.1:{upstream_port}"}]
+        if not args.skip_forward:
+            forwarder, port = start_python_server(work, "forwarder", "tcp_forwarder.py",
+                                                  "--target-port", str(upstream_port))
+            processes.append(forwarder)
+            targets_.append({"name": "tcp-forward", "url": f"http://127.0.0.1:{port}", "pid": forwarder.pid})
         if not args.skip_gateway:
             if not args.jar.exists():
                 print(f"{args.jar} missing: build it with `cd java-gateway && mvn -B -q -DskipTests package`",
@@ -412,6 +426,7 @@ def main() -> int:
             "litellm": "not run" if args.skip_litellm else litellm_version(args.litellm_venv),
             "command": " ".join(["python", "java-gateway/bench/bench_gateway.py", *sys.argv[1:]]),
             "events": args.events, "rate": args.rate, "ramp_s": args.ramp, "repeats": args.repeats,
+            "nice": os.nice(0),
         }
         block = render(summary, meta)
         print("\n" + block)
