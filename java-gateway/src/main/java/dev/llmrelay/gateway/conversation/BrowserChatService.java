@@ -185,21 +185,44 @@ class BrowserChatService {
     private ObjectNode request(List<ChatMessage> history, String content) {
         ObjectNode body = json.createObjectNode();
         ArrayNode messages = body.putArray("messages");
-        List<ChatMessage> earlier = new ArrayList<>();
-        for (ChatMessage m : history) {
-            // Failed replies and empty stops are left out: the model would read them as its own words.
-            if (ChatMessage.USER.equals(m.role()) || (!m.content().isEmpty() && !ChatMessage.ERROR.equals(m.status())
-                    && !ChatMessage.STREAMING.equals(m.status()))) {
-                earlier.add(m);
-            }
-        }
-        for (ChatMessage m : earlier.subList(Math.max(0, earlier.size() - properties.historyMessages()), earlier.size())) {
+        for (ChatMessage m : context(history)) {
             messages.addObject().put("role", m.role()).put("content", m.content());
         }
         messages.addObject().put("role", ChatMessage.USER).put("content", content);
         body.put("stream", true);
         body.put("max_tokens", properties.maxTokens());
         return body;
+    }
+
+    /**
+     * The earlier turns sent with a new message: whole question/answer pairs whose answer has text
+     * (a failed or empty reply would read as the model's own words, and two user turns in a row
+     * break some chat templates), newest first until the message or character budget is spent.
+     */
+    private List<ChatMessage> context(List<ChatMessage> history) {
+        List<ChatMessage[]> pairs = new ArrayList<>();
+        ChatMessage question = null;
+        for (ChatMessage m : history) {
+            if (ChatMessage.USER.equals(m.role())) {
+                question = m;
+            } else if (question != null && !m.content().isBlank() && !ChatMessage.ERROR.equals(m.status())
+                    && !ChatMessage.STREAMING.equals(m.status())) {
+                pairs.add(new ChatMessage[] {question, m});
+                question = null;
+            }
+        }
+        List<ChatMessage> context = new ArrayList<>();
+        long chars = 0;
+        for (int i = pairs.size() - 1; i >= 0; i--) {
+            ChatMessage[] pair = pairs.get(i);
+            chars += pair[0].content().length() + pair[1].content().length();
+            if (context.size() + 2 > properties.historyMessages() || chars > properties.historyChars()) {
+                break;
+            }
+            context.add(0, pair[1]);
+            context.add(0, pair[0]);
+        }
+        return context;
     }
 
     private static long parseLastEventId(String header) {
@@ -219,6 +242,10 @@ class BrowserChatService {
 
     private static String title(String content) {
         String oneLine = content.strip().replaceAll("\\s+", " ");
-        return oneLine.length() <= TITLE_CHARS ? oneLine : oneLine.substring(0, TITLE_CHARS - 1) + "…";
+        if (oneLine.codePointCount(0, oneLine.length()) <= TITLE_CHARS) {
+            return oneLine;
+        }
+        // cut between code points, never inside an emoji's surrogate pair
+        return oneLine.substring(0, oneLine.offsetByCodePoints(0, TITLE_CHARS - 1)) + "…";
     }
 }

@@ -12,7 +12,9 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param replyRetention  how long a finished reply's events stay in memory for reconnects
  * @param maxTokens       completion budget asked for each browser reply
  * @param maxContentChars longest user message accepted
- * @param historyMessages earlier messages of the conversation sent to the model with a new one
+ * @param historyMessages most earlier messages of the conversation sent to the model with a new one
+ * @param historyChars    most characters of earlier messages sent (keeps long chats inside the
+ *                        model's context; the newest turns are kept)
  */
 @ConfigurationProperties("gateway.browser")
 public record BrowserProperties(
@@ -20,5 +22,6 @@ public record BrowserProperties(
         @DefaultValue("5m") Duration replyRetention,
         @DefaultValue("512") int maxTokens,
         @DefaultValue("32000") int maxContentChars,
-        @DefaultValue("40") int historyMessages) {
+        @DefaultValue("40") int historyMessages,
+        @DefaultValue("12000") int historyChars) {
 }

@@ -269,6 +269,29 @@ class BrowserApiTest {
     }
 
     @Test
+    void aQuestionWhoseReplyWasStoppedEmptyIsNotSentAgainAsContext() throws Exception {
+        GatedUpstream.GatedStream silent = upstream.nextStream();
+        JsonNode first = send(null, "Never mind");
+        assertThat(silent.started.await(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(post(cancelPath(first.path("messageId").asText()), "", cookie).statusCode()).isEqualTo(204);
+
+        upstream.nextStream().token("Sure.").finish("stop", 3, 1);
+        JsonNode second = send(first.path("conversationId").asText(), "Something else");
+        assertThat(textOf(readAll(second.path("messageId").asText(), null))).isEqualTo("Sure.");
+        String lastBody;
+        synchronized (upstream.chatBodies) {
+            lastBody = upstream.chatBodies.get(upstream.chatBodies.size() - 1);
+        }
+        JsonNode messages = json.readTree(lastBody).path("messages");
+        assertThat(messages).hasSize(1);
+        assertThat(messages.get(0).path("content").asText()).isEqualTo("Something else");
+        JsonNode stored = json.readTree(get("/api/chat/conversations/" + first.path("conversationId").asText(),
+                cookie).body()).path("messages");
+        assertThat(stored).extracting(m -> m.path("status").asText())
+                .containsExactly("complete", "stopped", "complete", "complete");
+    }
+
+    @Test
     void aKeyOverItsRequestLimitGets429WithRetryAfterAndNothingIsStored() throws Exception {
         String limited = keys.create(new ApiKeyService.KeyChanges("limited", 1, null, null, null)).plaintext();
         String session = signInWith(limited);
