@@ -5,6 +5,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 
@@ -51,8 +52,12 @@ class ReplyRegistry {
 
     /** Called once a reply has ended: forget its events after the retention time. */
     void retire(ReplyGeneration generation) {
-        timer.schedule(() -> replies.remove(generation.messageId(), generation),
-                retention.toMillis(), TimeUnit.MILLISECONDS);
+        try {
+            timer.schedule(() -> replies.remove(generation.messageId(), generation),
+                    retention.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException shuttingDown) {
+            replies.remove(generation.messageId(), generation);
+        }
     }
 
     private void ping() {
