@@ -19,6 +19,12 @@ import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 
+import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.media.Content;
+import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.security.SecurityRequirement;
+import io.swagger.v3.oas.annotations.tags.Tag;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -36,6 +42,8 @@ import dev.llmrelay.gateway.usage.UsageRecorder;
  * OpenAI-compatible surface. Streams are relayed event by event ({@link SseRelay}); other answers are
  * proxied. Every answer is a {@link ResponseBodyEmitter} so one method can return either.
  */
+@Tag(name = "OpenAI-compatible API")
+@SecurityRequirement(name = "apiKey")
 @RestController
 @RequestMapping("/v1")
 class ChatCompletionsController {
@@ -64,6 +72,13 @@ class ChatCompletionsController {
         this.properties = properties;
     }
 
+    @Operation(summary = "OpenAI chat completion, streamed (text/event-stream) or not",
+            description = "Body: OpenAI chat request. Bearer API key. 429 carries Retry-After and X-RateLimit-*; "
+                    + "503 + Retry-After when no upstream can serve (a stream client gets one error event, then "
+                    + "data: [DONE]); upstream 4xx pass through unchanged.")
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(content = @Content(mediaType = "application/json",
+            schema = @Schema(type = "object", example = "{\"model\":\"smollm2-135m-instruct\",\"stream\":true,"
+                    + "\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}")))
     @PostMapping("/chat/completions")
     ResponseEntity<ResponseBodyEmitter> chatCompletions(@RequestBody(required = false) byte[] body,
             HttpServletRequest http) throws IOException, InterruptedException {
@@ -106,6 +121,7 @@ class ChatCompletionsController {
         return fixed(early.status(), headers, EVENT_STREAM, events.getBytes(StandardCharsets.UTF_8));
     }
 
+    @Operation(summary = "Models served by the upstreams (OpenAI list shape)")
     @GetMapping("/models")
     ResponseEntity<ResponseBodyEmitter> listModels(HttpServletRequest http) throws IOException {
         String requestId = RequestIdFilter.of(http);

@@ -6,6 +6,9 @@ import java.util.List;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 
+import io.swagger.v3.oas.annotations.security.SecurityRequirement;
+import io.swagger.v3.oas.annotations.tags.Tag;
+
 import org.springframework.http.HttpStatus;
 import org.springframework.http.ProblemDetail;
 import org.springframework.http.ResponseEntity;
@@ -22,6 +25,8 @@ import org.springframework.web.bind.annotation.RestController;
 import dev.llmrelay.gateway.keys.ApiKeyService.KeyChanges;
 
 /** Admin API for keys; errors are RFC 9457 problem details. */
+@Tag(name = "Admin: API keys")
+@SecurityRequirement(name = "adminToken")
 @RestController
 @RequestMapping("/admin/keys")
 class AdminKeysController {
