@@ -3,6 +3,8 @@ log in, send, watch the answer grow, stop mid-stream, reload and see the history
 from __future__ import annotations
 
 import json
+import re
+import time
 import urllib.request
 
 from playwright.sync_api import expect
@@ -44,8 +46,10 @@ def test_log_in_send_and_watch_the_answer_grow_then_reload_shows_history(real_ga
     expect(page.locator(".conversation-link").first).to_contain_text("What is the capital of France?")
 
 
-def test_stop_mid_stream_keeps_the_partial_answer_marked_stopped(real_gateway, page_and_problems):
+def test_stop_mid_stream_stops_the_model_and_keeps_the_partial_answer(real_gateway, model_service,
+                                                                    page_and_problems):
     page, _ = page_and_problems
+    cancelled_before = _cancelled_count(model_service.url)
     chat = ChatPage(page, real_gateway.url).open().login(real_gateway.api_key)
     chat.send("Write a very long story about a lighthouse keeper and the sea. Use many paragraphs.")
     body = chat.last_reply().locator(".body")
@@ -70,6 +74,12 @@ def test_stop_mid_stream_keeps_the_partial_answer_marked_stopped(real_gateway, p
     page.reload()
     expect(chat.last_reply()).to_have_attribute("data-status", "stopped")
 
+    # The model-service itself counted the request as cancelled: generation really stopped.
+    deadline = time.monotonic() + 60
+    while _cancelled_count(model_service.url) <= cancelled_before:
+        assert time.monotonic() < deadline, "model-service never saw the request cancelled"
+        time.sleep(0.2)
+
 
 def _get_json(page, url: str) -> dict:
     """GET with the page's session cookie (HttpOnly, so taken from the browser context)."""
@@ -77,3 +87,10 @@ def _get_json(page, url: str) -> dict:
     request = urllib.request.Request(url, headers={"Cookie": cookies})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
+
+
+def _cancelled_count(model_service_url: str) -> float:
+    with urllib.request.urlopen(model_service_url + "/metrics", timeout=30) as response:
+        text = response.read().decode()
+    match = re.search(r"^model_service_requests_cancelled_total(?:\{[^}]*\})? (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0

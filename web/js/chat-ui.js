@@ -13,6 +13,7 @@ export class ChatUI {
   constructor() {
     this.conversation = new Conversation();
     this.stream = null; // { messageId, follower } while a reply is streaming
+    this.stopRequested = false; // Stop pressed before the reply had an id
     this.renderPending = new Set();
     this.elements = {
       loginView: $("login-view"),
@@ -236,6 +237,7 @@ export class ChatUI {
     const content = this.elements.prompt.value;
     if (!content.trim() || this.stream) return;
     this.hideNotice();
+    this.stopRequested = false;
     const conversation = this.conversation;
     const userMessage = conversation.addUserMessage(content);
     this.elements.prompt.value = "";
@@ -246,6 +248,7 @@ export class ChatUI {
     try {
       answer = await api.send(conversation.id, content);
     } catch (error) {
+      this.stopRequested = false;
       conversation.dropLastUserMessage(userMessage);
       this.elements.prompt.value = content; // give the text back so nothing is lost
       this.renderAll();
@@ -263,6 +266,10 @@ export class ChatUI {
     }
     this.renderAll();
     this.follow(answer.messageId);
+    if (this.stopRequested) {
+      this.stopRequested = false;
+      this.stop();
+    }
   }
 
   follow(messageId) {
@@ -326,7 +333,12 @@ export class ChatUI {
   }
 
   async stop() {
-    if (!this.stream) return;
+    if (!this.stream) {
+      // Stop pressed while the message is still being sent: stop as soon as it has an id.
+      this.stopRequested = true;
+      this.elements.stop.disabled = true;
+      return;
+    }
     this.elements.stop.disabled = true;
     try {
       // The gateway stops the model and ends the stream with finish_reason "stopped".
