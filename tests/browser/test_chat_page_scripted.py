@@ -60,7 +60,8 @@ def test_scripted_reply_with_html_and_script_shows_as_text_and_runs_nothing(
 def test_scripted_markdown_renders_with_copy_buttons_on_reply_and_code(
         scripted_gateway, scripted_upstream, browser, request):
     scripted_upstream.script(["## Steps\n\n", "1. **Install** it\n", "2. Run `make`\n\n",
-                              "```sh\n", "make run\n", "```\n"])
+                              "```sh\n", "make run\n", "```\n\n",
+                              "| Port | Tier |\n", "|---:|---|\n", "| 8888 | gateway |\n"])
     context = browser.new_context(viewport={"width": 1100, "height": 800},
                                   permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()
@@ -71,6 +72,8 @@ def test_scripted_markdown_renders_with_copy_buttons_on_reply_and_code(
         expect(reply.locator("h2")).to_have_text("Steps")
         expect(reply.locator("ol li strong")).to_have_text("Install")
         expect(reply.locator("li code")).to_have_text("make")
+        expect(reply.locator("table th")).to_have_text(["Port", "Tier"])
+        expect(reply.locator("table td").first).to_have_text("8888")
 
         reply.locator(".copy-code").click()
         expect(reply.locator(".copy-code")).to_have_text("Copied")

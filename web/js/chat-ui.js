@@ -395,6 +395,8 @@ export class ChatUI {
     const article = document.createElement("article");
     article.className = `message ${message.role}`;
     article.dataset.status = message.status;
+    // screen readers wait for the finished reply instead of reading every token
+    if (message.status === Status.STREAMING) article.setAttribute("aria-busy", "true");
     if (message.id) article.dataset.messageId = message.id;
 
     const body = document.createElement("div");

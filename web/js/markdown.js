@@ -7,7 +7,7 @@
 
 const ALLOWED_TAGS = new Set([
   "p", "br", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "code", "pre",
-  "blockquote", "ul", "ol", "li", "hr", "a",
+  "blockquote", "ul", "ol", "li", "hr", "a", "table", "thead", "tbody", "tr", "th", "td",
 ]);
 const SAFE_URL = /^(https?:|mailto:)/i;
 
@@ -87,6 +87,20 @@ const QUOTE = /^ {0,3}> ?(.*)$/;
 const BULLET = /^( {0,3})([-*+])[ \t]+(.*)$/;
 const ORDERED = /^( {0,3})(\d{1,9})[.)][ \t]+(.*)$/;
 const BLANK = /^[ \t]*$/;
+const TABLE_RULE = /^ {0,3}\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
+
+// Cells of a table row: "| a | b |" or "a | b"; "\|" is a literal bar.
+function tableCells(line) {
+  let row = line.trim();
+  if (row.startsWith("|")) row = row.slice(1);
+  if (row.endsWith("|") && !row.endsWith("\\|")) row = row.slice(0, -1);
+  return row.split(/(?<!\\)\|/).map((cell) => cell.trim());
+}
+
+function startsTable(lines, i) {
+  return lines[i].includes("|") && i + 1 < lines.length && TABLE_RULE.test(lines[i + 1])
+    && lines[i + 1].includes("-") && tableCells(lines[i]).length === tableCells(lines[i + 1]).length;
+}
 
 function startsBlock(line) {
   return FENCE.test(line) || HEADING.test(line) || RULE.test(line) || QUOTE.test(line)
@@ -126,6 +140,24 @@ function parseBlocks(lines) {
     if ((m = HEADING.exec(line))) {
       blocks.push(el(`h${m[1].length}`, parseInline(m[2] ?? "")));
       i += 1;
+      continue;
+    }
+    if (startsTable(lines, i)) {
+      const header = tableCells(line);
+      const aligns = tableCells(lines[i + 1]).map((c) =>
+        c.startsWith(":") && c.endsWith(":") ? "center" : c.endsWith(":") ? "right" : c.startsWith(":") ? "left" : "");
+      i += 2;
+      const rows = [];
+      while (i < lines.length && !BLANK.test(lines[i]) && lines[i].includes("|")) {
+        rows.push(tableCells(lines[i]));
+        i += 1;
+      }
+      const cell = (tag, value, column) =>
+        el(tag, parseInline(value ?? ""), aligns[column] ? { align: aligns[column] } : {});
+      blocks.push(el("table", [
+        el("thead", [el("tr", header.map((value, c) => cell("th", value, c)))]),
+        el("tbody", rows.map((row) => el("tr", header.map((_, c) => cell("td", row[c], c))))),
+      ]));
       continue;
     }
     if (RULE.test(line)) {
@@ -208,6 +240,9 @@ function renderNode(node, doc) {
   }
   if (node.tag === "code" && node.attrs.class?.startsWith("language-")) {
     element.className = node.attrs.class;
+  }
+  if ((node.tag === "th" || node.tag === "td") && ["left", "right", "center"].includes(node.attrs.align)) {
+    element.style.textAlign = node.attrs.align;
   }
   if (node.tag === "ol" && /^\d+$/.test(node.attrs.start ?? "")) {
     element.setAttribute("start", node.attrs.start);

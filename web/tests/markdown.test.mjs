@@ -56,3 +56,18 @@ test("underscores in identifiers are not emphasis", () => {
   assert.deepEqual(tags(nodes), ["#window.__xss = 1; and window.__xss = 2; my_var_name"]);
   assert.deepEqual(tags(parseInline("_em_ and __strong__")), ["em", "# and ", "strong"]);
 });
+
+test("pipe tables with alignment, inline markup and escaped bars", () => {
+  const tree = parseMarkdown("| Name | Score |\n|:-----|------:|\n| **Ann** | 9 |\n| a \\| b | 7 |\n\nafter");
+  assert.deepEqual(tags(tree), ["table", "p"]);
+  const [thead, tbody] = tree[0].children;
+  assert.deepEqual(thead.children[0].children.map((c) => flatText(c.children)), ["Name", "Score"]);
+  assert.equal(thead.children[0].children[1].attrs.align, "right");
+  assert.equal(tbody.children.length, 2);
+  assert.deepEqual(tags(tbody.children[0].children[0].children), ["strong"]);
+  assert.equal(flatText(tbody.children[1].children[0].children), "a | b");
+});
+
+test("a rule under a line without bars is not a table", () => {
+  assert.deepEqual(tags(parseMarkdown("Title\n---")), ["p", "hr"]);
+});
