@@ -7,8 +7,9 @@ public interface ChatStreamHandle {
 
     /**
      * Stops the stream now: the upstream call is cancelled (so the model stops generating), the usage
-     * row says {@code client_cancelled} and bills what was relayed. No listener callback follows.
-     * Idempotent; a no-op after the stream ended.
+     * row says {@code client_cancelled} and bills what was relayed. No listener callback starts after
+     * this returns (one already running on the OkHttp thread may finish). Idempotent; a no-op after the
+     * stream ended. Safe to call from any thread, including from inside a listener callback.
      */
     void cancel();
 

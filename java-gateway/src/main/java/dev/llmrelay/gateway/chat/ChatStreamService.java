@@ -345,6 +345,9 @@ public class ChatStreamService {
                 if (choice.path("finish_reason").isTextual()) {
                     finishReason = choice.path("finish_reason").asText();
                 }
+                if (done.get()) {
+                    return; // cancelled while this event was parsed: no new callback starts after cancel()
+                }
                 String relayed = data;
                 safely(() -> listener.onChunk(relayed, chunk));
                 if (!text.isEmpty() && !done.get()) {

@@ -75,4 +75,33 @@ class WebSurfaceTest extends GatewayTestSupport {
             assertThat(response.body().string()).contains("\"error\"");
         }
     }
+
+    @Test
+    void requestIdIsGeneratedWhenMissingAndReplacedWhenUnsafe() throws Exception {
+        try (Response response = get("/v1/models")) {
+            assertThat(response.header("X-Request-Id")).startsWith("req-");
+        }
+        Request unsafe = new Request.Builder().url(url("/v1/models")).header("X-Request-Id", "bad id\twith tab")
+                .build();
+        try (Response response = client.newCall(unsafe).execute()) {
+            assertThat(response.header("X-Request-Id")).startsWith("req-");
+        }
+        Request safe = new Request.Builder().url(url("/actuator/health")).header("X-Request-Id", "trace-42").build();
+        try (Response response = client.newCall(safe).execute()) {
+            assertThat(response.header("X-Request-Id")).isEqualTo("trace-42");
+        }
+    }
+
+    @Test
+    void modelsWithNoUpstreamAbleToAnswerGives503WithRetryAfter() throws Exception {
+        UPSTREAM_A.answer(r -> new mockwebserver3.MockResponse.Builder().code(503).body("{}").build());
+        UPSTREAM_B.answer(r -> new mockwebserver3.MockResponse.Builder().code(503).body("{}").build());
+        Request models = new Request.Builder().url(url("/v1/models")).header("Authorization", "Bearer " + newKey())
+                .build();
+        try (Response response = client.newCall(models).execute()) {
+            assertThat(response.code()).isEqualTo(503);
+            assertThat(response.header("Retry-After")).isNotBlank();
+            assertThat(response.body().string()).contains("\"code\":\"upstream_unavailable\"");
+        }
+    }
 }
