@@ -1,0 +1,79 @@
+"""The engine against transformers' own generate: same greedy text, whatever joins when."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from model_service.engine.base import GenerationRequest
+from model_service.engine.continuous import ContinuousBatchingEngine, EngineLimits
+from model_service.engine.sampling import SamplingParams
+
+QUESTIONS = ["What is the capital of France?", "Write a haiku about the sea.", "Count from 1 to 10.",
+             "Tell me a joke about cats and dogs, please, make it long."]
+
+
+@pytest.fixture(scope="module")
+def model_and_tokenizer(model_dir):
+    return AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
+
+
+def prompt_ids(tokenizer, question):
+    return tokenizer.apply_chat_template([{"role": "user", "content": question}],
+                                         add_generation_prompt=True)["input_ids"]
+
+
+async def run_engine(engine, requests, delays):
+    async def one(request, delay):
+        await asyncio.sleep(delay)
+        text = ""
+        async for out in engine.submit(request):
+            text += out.text
+        return text
+
+    return await asyncio.gather(*[one(r, d) for r, d in zip(requests, delays)])
+
+
+def test_staggered_arrivals_match_generate(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    prompts = [prompt_ids(tokenizer, q) for q in QUESTIONS]
+    with torch.no_grad():
+        expected = [tokenizer.decode(model.generate(torch.tensor([p]), max_new_tokens=24, do_sample=False)[0, len(p):],
+                                     skip_special_tokens=True) for p in prompts]
+    engine = ContinuousBatchingEngine(model, tokenizer, EngineLimits(max_batch_size=3))
+    engine.start()
+    try:
+        requests = [GenerationRequest(str(i), p, SamplingParams(max_tokens=24)) for i, p in enumerate(prompts)]
+        # Arrivals spread over the others' decoding; a batch of 3 makes the 4th wait for a free row.
+        got = asyncio.run(run_engine(engine, requests, [0, 0.15, 0.3, 0.05]))
+    finally:
+        engine.shutdown()
+    assert got == expected
+
+
+def test_cancelled_request_leaves_and_others_finish(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    engine = ContinuousBatchingEngine(model, tokenizer, EngineLimits())
+    engine.start()
+
+    async def scenario():
+        keep = engine.submit(GenerationRequest("keep", prompt_ids(tokenizer, QUESTIONS[0]), SamplingParams(16)))
+        drop = engine.submit(GenerationRequest("drop", prompt_ids(tokenizer, QUESTIONS[3]), SamplingParams(500)))
+        outputs = []
+        async for out in drop:
+            outputs.append(out)
+            if len(outputs) == 2:
+                drop.cancel()
+        text = "".join([o.text async for o in keep])
+        return outputs[-1].finish_reason, text
+
+    try:
+        reason, text = asyncio.run(scenario())
+    finally:
+        engine.shutdown()
+    assert reason == "cancelled"
+    assert "Paris" in text
+    assert engine.stats().running == 0
