@@ -3,6 +3,7 @@ package dev.llmrelay.gateway.chat;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeoutException;
@@ -107,7 +108,7 @@ class ChatCompletionsController {
             handle.rateLimitHeaders().forEach(headers::set);
             return ResponseEntity.ok().headers(headers).contentType(EVENT_STREAM).body(relay.emitter());
         }
-        Map<String, String> headers = new java.util.LinkedHashMap<>(handle.rateLimitHeaders());
+        Map<String, String> headers = new LinkedHashMap<>(handle.rateLimitHeaders());
         if (early.retryAfterSeconds() > 0) {
             headers.put("Retry-After", Long.toString(early.retryAfterSeconds()));
         }

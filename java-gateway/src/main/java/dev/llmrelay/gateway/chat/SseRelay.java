@@ -1,7 +1,9 @@
 package dev.llmrelay.gateway.chat;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ScheduledFuture;
@@ -10,6 +12,8 @@ import java.util.concurrent.TimeoutException;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.http.MediaType;
+import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
@@ -26,6 +30,8 @@ import dev.llmrelay.gateway.system.GatewayErrorAdvice;
 final class SseRelay implements ChatStreamListener {
 
     private static final Logger log = LoggerFactory.getLogger(SseRelay.class);
+    private static final MediaType TEXT_UTF8 = new MediaType("text", "plain", StandardCharsets.UTF_8);
+    private static final String DONE = "data: [DONE]\n\n";
 
     /** The first thing that happens: null when the upstream opened, the error when it never did. */
     private final CompletableFuture<ChatStreamError> start = new CompletableFuture<>();
@@ -71,19 +77,19 @@ final class SseRelay implements ChatStreamListener {
 
     @Override
     public void onOpen() {
-        heartbeat = heartbeats.every(() -> write(SseEmitter.event().comment(" ping")));
+        heartbeat = heartbeats.every(() -> write(": ping\n\n"));
         start.complete(null);
     }
 
     @Override
     public void onChunk(String data, JsonNode chunk) {
-        write(SseEmitter.event().data(data));
+        write("data: " + data + "\n\n");
     }
 
     @Override
     public void onFinish(String finishReason, ChatUsage usage) {
         stopHeartbeat();
-        if (write(SseEmitter.event().data("[DONE]"))) {
+        if (write(DONE)) {
             emitter.complete();
         }
     }
@@ -96,7 +102,7 @@ final class SseRelay implements ChatStreamListener {
         }
         String event = error.upstreamBody() != null && error.relayedAny() ? error.upstreamBody()
                 : errorEvent(error);
-        if (write(SseEmitter.event().data(event)) && write(SseEmitter.event().data("[DONE]"))) {
+        if (write("data: " + event + "\n\n" + DONE)) {
             emitter.complete();
         }
     }
@@ -110,13 +116,17 @@ final class SseRelay implements ChatStreamListener {
         }
     }
 
-    /** Sends one event; false (and the upstream cancelled) when the client is gone. */
-    private boolean write(SseEmitter.SseEventBuilder event) {
+    /**
+     * Sends complete SSE text (one or more events, blank-line terminated) as one part: one converter
+     * write and one flush per event, framed as the model-service frames it ({@code data: ...}).
+     * False (and the upstream cancelled) when the client is gone.
+     */
+    private boolean write(String events) {
         if (clientGone) {
             return false;
         }
         try {
-            emitter.send(event);
+            emitter.send(Set.of(new ResponseBodyEmitter.DataWithMediaType(events, TEXT_UTF8)));
             return true;
         } catch (IOException | IllegalStateException e) {
             // the container completes the request itself after a failed write

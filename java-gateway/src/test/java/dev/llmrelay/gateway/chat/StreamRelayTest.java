@@ -30,7 +30,10 @@ class StreamRelayTest extends GatewayTestSupport {
             assertThat(response.header("X-Accel-Buffering")).isEqualTo("no");
             assertThat(response.header("X-Request-Id")).isEqualTo("relay-order");
             assertThat(response.header("X-RateLimit-Limit")).isEqualTo("1000");
-            List<String> events = dataEvents(lines(response));
+            List<String> lines = lines(response);
+            // framed as the model-service frames it: "data: <json>", one event per blank-line block
+            assertThat(lines).allSatisfy(line -> assertThat(line).startsWith("data: "));
+            List<String> events = dataEvents(lines);
             assertThat(events).containsExactly(
                     SseScript.chunk("c1", "Hel", null), SseScript.chunk("c1", "lo", null),
                     SseScript.chunk("c1", " wor", null), SseScript.chunk("c1", "ld", null),
