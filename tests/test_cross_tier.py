@@ -1,0 +1,147 @@
+"""The real model-service behind the real gateway, used through the official openai SDK."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from stack import REPO, free_port, start_gateway, start_model_service
+
+MODEL_DIR = REPO / "models" / "smollm2-135m-instruct"
+UPSTREAM_KEY = "ms-cross-tier-secret"
+ADMIN_TOKEN = "admin-cross-tier"
+QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+LONG = [{"role": "user", "content": "Write a very long story about a dragon who learns to bake bread."}]
+
+
+def wait_for(predicate, timeout_s: float = 180, what: str = "condition"):
+    """Polls until predicate() is truthy; the timeout only bounds a hang, it measures nothing."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def metric(url: str, name: str) -> float:
+    text = httpx.get(url + "/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+@pytest.fixture(scope="module")
+def model_service(tmp_path_factory):
+    if not (MODEL_DIR / "config.json").is_file():
+        pytest.fail(f"{MODEL_DIR} is missing: run `make model`")
+    with start_model_service(free_port(), {"MODEL_SERVICE_API_KEY": UPSTREAM_KEY},
+                             log_dir=tmp_path_factory.mktemp("logs")) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def gateway(model_service, tmp_path_factory):
+    env = {"GATEWAY_UPSTREAM_API_KEY": UPSTREAM_KEY, "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN}
+    with start_gateway(free_port(), [model_service.url], env, log_dir=tmp_path_factory.mktemp("logs")) as gw:
+        yield gw
+
+
+@pytest.fixture
+def client(gateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=gateway.api_key, max_retries=0, timeout=120)
+
+
+def usage_rows(gateway) -> list[dict]:
+    response = httpx.get(gateway.url + "/admin/usage/requests", params={"limit": 200},
+                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_streamed_answer_through_the_gateway(client, gateway):
+    stream = client.chat.completions.create(model="smollm2-135m-instruct", messages=QUESTION, stream=True,
+                                            stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "Paris" in text
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+def test_stream_without_usage_request_hides_the_usage_chunk(client):
+    chunks = list(client.chat.completions.create(model="smollm2-135m-instruct", messages=QUESTION, stream=True,
+                                                 max_tokens=4))
+    assert all(c.choices for c in chunks)
+    assert all(getattr(c, "usage", None) is None for c in chunks)
+
+
+def test_usage_is_recorded_per_request(client, gateway):
+    reply = client.chat.completions.create(model="smollm2-135m-instruct", messages=QUESTION, max_tokens=5,
+                                           extra_headers={"X-Request-Id": "cross-tier-usage-1"})
+    assert reply.usage.completion_tokens == 5
+
+    def recorded():
+        return [r for r in usage_rows(gateway) if r.get("requestId") == "cross-tier-usage-1"]
+
+    row = wait_for(recorded, what="the usage row")[0]
+    assert row["promptTokens"] == reply.usage.prompt_tokens
+    assert row["completionTokens"] == 5
+    assert row["endReason"] == "length"
+
+
+def test_client_disconnect_stops_the_model(gateway, model_service):
+    before = metric(model_service.url, "model_service_requests_cancelled_total")
+    with httpx.Client(timeout=120) as c:
+        with c.stream("POST", gateway.url + "/v1/chat/completions",
+                      headers={"Authorization": f"Bearer {gateway.api_key}", "X-Request-Id": "cross-tier-cut"},
+                      json={"messages": LONG, "stream": True, "max_tokens": 800}) as response:
+            assert response.status_code == 200
+            content_events = 0
+            for line in response.iter_lines():
+                if line.startswith("data: {") and json.loads(line[6:])["choices"][0]["delta"].get("content"):
+                    content_events += 1
+                if content_events >= 3:
+                    break
+    # The client hung up: the gateway must cancel its upstream call, and the model must stop.
+    wait_for(lambda: metric(model_service.url, "model_service_requests_cancelled_total") > before,
+             what="model-service to see the cancellation")
+    wait_for(lambda: metric(model_service.url, "model_service_running_batch_size") == 0,
+             what="the batch to empty")
+    row = wait_for(lambda: [r for r in usage_rows(gateway) if r.get("requestId") == "cross-tier-cut"],
+                   what="the usage row")[0]
+    assert row["endReason"] == "client_cancelled"
+    assert row["completionTokens"] >= 3  # billed for what was relayed
+
+
+def test_model_service_killed_mid_stream_gives_clean_error_and_gateway_stays_up(tmp_path):
+    """A second, private pair: this test kills its model-service."""
+    with start_model_service(free_port(), log_dir=tmp_path) as doomed, \
+            start_gateway(free_port(), [doomed.url], {"GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN}, log_dir=tmp_path) as gw:
+        headers = {"Authorization": f"Bearer {gw.api_key}"}
+        events: list[str] = []
+        with httpx.Client(timeout=120) as c:
+            with c.stream("POST", gw.url + "/v1/chat/completions", headers=headers,
+                          json={"messages": LONG, "stream": True, "max_tokens": 800}) as response:
+                assert response.status_code == 200
+                killed = False
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        events.append(line[6:])
+                    if not killed and len(events) >= 4:
+                        doomed.kill()
+                        killed = True
+        assert events[-1] == "[DONE]"
+        error = json.loads(events[-2])["error"]
+        assert error["message"] and error["type"]
+        # The gateway is still up and answers new requests with a clean 503 in OpenAI's shape.
+        assert httpx.get(gw.url + "/actuator/health").status_code in (200, 503)
+        retry = httpx.post(gw.url + "/v1/chat/completions", headers=headers, json={"messages": QUESTION},
+                           timeout=60)
+        assert retry.status_code == 503
+        assert retry.json()["error"]["message"]
+        assert "retry-after" in retry.headers
