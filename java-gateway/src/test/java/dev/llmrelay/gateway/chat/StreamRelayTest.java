@@ -60,6 +60,7 @@ class StreamRelayTest extends GatewayTestSupport {
         var sent = UPSTREAM_A.requests().isEmpty() ? UPSTREAM_B.requests().get(0) : UPSTREAM_A.requests().get(0);
         assertThat(sent.getBody().utf8()).contains("\"include_usage\":true").contains("\"stream\":true");
         assertThat(sent.getHeaders().get("X-Request-Id")).isEqualTo("relay-usage");
+        assertThat(sent.getHeaders().get("Authorization")).isEqualTo("Bearer upstream-secret");
     }
 
     @Test

@@ -36,6 +36,7 @@ import okio.BufferedSource;
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
         "spring.datasource.url=jdbc:h2:mem:gateway-test;DB_CLOSE_DELAY=-1",
         "gateway.admin-token=test-admin-token",
+        "gateway.upstream-api-key=upstream-secret",
         "gateway.bootstrap-key=sk-relay-bootstrap-for-tests",
         "gateway.cors-origins=http://allowed.example",
         "gateway.health.interval=0",
