@@ -82,6 +82,7 @@ class ChatProxyService {
         long start = System.nanoTime();
         Set<Upstream> tried = new HashSet<>();
         String lastFailure = null;
+        long upstreamRetryAfter = 0;
         try {
             byte[] body = mapper.writeValueAsBytes(request);
             while (true) {
@@ -92,7 +93,8 @@ class ChatProxyService {
                     throw new OpenAiException(503, "server_error", "upstream_unavailable", null,
                             "No upstream can serve this request now" + (lastFailure != null ? " (last: "
                                     + lastFailure + ")" : "") + ". Retry later.",
-                            Map.of("Retry-After", Long.toString(pool.retryAfterSeconds())));
+                            Map.of("Retry-After", Long.toString(upstreamRetryAfter > 0 ? upstreamRetryAfter
+                                    : pool.retryAfterSeconds())));
                 }
                 UpstreamLease lease = next.get();
                 tried.add(lease.upstream());
@@ -107,6 +109,7 @@ class ChatProxyService {
                     if (response.code() >= 500) {
                         lease.failed(new UpstreamLease.UpstreamFailure("HTTP " + response.code()));
                         lastFailure = "HTTP " + response.code() + " from " + lease.upstream().name();
+                        upstreamRetryAfter = RetryAfter.seconds(response.header("Retry-After"));
                         continue;
                     }
                     lease.succeeded();

@@ -147,6 +147,8 @@ public class ChatStreamService {
         private volatile int contentChunks;
         private volatile String finishReason;
         private volatile ChatUsage reportedUsage;
+        /** Retry-After of the last upstream that refused (503 with queue full), passed on when all refuse. */
+        private volatile long upstreamRetryAfter;
 
         StreamCall(ApiKey key, String requestId, String model, int promptEstimate, boolean clientWantsUsage,
                 byte[] body, RateLimitPermit permit, ChatStreamListener listener) {
@@ -171,7 +173,7 @@ public class ChatStreamService {
                         : "every model-service upstream failed (last: " + lastFailure + ")";
                 fail(new ChatStreamError(503, "server_error", "upstream_unavailable",
                         "No upstream can serve this request now: " + why + ". Retry later.", null,
-                        pool.retryAfterSeconds(), false));
+                        upstreamRetryAfter > 0 ? upstreamRetryAfter : pool.retryAfterSeconds(), false));
                 return;
             }
             UpstreamLease current = next.get();
@@ -396,6 +398,7 @@ public class ChatStreamService {
                                 + " at " + attemptLease.upstream().name();
                 attemptLease.failed(t != null ? t : new UpstreamLease.UpstreamFailure(cause));
                 if (response != null) {
+                    upstreamRetryAfter = RetryAfter.seconds(response.header("Retry-After"));
                     response.close();
                 }
                 if (!relayedAny) {
