@@ -58,11 +58,15 @@ class _RequestRecord:
     first_token_at: float | None = None
     completion_tokens: int = 0
     finish_reason: str | None = None
+    prompt_ids: list[int] = field(default_factory=list, repr=False)
+    output: list[str] = field(default_factory=list, repr=False)
 
     def saw(self, out: GenerationOutput) -> None:
         if self.first_token_at is None and out.completion_tokens:
             self.first_token_at = time.perf_counter()
         self.completion_tokens = out.completion_tokens
+        if out.text:
+            self.output.append(out.text)
         if out.finish_reason:
             self.finish_reason = out.finish_reason
 
@@ -87,7 +91,7 @@ class OpenAIServingChat:
         except QueueFullError as exc:
             raise APIError(503, f"the server is busy ({exc.waiting} requests waiting); retry later",
                            code="queue_full", headers={"Retry-After": str(exc.retry_after_s)}) from None
-        record = _RequestRecord(request_id, request.stream, len(prompt_ids))
+        record = _RequestRecord(request_id, request.stream, len(prompt_ids), prompt_ids=prompt_ids)
         self.metrics.prompt_tokens.inc(len(prompt_ids))
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
@@ -170,12 +174,9 @@ class OpenAIServingChat:
             self._log(record, status)
 
     async def _complete(self, stream: RequestStream, record: _RequestRecord, raw_request: Request) -> Response:
-        text: list[str] = []
-
         async def collect() -> None:
             async for out in stream:
                 record.saw(out)
-                text.append(out.text)
 
         collector = asyncio.ensure_future(collect())
         watcher = asyncio.ensure_future(_client_gone(raw_request))
@@ -195,7 +196,7 @@ class OpenAIServingChat:
             raise APIError(500, "generation failed", code="generation_error")
         self._log(record, 200)
         body = ChatCompletionResponse(model=self.manager.model_name, choices=[ChatCompletionChoice(
-            message=ResponseMessage(content="".join(text)), finish_reason=record.finish_reason)],
+            message=ResponseMessage(content="".join(record.output)), finish_reason=record.finish_reason)],
             usage=self._usage(record))
         return JSONResponse(body.model_dump())
 
@@ -218,6 +219,11 @@ class OpenAIServingChat:
             "duration_ms": round((now - record.started) * 1000, 1),
             "finish_reason": record.finish_reason,
         }))
+        if request_log.isEnabledFor(logging.DEBUG):  # texts are user data: only when asked for
+            request_log.debug(json.dumps({
+                "event": "chat_completion_text", "request_id": record.request_id,
+                "prompt": self.manager.tokenizer.decode(record.prompt_ids), "output": "".join(record.output),
+            }, ensure_ascii=False))
 
 
 async def _client_gone(raw_request: Request) -> None:

@@ -15,7 +15,10 @@ from __future__ import annotations
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
-_GROW_COLUMNS = 256
+# Growth step of the slabs: small enough that a short batch does not reserve memory it never
+# uses (RSS matters on CPU hosts), large enough that reallocation copies stay rare.
+_GROW_COLUMNS = 64
+_ROW_ALIGN = 4
 
 
 class SlabLayer(DynamicLayer):
@@ -101,11 +104,12 @@ class BatchKVCache(Cache):
         """Append the rows of a freshly prefilled (left-padded) batch."""
         new_rows, new_width = prefill_mask.shape
         if not self.layers:
-            self._allocate_like(prefill, new_rows, new_width + _GROW_COLUMNS)
+            self._allocate_like(prefill, -(-new_rows // _ROW_ALIGN) * _ROW_ALIGN, new_width + _GROW_COLUMNS)
         need_rows = self.rows + new_rows
         if need_rows > self.row_capacity or new_width > self.end:
             # Not enough rows, or the prompt is longer than the window reaches back.
-            self._reallocate(max(need_rows, self.row_capacity), max(self.width, new_width) + _GROW_COLUMNS,
+            rows = max(-(-need_rows // _ROW_ALIGN) * _ROW_ALIGN, self.row_capacity)
+            self._reallocate(rows, max(self.width, new_width) + _GROW_COLUMNS,
                              right_align=max(self.width, new_width))
         first, last = self.rows, need_rows
         col0 = self.end - new_width
@@ -129,15 +133,16 @@ class BatchKVCache(Cache):
                 layer.v_slab[index, :, s:e] = layer.v_slab[last, :, s:e]
         self.rows = last
         if self.rows == 0:
-            self.start = self.end
-        else:
-            self._trim_left()
+            self.release()
+            return
+        self._trim_left()
         self._refresh_layers()
 
-    def clear(self) -> None:
-        self.rows = 0
-        self.start = self.end
-        self._refresh_layers()
+    def release(self) -> None:
+        """Give the slabs back when the batch empties, so an idle server holds no KV memory."""
+        self.layers = []
+        self.mask = None
+        self.rows = self.start = self.end = 0
 
     # -- internals -------------------------------------------------------------------
     def _trim_left(self) -> None:
