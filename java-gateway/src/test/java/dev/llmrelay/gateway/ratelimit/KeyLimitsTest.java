@@ -48,6 +48,12 @@ class KeyLimitsTest extends GatewayTestSupport {
         try (Response response = client.newCall(new Request.Builder().url(url("/v1/models")).build()).execute()) {
             assertThat(response.code()).isEqualTo(401);
         }
+        // a stream client that only accepts event streams still gets a readable 401, not a 406 or 500
+        try (Response response = client.newCall(chat(null, chatBody(true, null), "no-key-sse")
+                .header("Accept", "text/event-stream").build()).execute()) {
+            assertThat(response.code()).isEqualTo(401);
+            assertThat(response.body().string()).contains("\"code\":\"invalid_api_key\"");
+        }
         assertThat(usageRow("no-key").get("END_REASON")).isEqualTo("unauthorized");
         assertThat(usageRow("wrong-key").get("KEY_ID")).isNull();
         assertThat(UPSTREAM_A.chatRequests() + UPSTREAM_B.chatRequests()).isZero();
