@@ -1,13 +1,16 @@
 package dev.llmrelay.gateway.usage;
 
+import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.stereotype.Service;
 
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
 
 /** Writes usage rows and the request metrics that go with them. */
 @Service
@@ -28,6 +31,12 @@ public class UsageRecorder {
                 .increment();
         meters.counter("gateway.tokens", "kind", "prompt").increment(record.promptTokens());
         meters.counter("gateway.tokens", "kind", "completion").increment(record.completionTokens());
+        if (record.ttftMs() != null) {
+            Timer.builder("gateway.ttft").description("request start to the first content chunk relayed")
+                    .tag("endpoint", record.endpoint()).publishPercentileHistogram()
+                    .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofMinutes(5))
+                    .register(meters).record(record.ttftMs(), TimeUnit.MILLISECONDS);
+        }
         log.info("request {} key={} upstream={} model={} end={} status={} prompt={} completion={} ({}) ttft_ms={} "
                         + "duration_ms={}", record.requestId(), record.keyId(), record.upstream(), record.model(),
                 record.endReason(), record.httpStatus(), record.promptTokens(), record.completionTokens(),

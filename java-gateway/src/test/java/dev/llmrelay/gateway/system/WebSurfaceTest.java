@@ -55,7 +55,9 @@ class WebSurfaceTest extends GatewayTestSupport {
     void healthAndOpenApiAreServed() throws Exception {
         try (Response response = get("/actuator/health")) {
             assertThat(response.code()).isEqualTo(200);
-            assertThat(response.body().string()).contains("\"status\":\"UP\"");
+            String health = response.body().string();
+            assertThat(health).contains("\"status\":\"UP\"").contains("\"upstreams\"")
+                    .contains(UPSTREAM_A.baseUrl()).contains("\"breaker\":\"CLOSED\"");
         }
         try (Response response = get("/v3/api-docs")) {
             assertThat(response.code()).isEqualTo(200);

@@ -46,7 +46,7 @@ class UpstreamHealthProbeTest extends GatewayTestSupport {
                 String text = metrics.body().string();
                 assertThat(text).contains("gateway_upstream_healthy{").contains("gateway_upstream_in_flight{")
                         .contains("resilience4j_circuitbreaker_state{").contains("gateway_streams_active")
-                        .contains("gateway_requests_total{");
+                        .contains("gateway_requests_total{").contains("gateway_ttft_seconds_bucket{");
             }
 
             UPSTREAM_B.answer(r -> new MockResponse.Builder().body("{\"status\":\"ready\"}").build());
