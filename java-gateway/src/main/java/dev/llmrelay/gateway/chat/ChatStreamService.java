@@ -110,7 +110,10 @@ public class ChatStreamService {
         boolean clientWantsUsage = openAiRequest.path("stream_options").path("include_usage").asBoolean(false);
         ObjectNode upstreamRequest = openAiRequest.deepCopy();
         upstreamRequest.put("stream", true);
-        upstreamRequest.withObjectProperty("stream_options").put("include_usage", true);
+        // always ask for usage (billing); a client's "stream_options": null or junk is replaced
+        ObjectNode options = upstreamRequest.get("stream_options") instanceof ObjectNode existing ? existing
+                : upstreamRequest.putObject("stream_options");
+        options.put("include_usage", true);
         byte[] body;
         try {
             body = mapper.writeValueAsBytes(upstreamRequest);

@@ -101,6 +101,18 @@ class StreamRelayTest extends GatewayTestSupport {
         assertThat(row.get("UPSTREAM")).asString().startsWith("http://127.0.0.1:");
     }
 
+    @Test
+    void nullStreamOptionsFromAClientAreReplacedNotAnError() throws Exception {
+        UPSTREAM_A.answer(r -> SseScript.answer("c5", 2, "ok").response());
+        UPSTREAM_B.answer(r -> SseScript.answer("c5", 2, "ok").response());
+        try (Response response = client.newCall(chat(newKey(), chatBody(true, "\"stream_options\":null"),
+                "relay-null-options").build()).execute()) {
+            assertThat(response.code()).isEqualTo(200);
+            assertThat(dataEvents(lines(response))).containsExactly(SseScript.chunk("c5", "ok", null),
+                    SseScript.chunk("c5", null, "stop"), "[DONE]");
+        }
+    }
+
     static String nextData(BufferedSource source) throws IOException {
         String line;
         while ((line = source.readUtf8Line()) != null) {
