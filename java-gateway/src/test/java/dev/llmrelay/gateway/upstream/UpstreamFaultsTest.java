@@ -78,6 +78,7 @@ class UpstreamFaultsTest extends GatewayTestSupport {
                 .execute()) {
             assertThat(response.code()).isEqualTo(503);
             assertThat(response.header("Retry-After")).isEqualTo("7"); // the upstreams' own wait, passed on
+            assertThat(response.header("Content-Type")).startsWith("text/event-stream");
             List<String> events = dataEvents(lines(response));
             assertThat(events).hasSize(2);
             assertThat(events.get(0)).contains("\"code\":\"upstream_unavailable\"").contains("\"message\"");
@@ -105,6 +106,7 @@ class UpstreamFaultsTest extends GatewayTestSupport {
             try (Response response = client.newCall(chat(newKey(), chatBody(stream, null), "pass-4xx-" + stream)
                     .build()).execute()) {
                 assertThat(response.code()).isEqualTo(400);
+                assertThat(response.header("Content-Type")).startsWith("application/json");
                 assertThat(response.body().string()).isEqualTo(body);
             }
         }
