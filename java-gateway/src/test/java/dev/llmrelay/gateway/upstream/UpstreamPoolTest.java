@@ -1,0 +1,74 @@
+package dev.llmrelay.gateway.upstream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.context.properties.bind.Binder;
+import org.springframework.boot.context.properties.source.MapConfigurationPropertySource;
+
+import dev.llmrelay.gateway.system.GatewayProperties;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+
+/** Upstream selection: healthy, breaker closed, fewest calls in flight. */
+class UpstreamPoolTest {
+
+    private static UpstreamPool pool(String upstreams) {
+        var source = new MapConfigurationPropertySource();
+        source.put("gateway.upstreams", upstreams);
+        GatewayProperties properties = new Binder(source).bindOrCreate("gateway", GatewayProperties.class);
+        return new UpstreamPool(properties, CircuitBreakerRegistry.ofDefaults(), new SimpleMeterRegistry());
+    }
+
+    @Test
+    void choosesTheUpstreamWithFewestCallsInFlight() {
+        UpstreamPool pool = pool("http://a:1,http://b:1,http://c:1");
+        List<UpstreamLease> leases = new ArrayList<>();
+        for (int i = 0; i < 9; i++) {
+            leases.add(pool.acquire(Set.of()).orElseThrow());
+        }
+        assertThat(pool.upstreams()).allSatisfy(u -> assertThat(u.inFlight()).isEqualTo(3));
+        Upstream b = pool.upstreams().get(1);
+        leases.stream().filter(l -> l.upstream() == b).findFirst().orElseThrow().succeeded();
+        assertThat(pool.acquire(Set.of()).orElseThrow().upstream()).isSameAs(b);
+    }
+
+    @Test
+    void skipsUnhealthyOpenAndExcludedUpstreams() {
+        UpstreamPool pool = pool("http://a:1,http://b:1,http://c:1");
+        Upstream a = pool.upstreams().get(0);
+        Upstream b = pool.upstreams().get(1);
+        Upstream c = pool.upstreams().get(2);
+        a.healthy(false);
+        b.breaker().transitionToOpenState();
+        for (int i = 0; i < 5; i++) {
+            assertThat(pool.acquire(Set.of()).orElseThrow().upstream()).isSameAs(c);
+        }
+        assertThat(pool.acquire(Set.of(c))).isEmpty();
+    }
+
+    @Test
+    void aLeaseEndsOnceAndAnAbandonedCallDoesNotCountAgainstTheBreaker() {
+        UpstreamPool pool = pool("http://a:1");
+        Upstream a = pool.upstreams().get(0);
+        UpstreamLease lease = pool.acquire(Set.of()).orElseThrow();
+        lease.abandoned();
+        lease.failed(new RuntimeException("late")); // ignored: the lease already ended
+        assertThat(a.inFlight()).isZero();
+        assertThat(a.breaker().getMetrics().getNumberOfFailedCalls()).isZero();
+        pool.acquire(Set.of()).orElseThrow().failed(new RuntimeException("boom"));
+        assertThat(a.breaker().getMetrics().getNumberOfFailedCalls()).isEqualTo(1);
+    }
+
+    @Test
+    void pathsAreAppendedToTheBaseUrl() {
+        UpstreamPool pool = pool("http://model:6006/");
+        assertThat(pool.upstreams().get(0).name()).isEqualTo("http://model:6006");
+        assertThat(pool.upstreams().get(0).url("/v1/chat/completions").toString())
+                .isEqualTo("http://model:6006/v1/chat/completions");
+    }
+}
