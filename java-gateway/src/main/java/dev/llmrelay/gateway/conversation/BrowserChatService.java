@@ -9,6 +9,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 
+import jakarta.servlet.http.HttpServletRequest;
+
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.scheduling.annotation.Scheduled;
@@ -108,7 +110,8 @@ class BrowserChatService {
      * Opens the reply's stream for its session, resuming after {@code lastEventId}; empty when
      * there is nothing left to send (the answer is then 204).
      */
-    Optional<SseEmitter> follow(BrowserSession session, String messageId, String lastEventIdHeader) {
+    Optional<SseEmitter> follow(BrowserSession session, String messageId, String lastEventIdHeader,
+            HttpServletRequest request) {
         ChatMessage message = ownedReply(session, messageId);
         long lastEventId = parseLastEventId(lastEventIdHeader);
         Optional<ReplyGeneration> found = replies.find(message.id());
@@ -123,12 +126,23 @@ class BrowserChatService {
             throw ApiProblem.badRequest("Last-Event-ID " + lastEventId + " is past the last event of this reply.");
         }
         SseEmitter emitter = new SseEmitter(streamTimeout.toMillis());
-        ReplySubscriber subscriber = new ReplySubscriber(emitter, lastEventId);
+        ReplySubscriber subscriber = new ReplySubscriber(emitter, lastEventId, () -> completeAsync(request));
         emitter.onCompletion(() -> subscriber.close(generation));
         emitter.onTimeout(() -> subscriber.close(generation));
         emitter.onError(error -> subscriber.close(generation));
         generation.subscribe(subscriber);
         return Optional.of(emitter);
+    }
+
+    /** Ends an event-stream exchange whose write failed; a no-op once the container has ended it. */
+    private static void completeAsync(HttpServletRequest request) {
+        try {
+            if (request.isAsyncStarted()) {
+                request.getAsyncContext().complete();
+            }
+        } catch (RuntimeException alreadyEnded) {
+            // completed or recycled meanwhile (Tomcat discards request facades): nothing to do
+        }
     }
 
     /** Stop: the model stops, the partial reply is kept and marked stopped. Idempotent. */

@@ -43,8 +43,9 @@ class ChatMessageController {
 
     @GetMapping(path = "/{messageId}/stream", produces = {MediaType.TEXT_EVENT_STREAM_VALUE, MediaType.ALL_VALUE})
     ResponseEntity<SseEmitter> stream(@PathVariable String messageId,
-            @RequestHeader(name = "Last-Event-ID", required = false) String lastEventId, BrowserSession session) {
-        return chat.follow(session, messageId, lastEventId)
+            @RequestHeader(name = "Last-Event-ID", required = false) String lastEventId, BrowserSession session,
+            HttpServletRequest request) {
+        return chat.follow(session, messageId, lastEventId, request)
                 .map(emitter -> ResponseEntity.ok()
                         .contentType(MediaType.TEXT_EVENT_STREAM)
                         .header(HttpHeaders.CACHE_CONTROL, "no-cache")

@@ -13,12 +13,19 @@ import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
 final class ReplySubscriber {
 
     private final SseEmitter emitter;
+    private final Runnable release;
     private long cursor;
     private boolean closed;
 
-    ReplySubscriber(SseEmitter emitter, long lastEventId) {
+    /**
+     * @param release ends the HTTP exchange after a failed write; the servlet container does not
+     *                always report such a failure back (then the request would stay open until the
+     *                emitter's timeout and hold up a graceful shutdown)
+     */
+    ReplySubscriber(SseEmitter emitter, long lastEventId, Runnable release) {
         this.emitter = emitter;
         this.cursor = lastEventId;
+        this.release = release;
     }
 
     /** Writes every event after the cursor; completes the response after the last one. */
@@ -33,9 +40,8 @@ final class ReplySubscriber {
                 cursor = event.id();
             }
         } catch (IOException | IllegalStateException gone) {
-            // The browser went away (it will reconnect with Last-Event-ID if it can). After a
-            // failed send the container completes the request itself.
-            close(generation);
+            // The browser went away (it will reconnect with Last-Event-ID if it can).
+            abandon(generation);
             return;
         }
         if (generation.isComplete() && cursor >= generation.lastEventId()) {
@@ -53,8 +59,13 @@ final class ReplySubscriber {
         try {
             emitter.send(SseEmitter.event().comment("ping"));
         } catch (IOException | IllegalStateException gone) {
-            close(generation);
+            abandon(generation);
         }
+    }
+
+    private void abandon(ReplyGeneration generation) {
+        close(generation);
+        release.run();
     }
 
     synchronized void close(ReplyGeneration generation) {

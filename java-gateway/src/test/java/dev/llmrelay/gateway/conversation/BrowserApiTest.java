@@ -173,6 +173,46 @@ class BrowserApiTest {
     }
 
     @Test
+    void concurrentReadersThatDropAndResumeAtDifferentPointsEachGetEveryTokenExactlyOnce() throws Exception {
+        GatedUpstream.GatedStream stream = upstream.nextStream();
+        String messageId = send(null, "Count to sixty").path("messageId").asText();
+        StringBuilder expected = new StringBuilder();
+        int readers = 6;
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(readers);
+        try {
+            List<java.util.concurrent.Future<String>> results = new ArrayList<>();
+            for (int r = 0; r < readers; r++) {
+                int dropAfter = 1 + r * 7; // each reader loses its connection at a different event
+                results.add(pool.submit(() -> {
+                    List<SseClient.Event> seen = new ArrayList<>();
+                    try (SseClient client = SseClient.open(http, url(streamPath(messageId)), cookie, null)) {
+                        for (int i = 0; i < dropAfter; i++) {
+                            seen.add(client.next());
+                        }
+                    }
+                    seen.addAll(readAll(messageId, seen.get(seen.size() - 1).id()));
+                    List<String> ids = seen.stream().map(SseClient.Event::id).toList();
+                    for (int i = 0; i < ids.size(); i++) {
+                        assertThat(ids.get(i)).isEqualTo(Integer.toString(i + 1));
+                    }
+                    return textOf(seen);
+                }));
+            }
+            for (int i = 1; i <= 60; i++) {
+                String token = " t" + i;
+                expected.append(token);
+                stream.token(token);
+            }
+            stream.finish("stop", 3, 60);
+            for (var result : results) {
+                assertThat(result.get(60, TimeUnit.SECONDS)).isEqualTo(expected.toString());
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
     void aReaderThatOpensMidStreamGetsEveryEventFromTheStartThenFollowsLive() throws Exception {
         GatedUpstream.GatedStream stream = upstream.nextStream();
         stream.token("A").token("B");
