@@ -199,6 +199,9 @@ def test_scripted_narrow_phone_layout_with_chinese_text(scripted_gateway, script
     page.click("#menu-toggle")
     expect(page.locator("#new-chat")).to_be_in_viewport()
     expect(page.locator(".conversation-link").first).to_contain_text("用中文打个招呼")
+    page.screenshot(path=str(ARTIFACTS / "phone-drawer-open.png"))
+    page.locator(".messages").click(position={"x": 340, "y": 300})  # a tap beside the drawer closes it
+    expect(page.locator("#new-chat")).not_to_be_in_viewport()
 
 
 def test_scripted_sign_out_returns_to_the_login_form(scripted_gateway, page_and_problems):

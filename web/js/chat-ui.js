@@ -70,7 +70,12 @@ export class ChatUI {
     e.newChat.addEventListener("click", () => this.openNewChat());
     e.logout.addEventListener("click", () => this.logout());
     e.deleteConversation.addEventListener("click", () => this.deleteCurrent());
-    e.menuToggle.addEventListener("click", () => e.sidebar.classList.toggle("open"));
+    e.menuToggle.addEventListener("click", (event) => {
+      event.stopPropagation();
+      e.sidebar.classList.toggle("open");
+    });
+    // On a phone the list is a drawer: a tap on the chat closes it.
+    e.messages.parentElement.addEventListener("click", () => e.sidebar.classList.remove("open"));
     window.addEventListener("hashchange", () => {
       const id = this.conversationIdFromHash();
       if (id && id !== this.conversation.id) this.openConversation(id);
@@ -371,6 +376,7 @@ export class ChatUI {
   renderAll() {
     const e = this.elements;
     e.title.textContent = this.conversation.id ? this.conversation.title : "New chat";
+    document.title = `${e.title.textContent} · llm-relay`;
     e.deleteConversation.hidden = !this.conversation.id;
     e.messages.replaceChildren(...this.conversation.messages.map((m) => this.messageElement(m)));
     if (!this.conversation.messages.length) {
