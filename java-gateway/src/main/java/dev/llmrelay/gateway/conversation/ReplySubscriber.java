@@ -12,7 +12,11 @@ import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
  */
 final class ReplySubscriber {
 
+    /** Reconnect delay asked of EventSource after a drop (browsers default to about 3 s). */
+    static final long RECONNECT_MS = 1000;
+
     private final SseEmitter emitter;
+    private boolean greeted;
     private final Runnable release;
     private long cursor;
     private boolean closed;
@@ -35,6 +39,11 @@ final class ReplySubscriber {
         }
         List<ReplyGeneration.Event> pending = generation.eventsAfter(cursor);
         try {
+            if (!greeted) {
+                // Sent at once, so the browser sees the stream open even during a long prefill.
+                emitter.send(SseEmitter.event().reconnectTime(RECONNECT_MS).comment("reply stream"));
+                greeted = true;
+            }
             for (ReplyGeneration.Event event : pending) {
                 emitter.send(SseEmitter.event().id(Long.toString(event.id())).name(event.name()).data(event.data()));
                 cursor = event.id();
