@@ -204,6 +204,23 @@ def test_scripted_narrow_phone_layout_with_chinese_text(scripted_gateway, script
     expect(page.locator("#new-chat")).not_to_be_in_viewport()
 
 
+def test_scripted_session_ended_elsewhere_returns_to_login_with_a_message(scripted_gateway, page_and_problems):
+    page, _ = page_and_problems
+    chat = ChatPage(page, scripted_gateway.url).open().login(scripted_gateway.api_key)
+    # The session ends behind the page's back (signed out in another tab, expired, key disabled).
+    session_url = scripted_gateway.url + "/api/session"
+    cookies = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies(session_url))
+    assert "relay_session=" in cookies
+    request = urllib.request.Request(session_url, headers={"Cookie": cookies}, method="DELETE")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 204
+    chat.send("Still there?")
+    expect(page.locator("#login-view")).to_be_visible()
+    expect(page.locator("#login-error")).to_contain_text("Log in with a valid key")
+    chat.login(scripted_gateway.api_key)
+    expect(page.locator("#prompt")).to_have_value("Still there?")  # nothing typed is lost
+
+
 def test_scripted_sign_out_returns_to_the_login_form(scripted_gateway, page_and_problems):
     page, _ = page_and_problems
     chat = ChatPage(page, scripted_gateway.url).open().login(scripted_gateway.api_key)
