@@ -206,7 +206,10 @@ export class ChatUI {
     if (location.hash !== `#/c/${id}`) location.hash = `/c/${id}`;
     this.markCurrentInList();
     const streaming = this.conversation.streamingReply();
-    if (streaming) {
+    if (streaming && !streaming.followable) {
+      this.renderAll();
+      this.showNotice("A reply is still being written for another session (device or tab). Reload later to see it.");
+    } else if (streaming) {
       // Opened (or reloaded) while the reply is still being generated: replay it from the
       // first event and follow it live.
       this.conversation.restartReply(streaming.id);

@@ -24,6 +24,7 @@ export class Conversation {
       status: m.status || Status.COMPLETE,
       finishReason: m.finishReason || null,
       error: m.error || null,
+      followable: m.followable !== false, // false: another session is receiving this reply
     }));
     return new Conversation(json.id, json.title || "New chat", messages);
   }

@@ -29,8 +29,9 @@ class ConversationController {
     record Summary(String id, String title, Instant createdAt, Instant updatedAt) {
     }
 
+    /** {@code followable}: for a reply still streaming, whether this session may open its stream. */
     record MessageView(String id, String role, String content, String status, String finishReason, String error,
-            Integer promptTokens, Integer completionTokens, Instant createdAt) {
+            Integer promptTokens, Integer completionTokens, Instant createdAt, Boolean followable) {
     }
 
     record Detail(String id, String title, Instant createdAt, Instant updatedAt, List<MessageView> messages) {
@@ -51,7 +52,8 @@ class ConversationController {
                 .map(m -> ChatMessage.STREAMING.equals(m.status())
                         ? m.withContent(chat.liveText(m.id()).orElse(m.content())) : m)
                 .map(m -> new MessageView(m.id(), m.role(), m.content(), m.status(), m.finishReason(),
-                        m.errorMessage(), m.promptTokens(), m.completionTokens(), m.createdAt()))
+                        m.errorMessage(), m.promptTokens(), m.completionTokens(), m.createdAt(),
+                        ChatMessage.STREAMING.equals(m.status()) ? session.tokenHash().equals(m.sessionHash()) : null))
                 .toList();
         return new Detail(c.id(), c.title(), c.createdAt(), c.updatedAt(), messages);
     }

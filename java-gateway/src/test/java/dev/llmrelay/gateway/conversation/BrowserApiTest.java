@@ -235,6 +235,12 @@ class BrowserApiTest {
 
         String sameKeyOtherSession = signInWith(KEY);
         assertThat(SseClient.open(http, url(streamPath(messageId)), sameKeyOtherSession, null).status()).isEqualTo(404);
+        String conversationPath = "/api/chat/conversations/" + sent.path("conversationId").asText();
+        // the same key sees the conversation, but only the sending session may follow the reply
+        assertThat(json.readTree(get(conversationPath, sameKeyOtherSession).body()).path("messages").get(1)
+                .path("followable").asBoolean()).isFalse();
+        assertThat(json.readTree(get(conversationPath, cookie).body()).path("messages").get(1)
+                .path("followable").asBoolean()).isTrue();
         assertThat(post(cancelPath(messageId), "", sameKeyOtherSession).statusCode()).isEqualTo(404);
 
         String otherKey = keys.create(new ApiKeyService.KeyChanges("other", null, null, null, null)).plaintext();
