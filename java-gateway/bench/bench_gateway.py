@@ -188,7 +188,7 @@ def start_gateway(work: Path, jar: Path, upstream_port: int, jvm_opts: list[str]
     return gateway, base
 
 
-def start_litellm(work: Path, venv: Path, upstream_port: int) -> tuple[Process, str]:
+def start_litellm(work: Path, venv: Path, upstream_port: int, workers: int) -> tuple[Process, str]:
     port = free_port()
     config = work / "litellm.yaml"
     config.write_text(
@@ -202,7 +202,7 @@ def start_litellm(work: Path, venv: Path, upstream_port: int) -> tuple[Process, 
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR",
                LITELLM_TELEMETRY="False", NO_DOCKER="True", LITELLM_MASTER_KEY=LITELLM_MASTER_KEY)
     litellm = Process("litellm", [str(venv / "bin" / "litellm"), "--config", str(config),
-                                  "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
+                                  "--host", "127.0.0.1", "--port", str(port), "--num_workers", str(workers)],
                       work / "litellm.log", env=env, cwd=work)
     base = f"http://127.0.0.1:{port}"
     wait_http_ok(f"{base}/health/liveliness", litellm.popen, 180, litellm.log)
@@ -369,6 +369,7 @@ def main() -> int:
     parser.add_argument("--jar", type=Path, default=ROOT / "java-gateway" / "target" / "java-gateway.jar")
     parser.add_argument("--gateway-jvm-opts", default="-Xmx1g -XX:+UseG1GC")
     parser.add_argument("--litellm-venv", type=Path, default=Path(os.environ.get("LITELLM_VENV", "/tmp/litellm-venv")))
+    parser.add_argument("--litellm-workers", type=int, default=1, help="LiteLLM's --num_workers (its default: 1)")
     parser.add_argument("--skip-gateway", action="store_true")
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-forward", action="store_true", help="leave out the TCP-forwarder control")
@@ -407,7 +408,7 @@ def main() -> int:
                 print(f"no LiteLLM at {args.litellm_venv}: python3 -m venv {args.litellm_venv} && "
                       f"{args.litellm_venv}/bin/pip install 'litellm[proxy]'  (or --skip-litellm)", file=sys.stderr)
                 return 2
-            litellm, url = start_litellm(work, args.litellm_venv, upstream_port)
+            litellm, url = start_litellm(work, args.litellm_venv, upstream_port, args.litellm_workers)
             processes.append(litellm)
             targets_.append({"name": "litellm", "url": url, "key": LITELLM_MASTER_KEY, "pid": litellm.pid})
         watched = {"upstream": upstream.pid}
@@ -423,7 +424,8 @@ def main() -> int:
                        f"{load_before:.1f} before and {load_after:.1f} after (other work on the machine)",
             "python": f"Python {platform.python_version()}",
             "java": java_version() + f" ({args.gateway_jvm_opts})",
-            "litellm": "not run" if args.skip_litellm else litellm_version(args.litellm_venv),
+            "litellm": "not run" if args.skip_litellm else
+                       f"{litellm_version(args.litellm_venv)} ({args.litellm_workers} worker(s))",
             "command": " ".join(["python", "java-gateway/bench/bench_gateway.py", *sys.argv[1:]]),
             "events": args.events, "rate": args.rate, "ramp_s": args.ramp, "repeats": args.repeats,
             "nice": os.nice(0),
