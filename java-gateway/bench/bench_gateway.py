@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
@@ -426,7 +427,7 @@ def main() -> int:
             "java": java_version() + f" ({args.gateway_jvm_opts})",
             "litellm": "not run" if args.skip_litellm else
                        f"{litellm_version(args.litellm_venv)} ({args.litellm_workers} worker(s))",
-            "command": " ".join(["python", "java-gateway/bench/bench_gateway.py", *sys.argv[1:]]),
+            "command": shlex.join(["python", "java-gateway/bench/bench_gateway.py", *sys.argv[1:]]),
             "events": args.events, "rate": args.rate, "ramp_s": args.ramp, "repeats": args.repeats,
             "nice": os.nice(0),
         }
