@@ -14,6 +14,7 @@ export class ChatUI {
     this.conversation = new Conversation();
     this.stream = null; // { messageId, follower } while a reply is streaming
     this.stopRequested = false; // Stop pressed before the reply had an id
+    this.sending = false; // a message is on its way to the gateway
     this.renderPending = new Set();
     this.elements = {
       loginView: $("login-view"),
@@ -243,7 +244,16 @@ export class ChatUI {
 
   async send() {
     const content = this.elements.prompt.value;
-    if (!content.trim() || this.stream) return;
+    if (!content.trim() || this.stream || this.sending) return;
+    this.sending = true; // a second Enter while the POST is on its way must not send twice
+    try {
+      await this.sendContent(content);
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  async sendContent(content) {
     this.hideNotice();
     this.stopRequested = false;
     const conversation = this.conversation;
