@@ -94,6 +94,10 @@ def test_scripted_enter_sends_and_shift_enter_adds_a_newline(scripted_gateway, s
     page.keyboard.press("Shift+Enter")
     page.keyboard.type("第二行")
     assert chat.user_messages.count() == 0  # Shift+Enter did not send
+    # Enter that confirms an IME composition (Chinese input) only confirms the characters.
+    page.eval_on_selector("#prompt", """el => el.dispatchEvent(new KeyboardEvent("keydown",
+        { key: "Enter", isComposing: true, bubbles: true, cancelable: true }))""")
+    assert chat.user_messages.count() == 0
     page.keyboard.press("Enter")
     chat.wait_reply_status("complete")
     expect(chat.user_messages.last).to_have_text("first line\n第二行")
