@@ -13,6 +13,7 @@ import jakarta.servlet.http.HttpServletRequest;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.dao.DataIntegrityViolationException;
 import org.springframework.scheduling.annotation.Scheduled;
 import org.springframework.stereotype.Service;
 import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
@@ -85,8 +86,14 @@ class BrowserChatService {
                 content, ChatMessage.COMPLETE, null, null, session.tokenHash(), null, null, now);
         ChatMessage reply = new ChatMessage(UUID.randomUUID().toString(), conversation.id(), seq + 1,
                 ChatMessage.ASSISTANT, "", ChatMessage.STREAMING, null, null, session.tokenHash(), null, null, now);
-        repository.insertMessage(user);
-        repository.insertMessage(reply);
+        try {
+            repository.insertMessage(user);
+            repository.insertMessage(reply);
+        } catch (DataIntegrityViolationException sameSeq) {
+            // Another message for this conversation was stored at the same moment (two tabs).
+            repository.deleteMessage(user.id());
+            throw ApiProblem.conflict("Another message was just sent in this conversation: wait for its reply.");
+        }
         repository.touchConversation(conversation.id(), now);
 
         ReplyGeneration generation = new ReplyGeneration(reply.id(), json, this::storeEnding);
