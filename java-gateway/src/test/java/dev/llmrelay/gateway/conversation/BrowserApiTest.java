@@ -338,6 +338,44 @@ class BrowserApiTest {
     }
 
     @Test
+    void messagesSentToOneConversationAtTheSameMomentGetOneReplyAndConflictsNeverA500() throws Exception {
+        upstream.nextStream().token("first").finish("stop", 1, 1);
+        JsonNode first = send(null, "Start");
+        readAll(first.path("messageId").asText(), null);
+        String body = json.createObjectNode().put("conversationId", first.path("conversationId").asText())
+                .put("content", "Same moment").toString();
+        int senders = 6;
+        for (int i = 0; i < senders; i++) {
+            upstream.nextStream().token("reply").finish("stop", 1, 1);
+        }
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(senders);
+        try {
+            var start = new java.util.concurrent.CountDownLatch(1);
+            List<java.util.concurrent.Future<HttpResponse<String>>> results = new ArrayList<>();
+            for (int i = 0; i < senders; i++) {
+                results.add(pool.submit(() -> {
+                    start.await();
+                    return post("/api/chat/messages", body, cookie);
+                }));
+            }
+            start.countDown();
+            int accepted = 0;
+            for (var result : results) {
+                HttpResponse<String> response = result.get(60, TimeUnit.SECONDS);
+                assertThat(response.statusCode()).as(response.body()).isIn(200, 409);
+                if (response.statusCode() == 200) {
+                    accepted++;
+                    readAll(json.readTree(response.body()).path("messageId").asText(), null);
+                }
+            }
+            assertThat(accepted).isGreaterThanOrEqualTo(1);
+        } finally {
+            pool.shutdownNow();
+            upstream.clearUnused();
+        }
+    }
+
+    @Test
     void aKeyOverItsRequestLimitGets429WithRetryAfterAndNothingIsStored() throws Exception {
         String limited = keys.create(new ApiKeyService.KeyChanges("limited", 1, null, null, null)).plaintext();
         String session = signInWith(limited);

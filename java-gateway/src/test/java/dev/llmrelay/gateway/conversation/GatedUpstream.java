@@ -44,6 +44,11 @@ final class GatedUpstream extends Dispatcher {
         return stream;
     }
 
+    /** Forgets scripted streams no request took, so they cannot answer a later test. */
+    void clearUnused() {
+        streams.clear();
+    }
+
     @Override
     public MockResponse dispatch(RecordedRequest request) throws InterruptedException {
         String path = request.getUrl().encodedPath();
