@@ -401,6 +401,12 @@ class BrowserApiTest {
         assertThat(post("/api/chat/messages", "{\"conversationId\":\"nope\",\"content\":\"hi\"}", cookie).statusCode())
                 .isEqualTo(404);
         assertThat(post("/api/chat/messages", "[1,2]", cookie).statusCode()).isEqualTo(400);
+        assertThat(post("/api/chat/messages", "{\"conversationId\":{},\"content\":\"x\"}", cookie).statusCode())
+                .isEqualTo(400);
+        assertThat(post("/api/chat/messages", json.createObjectNode().put("content", "x".repeat(32_001)).toString(),
+                cookie).statusCode()).isEqualTo(400);
+        assertThat(post("/api/session", "{\"apiKey\":{}}", null).statusCode()).isEqualTo(400);
+        assertThat(post("/api/session", "{}", null).statusCode()).isEqualTo(400);
         assertThat(SseClient.open(http, url(streamPath("no-such-message")), cookie, null).status()).isEqualTo(404);
 
         upstream.nextStream().token("x").finish("stop", 1, 1);
