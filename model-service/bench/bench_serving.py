@@ -258,8 +258,8 @@ async def http_level(server: Server, n: int, max_tokens: int, model: str | None)
 
 
 # -- (c) static batch, in a subprocess --------------------------------------------------
-def static_worker(model_path: str, max_tokens: int) -> None:
-    """Runs in its own process: reads a batch size per stdin line, prints one JSON line per batch."""
+def static_worker(model_path: str) -> None:
+    """Runs in its own process: reads "batch_size max_tokens" per stdin line, prints one JSON line per batch."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -296,7 +296,7 @@ def static_worker(model_path: str, max_tokens: int) -> None:
     model.generate(**batch(2), max_new_tokens=4, do_sample=False, pad_token_id=pad)  # warm-up
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
-        n = int(line)
+        n, max_tokens = (int(x) for x in line.split())
         enc = batch(n)
         t0 = time.perf_counter()
         streamer = FirstToken(t0)
@@ -314,9 +314,8 @@ class StaticBatch:
 
     name = "c"
 
-    def __init__(self, model_path: Path, max_tokens: int, log_dir: Path):
-        argv = [sys.executable, str(Path(__file__).resolve()), "--static-worker", "--model-path", str(model_path),
-                "--max-tokens", str(max_tokens)]
+    def __init__(self, model_path: Path, log_dir: Path):
+        argv = [sys.executable, str(Path(__file__).resolve()), "--static-worker", "--model-path", str(model_path)]
         self.log_path = log_dir / "c.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
@@ -337,7 +336,7 @@ class StaticBatch:
         return time.perf_counter() - t
 
     async def level(self, n: int, max_tokens: int) -> tuple[float, list[StreamResult]]:
-        self.proc.stdin.write(f"{n}\n")
+        self.proc.stdin.write(f"{n} {max_tokens}\n")
         self.proc.stdin.flush()
         r = await asyncio.to_thread(self._read)
         return r["wall"], [StreamResult(r["ttft"], k, None) for k in r["counts"]]
@@ -360,11 +359,12 @@ def child_env(**extra: str) -> dict:
     return env
 
 
-def start_ours(model_path: Path, log_dir: Path, max_batch: int) -> Server:
+def start_ours(model_path: Path, log_dir: Path, max_batch: int, extra_env: list[str]) -> Server:
     port = free_port()
     env = child_env(MODEL_SERVICE_MODEL_PATH=str(model_path), MODEL_SERVICE_PORT=str(port),
                     MODEL_SERVICE_HOST="127.0.0.1", MODEL_SERVICE_MAX_BATCH_SIZE=str(max_batch),
                     MODEL_SERVICE_LOG_LEVEL="warning")
+    env.update(kv.split("=", 1) for kv in extra_env)
     return Server("ours", [sys.executable, "-m", "model_service"], env, port, "/health", log_dir)
 
 
@@ -475,14 +475,14 @@ async def main_async(args) -> int:
         # systems compared at one level see the same load on this shared machine.
         for system in systems:
             if system == "ours":
-                running[system] = start_ours(model_path, log_dir, max(levels))
+                running[system] = start_ours(model_path, log_dir, max(32, max(levels)), args.ours_env)
             elif system == "a":
                 running[system] = start_naive(model_path, log_dir)
             elif system == "b":
                 running[system] = start_transformers_serve(model_path, log_dir, args.cb_num_blocks,
                                                            args.cb_max_batch_tokens)
             else:
-                running[system] = StaticBatch(model_path, args.max_tokens, log_dir)
+                running[system] = StaticBatch(model_path, log_dir)
             ready_s = await running[system].wait_ready(args.ready_timeout)
             w0 = time.perf_counter()
             _, warm = await running[system].level(1, 8)  # first-request costs are not timed
@@ -556,12 +556,14 @@ def main() -> int:
     parser.add_argument("--cb-max-batch-tokens", type=int, default=4096,
                         help="(b) tokens per forward pass; ours prefills at most 4096 padded tokens at once")
     parser.add_argument("--ready-timeout", type=float, default=300)
+    parser.add_argument("--ours-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for the model-service, e.g. MODEL_SERVICE_MAX_PREFILL_TOKENS=512")
     parser.add_argument("--json", help="also write raw results here")
     parser.add_argument("--markdown", help="write the results section (table, targets, command) here")
     parser.add_argument("--static-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.static_worker:
-        static_worker(args.model_path, args.max_tokens)
+        static_worker(args.model_path)
         return 0
 
     def interrupted(signum, _frame):  # SIGTERM/SIGHUP (e.g. `timeout`): unwind so every server is killed

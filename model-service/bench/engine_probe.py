@@ -53,9 +53,10 @@ class ForwardTimer:
         self.seconds, self.calls = 0.0, 0
 
 
-async def run_engine(engine, tokenizer, n: int, max_tokens: int) -> tuple[float, int]:
+async def run_engine(engine, tokenizer, n: int, max_tokens: int) -> tuple[float, int, list[float]]:
     streams = []
     t0 = time.perf_counter()
+    ttfts: list[float] = []
     for i in range(n):
         ids = tokenizer.apply_chat_template(prompt_messages(i), add_generation_prompt=True, tokenize=True)
         ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
@@ -64,20 +65,22 @@ async def run_engine(engine, tokenizer, n: int, max_tokens: int) -> tuple[float,
     async def drain(s):
         last = None
         async for out in s:
+            if last is None:
+                ttfts.append(time.perf_counter() - t0)
             last = out
         return last.completion_tokens
 
     counts = await asyncio.gather(*(drain(s) for s in streams))
-    return time.perf_counter() - t0, sum(counts)
+    return time.perf_counter() - t0, sum(counts), ttfts
 
 
-def run_static(model, tokenizer, n: int, max_tokens: int) -> tuple[float, int]:
+def run_static(model, tokenizer, n: int, max_tokens: int) -> tuple[float, int, list[float]]:
     texts = [tokenizer.apply_chat_template(prompt_messages(i), add_generation_prompt=True, tokenize=False)
              for i in range(n)]
     enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     t0 = time.perf_counter()
     out = model.generate(**enc, max_new_tokens=max_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    return time.perf_counter() - t0, (out.shape[1] - enc["input_ids"].shape[1]) * n
+    return time.perf_counter() - t0, (out.shape[1] - enc["input_ids"].shape[1]) * n, []
 
 
 async def main_async(args) -> None:
@@ -88,36 +91,47 @@ async def main_async(args) -> None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(args.model_path, dtype=torch.float32).eval()
     timer = ForwardTimer(model)
-    engine = ContinuousBatchingEngine(model, tokenizer, EngineLimits(max_batch_size=64, max_model_len=8192))
-    engine.start()
+    engines = {}
+    for limit in (int(x) for x in args.prefill_limits.split(",")):
+        engines[f"engine[{limit}]"] = ContinuousBatchingEngine(
+            model, tokenizer, EngineLimits(max_batch_size=64, max_model_len=8192, max_prefill_tokens=limit))
+        engines[f"engine[{limit}]"].start()
+    kinds = [*engines, "static"] if not args.no_static else list(engines)
     levels = [int(x) for x in args.concurrency.split(",")]
     print(f"torch threads {torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}", flush=True)
-    await run_engine(engine, tokenizer, 2, 4)
+    for engine in engines.values():
+        await run_engine(engine, tokenizer, 2, 4)
     run_static(model, tokenizer, 2, 4)
     rows: dict[tuple[str, int], list[tuple[float, float, int]]] = {}
     try:
         for rep in range(args.repeats):
             for n in levels:
-                for kind in ("engine", "static"):
+                for kind in kinds:
                     timer.reset()
                     load = os.getloadavg()[0]
-                    if kind == "engine":
-                        wall, tokens = await run_engine(engine, tokenizer, n, args.max_tokens)
+                    if kind in engines:
+                        wall, tokens, ttfts = await run_engine(engines[kind], tokenizer, n, args.max_tokens)
                     else:
-                        wall, tokens = await asyncio.get_running_loop().run_in_executor(
+                        wall, tokens, ttfts = await asyncio.get_running_loop().run_in_executor(
                             None, run_static, model, tokenizer, n, args.max_tokens)
+                    ttft = f"TTFT p50 {statistics.median(ttfts):.2f} s max {max(ttfts):.2f} s, " if ttfts else ""
                     rows.setdefault((kind, n), []).append((wall, timer.seconds, tokens))
-                    print(f"rep {rep} {kind:>6} N={n:<3} {tokens / wall:6.1f} tok/s  wall {wall:6.1f} s  "
+                    print(f"rep {rep} {kind:>12} N={n:<3} {tokens / wall:6.1f} tok/s  wall {wall:6.1f} s  {ttft}"
                           f"forward {timer.seconds:6.1f} s in {timer.calls} calls "
                           f"({timer.seconds / max(1, timer.calls) * 1000:.1f} ms each), "
                           f"outside forward {wall - timer.seconds:5.1f} s, load1 {load:.1f}", flush=True)
     finally:
-        engine.shutdown()
+        for engine in engines.values():
+            engine.shutdown()
+    if "static" not in kinds:
+        return
     print("\nratio engine/static tok/s per repeat (same process, back to back):")
-    for n in levels:
-        e, s = rows[("engine", n)], rows[("static", n)]
-        ratios = [(et / ew) / (st / sw) for (ew, _, et), (sw, _, st) in zip(e, s)]
-        print(f"  N={n}: " + ", ".join(f"{r:.2f}" for r in ratios) + f"  (median {statistics.median(ratios):.2f})")
+    for kind in engines:
+        for n in levels:
+            e, s = rows[(kind, n)], rows[("static", n)]
+            ratios = [(et / ew) / (st / sw) for (ew, _, et), (sw, _, st) in zip(e, s)]
+            print(f"  {kind} N={n}: " + ", ".join(f"{r:.2f}" for r in ratios)
+                  + f"  (median {statistics.median(ratios):.2f})")
 
 
 def main() -> None:
@@ -126,6 +140,9 @@ def main() -> None:
     parser.add_argument("--concurrency", default="16,32")
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--prefill-limits", default="4096",
+                        help="one engine per value of EngineLimits.max_prefill_tokens, e.g. 4096,256")
+    parser.add_argument("--no-static", action="store_true", help="engines only")
     asyncio.run(main_async(parser.parse_args()))
 
 
