@@ -10,9 +10,11 @@ for resuming), so a ratio a little above 1 is expected; the question is how much
 
     .venv/bin/python tests/browser/bench_browser_api.py [--replies 40] [--chunks 200] [--concurrency 8]
 
-Measured 2026-11-25 on the shared 2-core machine (load average 3-8 from other work), 80 replies
-of 200 chunks: one at a time /api : /v1 = 1.41x TTFT p50 (16.7 vs 11.8 ms), 1.30x whole reply
-(25.3 vs 19.5 ms); 8 at a time 1.75x TTFT p50 (111 vs 63 ms), 1.83x whole reply (180 vs 98 ms).
+Measured 2026-11-25 on the shared 2-core machine (load average 3-5 from other work), 80 replies
+of 200 chunks, after events became ready-made bytes shared by all readers: one at a time
+/api : /v1 = 1.27x TTFT p50 (9.9 vs 7.8 ms: two requests and the database writes), 1.10x whole
+reply (14.0 vs 12.7 ms); 8 at a time 1.38x TTFT p50 (50 vs 37 ms), 0.85x whole reply (72 vs
+85 ms). With SseEmitter's per-field writes it had been 1.30x and 1.83x whole reply.
 """
 from __future__ import annotations
 

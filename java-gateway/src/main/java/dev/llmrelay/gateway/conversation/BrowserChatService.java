@@ -16,7 +16,7 @@ import org.slf4j.LoggerFactory;
 import org.springframework.dao.DataIntegrityViolationException;
 import org.springframework.scheduling.annotation.Scheduled;
 import org.springframework.stereotype.Service;
-import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
+import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -117,7 +117,7 @@ class BrowserChatService {
      * Opens the reply's stream for its session, resuming after {@code lastEventId}; empty when
      * there is nothing left to send (the answer is then 204).
      */
-    Optional<SseEmitter> follow(BrowserSession session, String messageId, String lastEventIdHeader,
+    Optional<ResponseBodyEmitter> follow(BrowserSession session, String messageId, String lastEventIdHeader,
             HttpServletRequest request) {
         ChatMessage message = ownedReply(session, messageId);
         long lastEventId = parseLastEventId(lastEventIdHeader);
@@ -132,7 +132,7 @@ class BrowserChatService {
         if (lastEventId > generation.lastEventId()) {
             throw ApiProblem.badRequest("Last-Event-ID " + lastEventId + " is past the last event of this reply.");
         }
-        SseEmitter emitter = new SseEmitter(streamTimeout.toMillis());
+        ResponseBodyEmitter emitter = new ResponseBodyEmitter(streamTimeout.toMillis());
         ReplySubscriber subscriber = new ReplySubscriber(emitter, lastEventId, () -> completeAsync(request));
         emitter.onCompletion(() -> subscriber.close(generation));
         emitter.onTimeout(() -> subscriber.close(generation));

@@ -12,7 +12,7 @@ import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestHeader;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
+import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 
 import dev.llmrelay.gateway.system.RequestIdFilter;
 
@@ -42,7 +42,7 @@ class ChatMessageController {
     }
 
     @GetMapping(path = "/{messageId}/stream", produces = {MediaType.TEXT_EVENT_STREAM_VALUE, MediaType.ALL_VALUE})
-    ResponseEntity<SseEmitter> stream(@PathVariable String messageId,
+    ResponseEntity<ResponseBodyEmitter> stream(@PathVariable String messageId,
             @RequestHeader(name = "Last-Event-ID", required = false) String lastEventId, BrowserSession session,
             HttpServletRequest request) {
         return chat.follow(session, messageId, lastEventId, request)

@@ -1,5 +1,6 @@
 package dev.llmrelay.gateway.conversation;
 
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -20,7 +21,14 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  */
 final class ReplyGeneration implements ReplySource.ReplyListener {
 
-    record Event(long id, String name, String data) {
+    /** One stream event; {@code wire} is its text/event-stream form, built once for every reader. */
+    record Event(long id, String name, String data, byte[] wire) {
+
+        static Event of(long id, String name, String data) {
+            // data is one line of JSON (no raw newlines), so one data: field carries it
+            String text = "id: " + id + "\nevent: " + name + "\ndata: " + data + "\n\n";
+            return new Event(id, name, data, text.getBytes(StandardCharsets.UTF_8));
+        }
     }
 
     /** Stores how a reply ended (content, status...) before its last event goes out. */
@@ -132,7 +140,7 @@ final class ReplyGeneration implements ReplySource.ReplyListener {
 
     private void append(String name, Map<String, Object> data) {
         try {
-            events.add(new Event(events.size() + 1L, name, json.writeValueAsString(data)));
+            events.add(Event.of(events.size() + 1L, name, json.writeValueAsString(data)));
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("stream event not serialisable", e);
         }

@@ -3,19 +3,29 @@ package dev.llmrelay.gateway.conversation;
 import java.io.IOException;
 import java.util.List;
 
-import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
+import java.nio.charset.StandardCharsets;
+
+import org.springframework.http.MediaType;
+import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 
 /**
  * One open EventSource connection following a reply. It keeps its own cursor (the id of the
  * last event written), so whichever thread calls {@link #drain} (the upstream's callback, or
  * the request that subscribed) writes each event exactly once and in order.
+ *
+ * <p>Events go out as ready-made text/event-stream bytes (one write and flush per event,
+ * shared by all readers) rather than through SseEmitter's per-field message conversion.
  */
 final class ReplySubscriber {
 
     /** Reconnect delay asked of EventSource after a drop (browsers default to about 3 s). */
     static final long RECONNECT_MS = 1000;
 
-    private final SseEmitter emitter;
+    private static final byte[] GREETING = ("retry: " + RECONNECT_MS + "\n: reply stream\n\n")
+            .getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] PING = ": ping\n\n".getBytes(StandardCharsets.US_ASCII);
+
+    private final ResponseBodyEmitter emitter;
     private boolean greeted;
     private final Runnable release;
     private long cursor;
@@ -26,7 +36,7 @@ final class ReplySubscriber {
      *                always report such a failure back (then the request would stay open until the
      *                emitter's timeout and hold up a graceful shutdown)
      */
-    ReplySubscriber(SseEmitter emitter, long lastEventId, Runnable release) {
+    ReplySubscriber(ResponseBodyEmitter emitter, long lastEventId, Runnable release) {
         this.emitter = emitter;
         this.cursor = lastEventId;
         this.release = release;
@@ -41,11 +51,11 @@ final class ReplySubscriber {
         try {
             if (!greeted) {
                 // Sent at once, so the browser sees the stream open even during a long prefill.
-                emitter.send(SseEmitter.event().reconnectTime(RECONNECT_MS).comment("reply stream"));
+                emitter.send(GREETING, MediaType.TEXT_EVENT_STREAM);
                 greeted = true;
             }
             for (ReplyGeneration.Event event : pending) {
-                emitter.send(SseEmitter.event().id(Long.toString(event.id())).name(event.name()).data(event.data()));
+                emitter.send(event.wire(), MediaType.TEXT_EVENT_STREAM);
                 cursor = event.id();
             }
         } catch (IOException | IllegalStateException gone) {
@@ -66,7 +76,7 @@ final class ReplySubscriber {
             return;
         }
         try {
-            emitter.send(SseEmitter.event().comment("ping"));
+            emitter.send(PING, MediaType.TEXT_EVENT_STREAM);
         } catch (IOException | IllegalStateException gone) {
             abandon(generation);
         }
