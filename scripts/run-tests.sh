@@ -14,7 +14,7 @@ suite() {  # name, command...
 }
 
 suite model-service bash -c 'cd model-service && ../.venv/bin/python -m pytest -q -p no:cacheprovider'
-suite java-gateway bash -c 'cd java-gateway && mvn -B -q -Dstyle.color=never test'
+suite java-gateway bash -c 'cd java-gateway && mvn -B -ntp -Dstyle.color=never test'
 suite cross-tier-and-browser .venv/bin/python -m pytest -q -p no:cacheprovider tests
 
 echo
