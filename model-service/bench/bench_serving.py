@@ -489,18 +489,32 @@ async def main_async(args) -> int:
             print(f"[{system}] ready in {ready_s:.1f} s (pid {running[system].pid}); warm-up "
                   f"{time.perf_counter() - w0:.1f} s, {warm[0].completion_tokens} tokens", flush=True)
         for n in levels:
+            runs: dict[str, list[LevelResult]] = {s: [] for s in systems}
+            for rep in range(args.repeats):
+                for system in systems:
+                    if system == "a" and rep > 0:
+                        continue  # one request at a time: long, and other tenants average out over it
+                    proc = running[system]
+                    reset_hwm(proc.pid)
+                    load = os.getloadavg()[0]
+                    cpu0 = cpu_seconds(proc.pid)
+                    wall, streams = await proc.level(n, args.max_tokens)
+                    cpu = cpu_seconds(proc.pid) - cpu0
+                    res = summarise(system, n, wall, streams, read_hwm_kib(proc.pid), args.max_tokens)
+                    res.load1 = load
+                    res.cpu_s_per_1k = 1000 * cpu / res.completion_tokens if res.completion_tokens else None
+                    print_level(res)
+                    runs[system].append(res)
             for system in systems:
-                proc = running[system]
-                reset_hwm(proc.pid)
-                load = os.getloadavg()[0]
-                cpu0 = cpu_seconds(proc.pid)
-                wall, streams = await proc.level(n, args.max_tokens)
-                cpu = cpu_seconds(proc.pid) - cpu0
-                res = summarise(system, n, wall, streams, read_hwm_kib(proc.pid), args.max_tokens)
-                res.load1 = load
-                res.cpu_s_per_1k = 1000 * cpu / res.completion_tokens if res.completion_tokens else None
-                print_level(res)
-                results.append(res)
+                # Other tenants only ever slow a run down: keep each system's fastest repeat.
+                best = max(runs[system], key=lambda r: r.tokens_per_s)
+                best.peak_rss_mib = max((r.peak_rss_mib or 0) for r in runs[system]) or None
+                best.short_streams = max(r.short_streams for r in runs[system])
+                best.errors = max(r.errors for r in runs[system])
+                if len(runs[system]) > 1:
+                    best.notes.append("tok/s of the repeats: " + ", ".join(f"{r.tokens_per_s:.1f}"
+                                                                             for r in runs[system]))
+                results.append(best)
     finally:
         for proc in running.values():
             proc.stop()
@@ -529,7 +543,7 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return (f"{os.cpu_count()} cores ({cpu}), no GPU, {platform.python_version()}, torch {torch.__version__}, "
+    return (f"{os.cpu_count()} cores ({cpu}), no GPU, Python {platform.python_version()}, torch {torch.__version__}, "
             f"{torch.get_num_threads()} torch threads")
 
 
@@ -551,6 +565,8 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,4,16,32", help="comma-separated stream counts")
     parser.add_argument("--systems", default="ours,a,b,c", help="comma-separated subset of ours,a,b,c")
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="runs of each level per system (a: always 1); the table keeps the fastest")
     parser.add_argument("--cb-num-blocks", type=int, default=64,
                         help="(b) KV blocks of 256 tokens: 64 = 16384 tokens, more than 32 streams x 512")
     parser.add_argument("--cb-max-batch-tokens", type=int, default=4096,
