@@ -163,6 +163,12 @@ final class ReplyGeneration implements ReplySource.ReplyListener {
         }
     }
 
+    void endSubscribers() {
+        for (ReplySubscriber subscriber : subscribers) {
+            subscriber.end(this);
+        }
+    }
+
     void ping() {
         for (ReplySubscriber subscriber : subscribers) {
             subscriber.ping(this);

@@ -11,6 +11,7 @@ import java.util.concurrent.TimeUnit;
 
 import jakarta.annotation.PreDestroy;
 
+import org.springframework.context.SmartLifecycle;
 import org.springframework.stereotype.Component;
 
 import dev.llmrelay.gateway.system.GatewayProperties;
@@ -22,7 +23,7 @@ import dev.llmrelay.gateway.system.GatewayProperties;
  * Also sends the heartbeat comments of every open browser stream.
  */
 @Component
-class ReplyRegistry {
+class ReplyRegistry implements SmartLifecycle {
 
     private final Map<String, ReplyGeneration> replies = new ConcurrentHashMap<>();
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(runnable -> {
@@ -31,6 +32,7 @@ class ReplyRegistry {
         return thread;
     });
     private final Duration retention;
+    private volatile boolean running;
 
     ReplyRegistry(BrowserProperties browser, GatewayProperties gateway) {
         this.retention = browser.replyRetention();
@@ -66,14 +68,42 @@ class ReplyRegistry {
         }
     }
 
-    @PreDestroy
-    void stop() {
-        // Shutting down: stop the model for every reply still running; each is stored as stopped.
+    // ---- shutdown: before the web server's graceful shutdown waits for open requests ----
+
+    @Override
+    public void start() {
+        running = true;
+    }
+
+    /**
+     * Stops the model for every reply still running (each is stored as stopped and its readers get
+     * the finish event) and ends every open reply stream, so a graceful shutdown does not wait for
+     * event streams that would otherwise stay open for up to the stream timeout.
+     */
+    @Override
+    public void stop() {
+        running = false;
         for (ReplyGeneration generation : replies.values()) {
             if (!generation.isComplete()) {
                 generation.cancel();
             }
+            generation.endSubscribers();
         }
+    }
+
+    @Override
+    public boolean isRunning() {
+        return running;
+    }
+
+    /** Stops before the web server's graceful shutdown (phase DEFAULT_PHASE - 1024). */
+    @Override
+    public int getPhase() {
+        return SmartLifecycle.DEFAULT_PHASE;
+    }
+
+    @PreDestroy
+    void stopTimer() {
         timer.shutdownNow();
     }
 }

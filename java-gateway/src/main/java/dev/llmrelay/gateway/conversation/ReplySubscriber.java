@@ -87,6 +87,14 @@ final class ReplySubscriber {
         release.run();
     }
 
+    /** Ends the response now (gateway shutting down); the browser may reconnect elsewhere. */
+    synchronized void end(ReplyGeneration generation) {
+        if (!closed) {
+            close(generation);
+            emitter.complete();
+        }
+    }
+
     synchronized void close(ReplyGeneration generation) {
         closed = true;
         generation.unsubscribe(this);
