@@ -9,7 +9,7 @@ MODEL_DIR   := models/smollm2-135m-instruct
 GATEWAY_JAR := java-gateway/target/java-gateway.jar
 MVN         := mvn -B -q -Dstyle.color=never
 
-.PHONY: help run test venv model gateway chromium test-model-service test-gateway test-tiers clean
+.PHONY: help run test venv model gateway chromium test-model-service test-gateway test-tiers test-browser clean
 
 help:
 	@echo "make run    - set up and start model-service (:6006) and gateway + web page (:8888)"
@@ -50,8 +50,11 @@ test-model-service: venv model
 test-gateway:
 	cd java-gateway && mvn -B -Dstyle.color=never test
 
-test-tiers: venv model gateway chromium
-	$(PY) -m pytest -q tests
+test-tiers: venv model gateway
+	$(PY) -m pytest -q tests --ignore=tests/browser
+
+test-browser: venv model gateway chromium
+	$(PY) -m pytest -q tests/browser
 
 clean:
 	rm -rf java-gateway/target .run

@@ -15,7 +15,9 @@ suite() {  # name, command...
 
 suite model-service bash -c 'cd model-service && ../.venv/bin/python -m pytest -q -p no:cacheprovider'
 suite java-gateway bash -c 'cd java-gateway && mvn -B -ntp -Dstyle.color=never test'
-suite cross-tier-and-browser .venv/bin/python -m pytest -q -p no:cacheprovider tests
+suite cross-tier .venv/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/browser
+# Its own process: Playwright's sync API keeps an event loop on the main thread for the session.
+suite browser .venv/bin/python -m pytest -q -p no:cacheprovider tests/browser
 
 echo
 [ ${#failed[@]} -eq 0 ] || echo "failed suites: ${failed[*]}"
