@@ -34,9 +34,11 @@ gateway: $(GATEWAY_JAR)
 $(GATEWAY_JAR): java-gateway/pom.xml $(shell find java-gateway/src/main -type f 2>/dev/null)
 	cd java-gateway && $(MVN) -DskipTests package
 
-# Debian's Chromium for the browser tests (a test tool's own browser download cannot work here).
+# Debian's Chromium for the browser tests (a test tool's own browser download cannot work here),
+# with a CJK font so Chinese text renders in screenshots.
 chromium:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@{ command -v chromium && dpkg -s fonts-wqy-microhei; } >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
 run: venv model gateway
 	scripts/run-stack.sh

@@ -15,6 +15,7 @@ suite() {  # name, command...
 
 suite model-service bash -c 'cd model-service && ../.venv/bin/python -m pytest -q -p no:cacheprovider'
 suite java-gateway bash -c 'cd java-gateway && mvn -B -ntp -Dstyle.color=never test'
+suite web-unit node --test web/tests/
 suite cross-tier .venv/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/browser
 # Its own process: Playwright's sync API keeps an event loop on the main thread for the session.
 suite browser .venv/bin/python -m pytest -q -p no:cacheprovider tests/browser
