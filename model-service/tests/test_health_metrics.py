@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import os
+
 import httpx
 
 from conftest import metric_value
+from stack import REPO, VENV_PYTHON, ManagedProcess, free_port
 
 
 def test_health_reports_ready_model(server):
@@ -21,3 +24,17 @@ def test_metrics_export_the_serving_series(client, server):
                  "model_service_running_batch_size", "model_service_requests_cancelled_total"):
         metric_value(text, name)
     assert metric_value(text, "model_service_completion_tokens_total") >= 4
+
+
+def test_lazy_load_reports_503_until_the_first_request_loads_the_model():
+    port = free_port()
+    env = {**os.environ, "MODEL_SERVICE_PORT": str(port), "MODEL_SERVICE_LOAD": "lazy"}
+    process = ManagedProcess("model-service-lazy", [str(VENV_PYTHON), "-m", "model_service"], env, port,
+                             "/openapi.json", REPO)
+    with process.wait_healthy(120) as service:  # the HTTP server is up; the model is not loaded
+        health = httpx.get(service.url + "/health")
+        assert health.status_code == 503 and health.json()["status"] == "not_loaded"
+        reply = httpx.post(service.url + "/v1/chat/completions", timeout=180,
+                           json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+        assert reply.status_code == 200
+        assert httpx.get(service.url + "/health").json()["status"] == "ready"
