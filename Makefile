@@ -9,7 +9,7 @@ MODEL_DIR   := models/smollm2-135m-instruct
 GATEWAY_JAR := java-gateway/target/java-gateway.jar
 MVN         := mvn -B -q -Dstyle.color=never
 
-.PHONY: help run test venv model gateway chromium test-model-service test-gateway test-tiers test-browser clean
+.PHONY: help run test venv model gateway chromium test-model-service test-gateway test-tiers test-browser bench-model-service bench-gateway clean
 
 help:
 	@echo "make run    - set up and start model-service (:6006) and gateway + web page (:8888)"
@@ -57,6 +57,13 @@ test-tiers: venv model gateway
 
 test-browser: venv model gateway chromium
 	$(PY) -m pytest -q tests/browser
+
+# Benchmarks print ratios against baselines measured in the same run (docs/benchmarks-*.md).
+bench-model-service: venv model
+	cd model-service && ../$(PY) bench/bench_serving.py
+
+bench-gateway: venv gateway
+	java-gateway/bench/run.sh
 
 clean:
 	rm -rf java-gateway/target .run

@@ -93,7 +93,8 @@ class ModelManager:
         context = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "seq_length", 8192)
         self.max_model_len = min(s.max_model_len or context, context)
         limits = EngineLimits(max_batch_size=s.max_batch_size, max_queue=s.max_queue,
-                              max_model_len=self.max_model_len, max_prefill_tokens=s.max_prefill_tokens,
+                              max_model_len=self.max_model_len,
+                              max_prefill_tokens=s.max_prefill_tokens or (4096 if device == "cuda" else 512),
                               max_kv_tokens=s.max_kv_tokens)
         engine = ContinuousBatchingEngine(model, tokenizer, limits, self.listener)
         engine.start()

@@ -169,6 +169,9 @@ class BatchKVCache(Cache):
         mask[: self.rows, new_start:new_end] = self.attention_mask()
         self.mask = mask
         for layer in self.layers:
+            # Drop the layer's views first, so each old slab is freed as soon as it is copied
+            # and a reallocation never holds two whole caches at once.
+            layer.keys = layer.values = None
             for name in ("k_slab", "v_slab"):
                 old = getattr(layer, name)
                 new = torch.zeros(rows, old.shape[1], columns, old.shape[3], dtype=old.dtype, device=old.device)
