@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     max_prefill_tokens: int | None = Field(None, ge=64)
     max_kv_tokens: int = Field(65536, ge=256)
     load: Literal["eager", "lazy"] = "eager"
+    # continuous: batch every request in one loop (native transformers models); serial: one
+    # model.generate at a time, for remote-code models with their own cache (ChatGLM3-6B);
+    # auto: serial when trust_remote_code is on, else continuous.
+    engine: Literal["auto", "continuous", "serial"] = "auto"
     log_level: str = "info"
     torch_threads: int | None = None  # default: torch's own choice (all cores)
 

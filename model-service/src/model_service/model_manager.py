@@ -12,6 +12,7 @@ import time
 from .config import Settings
 from .engine.base import Engine
 from .engine.continuous import ContinuousBatchingEngine, EngineLimits, EngineListener
+from .engine.serial import SerialGenerateEngine
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,13 @@ class ModelManager:
                               max_model_len=self.max_model_len,
                               max_prefill_tokens=s.max_prefill_tokens or (4096 if device == "cuda" else 512),
                               max_kv_tokens=s.max_kv_tokens)
-        engine = ContinuousBatchingEngine(model, tokenizer, limits, self.listener)
+        kind = s.engine if s.engine != "auto" else ("serial" if s.trust_remote_code else "continuous")
+        engine_class = SerialGenerateEngine if kind == "serial" else ContinuousBatchingEngine
+        engine = engine_class(model, tokenizer, limits, self.listener)
         engine.start()
         self.tokenizer, self.engine = tokenizer, engine
-        log.info("model %s loaded on %s (%s) in %.1f s, context %d", self.model_name, device, dtype,
-                 time.perf_counter() - started, self.max_model_len)
+        log.info("model %s loaded on %s (%s) in %.1f s, context %d, %s engine", self.model_name, device, dtype,
+                 time.perf_counter() - started, self.max_model_len, kind)
 
     def shutdown(self) -> None:
         if self.engine is not None:

@@ -219,36 +219,36 @@ class ContinuousBatchingEngine(Engine):
         """Sample one token for each sequence (rows of `logits` in the same order) and emit text."""
         tokens = sample(logits, [s.request.params for s in seqs], [s.generator for s in seqs])
         now = time.perf_counter()
-        finished: list[tuple[_Sequence, str]] = []
-        for seq, token in zip(seqs, tokens):
-            seq.generated += 1
-            if seq.last_token_at is None:
-                self.listener.on_first_token(seq.request.request_id, now - seq.arrived)
-            else:
-                self.listener.on_token_gap(now - seq.last_token_at)
-            seq.last_token_at = now
-            seq.pending_token = token
-            reason = None
-            text = ""
-            if token in self.eos_token_ids:
-                reason = "stop"
-                text = seq.stops.flush()
-            else:
-                text, hit_stop = seq.stops.feed(seq.detok.push(token))
-                if hit_stop:
-                    reason = "stop"
-                elif seq.generated >= seq.request.params.max_tokens:
-                    reason = "length"
-                elif len(seq.request.prompt_ids) + seq.generated >= self.limits.max_model_len:
-                    reason = "length"
-                if reason == "length":
-                    text += seq.stops.flush()
-            if text or reason:
-                self._emit(seq, GenerationOutput(text=text, completion_tokens=seq.generated, finish_reason=reason))
-            if reason:
-                finished.append((seq, reason))
-        for seq, _ in finished:
+        finished = [seq for seq, token in zip(seqs, tokens) if self._advance(seq, token, now)]
+        for seq in finished:
             self._remove_row(self._running.index(seq))
+
+    def _advance(self, seq: _Sequence, token: int, now: float) -> str | None:
+        """Account one generated token: emit the text it completes; return the finish reason, if any."""
+        seq.generated += 1
+        if seq.last_token_at is None:
+            self.listener.on_first_token(seq.request.request_id, now - seq.arrived)
+        else:
+            self.listener.on_token_gap(now - seq.last_token_at)
+        seq.last_token_at = now
+        seq.pending_token = token
+        reason = None
+        if token in self.eos_token_ids:
+            reason = "stop"
+            text = seq.stops.flush()
+        else:
+            text, hit_stop = seq.stops.feed(seq.detok.push(token))
+            if hit_stop:
+                reason = "stop"
+            elif seq.generated >= seq.request.params.max_tokens:
+                reason = "length"
+            elif len(seq.request.prompt_ids) + seq.generated >= self.limits.max_model_len:
+                reason = "length"
+            if reason == "length":
+                text += seq.stops.flush()
+        if text or reason:
+            self._emit(seq, GenerationOutput(text=text, completion_tokens=seq.generated, finish_reason=reason))
+        return reason
 
     def _remove_row(self, index: int) -> None:
         self._cache.remove_row(index)

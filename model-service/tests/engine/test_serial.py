@@ -1,0 +1,57 @@
+"""The serial engine (remote-code models) keeps the service's contract: same text as generate,
+stop strings, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from model_service.engine.base import GenerationRequest
+from model_service.engine.continuous import EngineLimits
+from model_service.engine.sampling import SamplingParams
+from model_service.engine.serial import SerialGenerateEngine
+
+from .test_continuous import QUESTIONS, prompt_ids, run_engine
+
+
+@pytest.fixture(scope="module")
+def engine(model_dir):
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
+    engine = SerialGenerateEngine(model, tokenizer, EngineLimits())
+    engine.start()
+    yield engine
+    engine.shutdown()
+
+
+def test_serial_engine_matches_generate_and_queues_the_rest(engine):
+    model, tokenizer = engine.model, engine.tokenizer
+    prompts = [prompt_ids(tokenizer, q) for q in QUESTIONS[:3]]
+    with torch.no_grad():
+        expected = [tokenizer.decode(model.generate(torch.tensor([p]), max_new_tokens=16, do_sample=False)[0, len(p):],
+                                     skip_special_tokens=True) for p in prompts]
+    requests = [GenerationRequest(str(i), p, SamplingParams(max_tokens=16)) for i, p in enumerate(prompts)]
+    assert asyncio.run(run_engine(engine, requests, [0, 0, 0])) == expected
+
+
+def test_serial_engine_applies_stop_strings_and_cancel(engine):
+    tokenizer = engine.tokenizer
+
+    async def scenario():
+        stopped = engine.submit(GenerationRequest("s", prompt_ids(tokenizer, QUESTIONS[0]),
+                                                  SamplingParams(max_tokens=30, stop=(" France",))))
+        outs = [o async for o in stopped]
+        long = engine.submit(GenerationRequest("c", prompt_ids(tokenizer, QUESTIONS[3]), SamplingParams(500)))
+        seen = []
+        async for out in long:
+            seen.append(out)
+            if len(seen) == 2:
+                long.cancel()
+        return outs, seen
+
+    outs, seen = asyncio.run(scenario())
+    assert "".join(o.text for o in outs) == "The capital of" and outs[-1].finish_reason == "stop"
+    assert seen[-1].finish_reason == "cancelled" and seen[-1].completion_tokens < 100
+    assert engine.stats().running == 0
