@@ -44,6 +44,20 @@ class StartupError(RuntimeError):
     pass
 
 
+def wait_for(predicate, timeout_s: float = 180, what: str = "condition"):
+    """Polls until predicate() is truthy and returns its value. The timeout only bounds a hang
+    (tests never assert on time); on expiry the test fails, naming what it waited for."""
+    import pytest
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
 class ManagedProcess:
     """A child process with a base URL, a log file and guaranteed teardown."""
 

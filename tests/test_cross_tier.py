@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from stack import REPO, free_port, start_gateway, start_model_service
+from stack import REPO, free_port, start_gateway, start_model_service, wait_for
 
 MODEL_DIR = REPO / "models" / "smollm2-135m-instruct"
 UPSTREAM_KEY = "ms-cross-tier-secret"
 ADMIN_TOKEN = "admin-cross-tier"
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 LONG = [{"role": "user", "content": "Write a very long story about a dragon who learns to bake bread."}]
-
-
-def wait_for(predicate, timeout_s: float = 180, what: str = "condition"):
-    """Polls until predicate() is truthy; the timeout only bounds a hang, it measures nothing."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def metric(url: str, name: str) -> float:

@@ -9,20 +9,9 @@ import httpx
 import pytest
 
 from conftest import API_KEY, metric_value
-from stack import free_port, start_model_service
+from stack import free_port, start_model_service, wait_for
 
 LONG = [{"role": "user", "content": "Write a very long story about a dragon who learns to bake bread."}]
-
-
-def wait_for(predicate, timeout_s: float = 180, what: str = "condition"):
-    """Polls until predicate() is truthy; the timeout only bounds a hang, it measures nothing."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def metrics(url: str) -> str:
