@@ -73,6 +73,9 @@ class ModelManager:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # progress bars are noise in a service log
 
         s = self.settings
         if not (s.model_path / "config.json").is_file():
