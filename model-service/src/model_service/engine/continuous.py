@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+from transformers import DynamicCache
 
 from .base import (
     Engine,
@@ -164,12 +165,8 @@ class ContinuousBatchingEngine(Engine):
         width = self._cache.width
         longest = 0
         while self._waiting and rows + len(taken) < self.limits.max_batch_size:
-            seq = self._waiting[0]
-            if seq.cancelled:
-                self._waiting.popleft()
-                self._finish(seq, "cancelled")
-                continue
-            n = len(seq.request.prompt_ids)
+            # A cancelled request never waits here: _cancel takes it out of the queue at once.
+            n = len(self._waiting[0].request.prompt_ids)
             new_longest = max(longest, n)
             padded = new_longest * (len(taken) + 1)
             kv = (rows + len(taken) + 1) * max(width, new_longest)
@@ -196,7 +193,7 @@ class ContinuousBatchingEngine(Engine):
             mask[row, width - len(prompt):] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        prefill_cache = _fresh_cache(self.model)
+        prefill_cache = DynamicCache(config=self.model.config)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                          cache=prefill_cache, use_cache=True, logits_to_keep=1)
         logits = out.logits[:, -1, :]
@@ -278,12 +275,6 @@ class ContinuousBatchingEngine(Engine):
             seq.loop.call_soon_threadsafe(seq.stream._queue.put_nowait, out)
         except RuntimeError:  # the event loop is closed: nobody is listening any more
             pass
-
-
-def _fresh_cache(model):
-    from transformers import DynamicCache
-
-    return DynamicCache(config=model.config)
 
 
 def _eos_ids(model, tokenizer) -> set[int]:

@@ -75,9 +75,6 @@ class BatchKVCache(Cache):
     def column_capacity(self) -> int:
         return 0 if self.mask is None else self.mask.shape[1]
 
-    def kv_bytes(self) -> int:
-        return sum(l.k_slab.numel() * l.k_slab.element_size() * 2 for l in self.layers)
-
     # -- the window the model sees ------------------------------------------------------
     def attention_mask(self) -> torch.Tensor:
         return self.mask[: self.rows, self.start : self.end]
@@ -105,6 +102,7 @@ class BatchKVCache(Cache):
         new_rows, new_width = prefill_mask.shape
         if not self.layers:
             self._allocate_like(prefill, -(-new_rows // _ROW_ALIGN) * _ROW_ALIGN, new_width + _GROW_COLUMNS)
+            self.start = self.end = new_width  # an empty window that ends where the prompts end
         need_rows = self.rows + new_rows
         if need_rows > self.row_capacity or new_width > self.end:
             # Not enough rows, or the prompt is longer than the window reaches back.

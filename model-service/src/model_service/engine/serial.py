@@ -33,11 +33,7 @@ class _Progress(StoppingCriteria):
 
 class SerialGenerateEngine(ContinuousBatchingEngine):
     def _take_admissible(self) -> list[_Sequence]:
-        while self._waiting:
-            seq = self._waiting.popleft()
-            if not seq.cancelled:
-                return [seq]
-        return []
+        return [self._waiting.popleft()] if self._waiting else []
 
     def _prefill(self, seqs: list[_Sequence]) -> None:
         (seq,) = seqs
