@@ -44,6 +44,17 @@ class StartupError(RuntimeError):
     pass
 
 
+def metric_value(text: str, name: str) -> float:
+    """The value of a Prometheus sample in `text`, summed over its labels; fails if it is not exported."""
+    total, seen = 0.0, False
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+            seen = True
+    assert seen, f"metric {name} not exported"
+    return total
+
+
 def wait_for(predicate, timeout_s: float = 180, what: str = "condition"):
     """Polls until predicate() is truthy and returns its value. The timeout only bounds a hang
     (tests never assert on time); on expiry the test fails, naming what it waited for."""

@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from stack import REPO, free_port, start_gateway, start_model_service, wait_for
+from stack import REPO, free_port, metric_value, start_gateway, start_model_service, wait_for
 
 MODEL_DIR = REPO / "models" / "smollm2-135m-instruct"
 UPSTREAM_KEY = "ms-cross-tier-secret"
@@ -18,9 +18,7 @@ LONG = [{"role": "user", "content": "Write a very long story about a dragon who 
 
 
 def metric(url: str, name: str) -> float:
-    text = httpx.get(url + "/metrics").text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + " ") or line.startswith(name + "{"))
+    return metric_value(httpx.get(url + "/metrics").text, name)
 
 
 @pytest.fixture(scope="module")

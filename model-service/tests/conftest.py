@@ -51,14 +51,3 @@ def async_client(server) -> openai.AsyncOpenAI:
 def http(server):
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=120) as c:
         yield c
-
-
-def metric_value(text: str, name: str) -> float:
-    """The value of an unlabelled Prometheus sample, or the sum over its labels."""
-    total, seen = 0.0, False
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            total += float(line.rsplit(" ", 1)[1])
-            seen = True
-    assert seen, f"metric {name} not exported"
-    return total

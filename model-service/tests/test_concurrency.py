@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from conftest import API_KEY, metric_value
-from stack import free_port, start_model_service, wait_for
+from conftest import API_KEY
+from stack import free_port, metric_value, start_model_service, wait_for
 
 LONG = [{"role": "user", "content": "Write a very long story about a dragon who learns to bake bread."}]
 

@@ -4,8 +4,7 @@ import os
 
 import httpx
 
-from conftest import metric_value
-from stack import REPO, VENV_PYTHON, ManagedProcess, free_port
+from stack import REPO, VENV_PYTHON, ManagedProcess, free_port, metric_value
 
 
 def test_health_reports_ready_model(server):
