@@ -21,6 +21,13 @@ def model_and_tokenizer(model_dir):
     return AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
 
 
+def greedy_reference(model, tokenizer, prompts, max_new_tokens):
+    """What transformers' own generate answers, one prompt at a time: the text an engine must match."""
+    with torch.no_grad():
+        return [tokenizer.decode(model.generate(torch.tensor([p]), max_new_tokens=max_new_tokens, do_sample=False)
+                                 [0, len(p):], skip_special_tokens=True) for p in prompts]
+
+
 def prompt_ids(tokenizer, question):
     return tokenizer.apply_chat_template([{"role": "user", "content": question}],
                                          add_generation_prompt=True)["input_ids"]
@@ -40,9 +47,7 @@ async def run_engine(engine, requests, delays):
 def test_staggered_arrivals_match_generate(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     prompts = [prompt_ids(tokenizer, q) for q in QUESTIONS]
-    with torch.no_grad():
-        expected = [tokenizer.decode(model.generate(torch.tensor([p]), max_new_tokens=24, do_sample=False)[0, len(p):],
-                                     skip_special_tokens=True) for p in prompts]
+    expected = greedy_reference(model, tokenizer, prompts, 24)
     engine = ContinuousBatchingEngine(model, tokenizer, EngineLimits(max_batch_size=3))
     engine.start()
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from model_service.engine.base import GenerationRequest
@@ -14,7 +13,7 @@ from model_service.engine.continuous import EngineLimits
 from model_service.engine.sampling import SamplingParams
 from model_service.engine.serial import SerialGenerateEngine
 
-from .test_continuous import QUESTIONS, prompt_ids, run_engine
+from .test_continuous import QUESTIONS, greedy_reference, prompt_ids, run_engine
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +28,7 @@ def engine(model_dir):
 def test_serial_engine_matches_generate_and_queues_the_rest(engine):
     model, tokenizer = engine.model, engine.tokenizer
     prompts = [prompt_ids(tokenizer, q) for q in QUESTIONS[:3]]
-    with torch.no_grad():
-        expected = [tokenizer.decode(model.generate(torch.tensor([p]), max_new_tokens=16, do_sample=False)[0, len(p):],
-                                     skip_special_tokens=True) for p in prompts]
+    expected = greedy_reference(model, tokenizer, prompts, 16)
     requests = [GenerationRequest(str(i), p, SamplingParams(max_tokens=16)) for i, p in enumerate(prompts)]
     assert asyncio.run(run_engine(engine, requests, [0, 0, 0])) == expected
 
