@@ -46,8 +46,19 @@ def error_body(status: int, message: str, *, param: str | None = None, code: str
                                          param=param, code=code))
 
 
+def encode_json(content) -> str:
+    """JSON with every non-ASCII character escaped: an error may quote what the client sent, and a
+    lone surrogate (legal in JSON) has no UTF-8 form, so it must travel as its \\uXXXX escape."""
+    return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+class ErrorJSONResponse(JSONResponse):
+    def render(self, content) -> bytes:
+        return encode_json(content).encode("ascii")
+
+
 def error_response(exc: APIError) -> JSONResponse:
-    return JSONResponse(exc.body().model_dump(), status_code=exc.status, headers=exc.headers)
+    return ErrorJSONResponse(exc.body().model_dump(), status_code=exc.status, headers=exc.headers)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:

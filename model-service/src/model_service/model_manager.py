@@ -10,8 +10,8 @@ import threading
 import time
 
 from .config import Settings
-from .engine.base import Engine
-from .engine.continuous import ContinuousBatchingEngine, EngineLimits, EngineListener
+from .engine.base import Engine, EngineLimits, EngineListener
+from .engine.continuous import ContinuousBatchingEngine
 from .engine.serial import SerialGenerateEngine
 
 log = logging.getLogger(__name__)
