@@ -121,7 +121,7 @@ class OpenAIServingChat:
             raise APIError(400, f"This model's maximum context length is {max_len} tokens, but the prompt has "
                                 f"{prompt_len} tokens.", param="messages", code="context_length_exceeded")
         if max_tokens is None:
-            max_tokens = max_len - prompt_len
+            max_tokens = min(self.manager.settings.default_max_tokens, max_len - prompt_len)
         elif prompt_len + max_tokens > max_len:
             raise APIError(400, f"This model's maximum context length is {max_len} tokens, but you requested "
                                 f"{prompt_len + max_tokens} tokens ({prompt_len} in the messages, {max_tokens} in "
