@@ -1,6 +1,8 @@
 """Schemathesis hooks of the fuzz suite, loaded by `st run` (SCHEMATHESIS_HOOKS=fuzz_hooks).
 
 - every request body asks for at most MAX_TOKENS tokens, so each case costs a few decode steps;
+- half the chat bodies that do not say whether to stream ask for a stream (drawn bodies rarely
+  name the optional `stream`, and streams are the other half of the chat contract);
 - the explicit schema-edge cases (edge_cases.py) join the examples phase;
 - the fuzzer's own API key and browser session are never deleted, disabled or rate-limited by
   the very cases it sends (else every later case would only test a 401); browser API cases carry
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import zlib
 
 import schemathesis
 from edge_cases import EDGE_CASES, MAX_TOKENS
@@ -52,6 +55,14 @@ def cap_tokens(body) -> None:
         body["max_tokens"] = MAX_TOKENS
 
 
+def ask_for_stream(body) -> None:
+    """Makes half the chat bodies that leave `stream` out ask for a stream, chosen by a checksum of
+    the body so that the same seed sends the same requests."""
+    if isinstance(body, dict) and "messages" in body and "stream" not in body:
+        if zlib.crc32(json.dumps(body, sort_keys=True, default=repr).encode()) % 2:
+            body["stream"] = True
+
+
 def _use_own_credentials(case) -> None:
     """Key-changing cases go to a key that does not exist instead of the fuzzer's own; browser API
     cases carry the fuzzer's session cookie, except sign-out, which gets one of its own (signing
@@ -78,6 +89,7 @@ def before_add_examples(context, examples: list) -> None:
 @schemathesis.hook
 def before_call(context, case, kwargs) -> None:
     cap_tokens(case.body)
+    ask_for_stream(case.body)
     _use_own_credentials(case)
 
 
