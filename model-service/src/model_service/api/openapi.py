@@ -2,7 +2,8 @@
 
 FastAPI documents a 422 with its own validation shape for every route with a body; this service
 answers 400 with ErrorResponse instead (errors.py), so the 422 is dropped. Streams and errors are
-documented with the schemas the service really sends.
+documented with the schemas the service really sends, and the request rules that protocol.py's
+validators enforce beyond the field types are written into the request schema.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def install_openapi(app: FastAPI) -> None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
             _drop_validation_errors(schema)
             _add_models(schema, _STREAM_MODELS)
+            _document_validators(schema["components"]["schemas"])
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -78,3 +80,18 @@ def _add_models(schema: dict[str, Any], models: tuple[type[BaseModel], ...]) -> 
         for name, definition in model_schema.pop("$defs", {}).items():
             components.setdefault(name, definition)
         components.setdefault(model.__name__, model_schema)
+
+
+def _document_validators(components: dict[str, Any]) -> None:
+    """The rules of ChatMessage._content_required, ChatCompletionRequest._only_one_choice and
+    _stop_list, which pydantic cannot put in the JSON Schema itself."""
+    message = components.get("ChatMessage")
+    if message is not None:  # content may be null or absent only in an assistant message
+        message["if"] = {"properties": {"role": {"const": "assistant"}}}
+        message["else"] = {"required": ["content"], "properties": {"content": {"not": {"type": "null"}}}}
+    request = components.get("ChatCompletionRequest", {}).get("properties", {})
+    if "n" in request:
+        request["n"].update(minimum=1, maximum=1)
+    for branch in request.get("stop", {}).get("anyOf", []):
+        if branch.get("type") == "array":
+            branch["maxItems"] = 4
