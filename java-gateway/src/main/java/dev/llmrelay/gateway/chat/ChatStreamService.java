@@ -104,9 +104,11 @@ public class ChatStreamService {
         try {
             permit = limiter.admit(key, reservation);
         } catch (RateLimitExceededException e) {
-            usage.recordRefused(requestId, key.id(), ENDPOINT, model, true, EndReason.rate_limited, 429);
+            usage.recordRefused(requestId, key.id(), ENDPOINT, model, ChatRequests.wantsStream(openAiRequest),
+                    EndReason.rate_limited, 429);
             throw e;
         }
+        boolean clientStreams = ChatRequests.wantsStream(openAiRequest);
         boolean clientWantsUsage = openAiRequest.path("stream_options").path("include_usage").asBoolean(false);
         ObjectNode upstreamRequest = openAiRequest.deepCopy();
         upstreamRequest.put("stream", true);
@@ -121,8 +123,8 @@ public class ChatStreamService {
             permit.release();
             throw new IllegalStateException(e);
         }
-        StreamCall call = new StreamCall(key, requestId, model, promptEstimate, clientWantsUsage, body, permit,
-                listener);
+        StreamCall call = new StreamCall(key, requestId, model, promptEstimate, clientStreams, clientWantsUsage, body,
+                permit, listener);
         activeStreams.incrementAndGet();
         call.connect(null);
         return call;
@@ -133,6 +135,8 @@ public class ChatStreamService {
         private final ApiKey key;
         private final String requestId;
         private final int promptEstimate;
+        /** For the usage row: whether the client asked for a stream (the upstream is always asked for one). */
+        private final boolean clientStreams;
         private final boolean clientWantsUsage;
         private final byte[] body;
         private final RateLimitPermit permit;
@@ -153,12 +157,13 @@ public class ChatStreamService {
         /** Retry-After of the last upstream that refused (503 with queue full), passed on when all refuse. */
         private volatile long upstreamRetryAfter;
 
-        StreamCall(ApiKey key, String requestId, String model, int promptEstimate, boolean clientWantsUsage,
-                byte[] body, RateLimitPermit permit, ChatStreamListener listener) {
+        StreamCall(ApiKey key, String requestId, String model, int promptEstimate, boolean clientStreams,
+                boolean clientWantsUsage, byte[] body, RateLimitPermit permit, ChatStreamListener listener) {
             this.key = key;
             this.requestId = requestId;
             this.model = model;
             this.promptEstimate = promptEstimate;
+            this.clientStreams = clientStreams;
             this.clientWantsUsage = clientWantsUsage;
             this.body = body;
             this.permit = permit;
@@ -259,7 +264,7 @@ public class ChatStreamService {
             Long ttft = firstTokenNanos == 0 ? null : TimeUnit.NANOSECONDS.toMillis(firstTokenNanos - startNanos);
             UpstreamLease current = lease;
             usage.record(new UsageRecord(requestId, key.id(), ENDPOINT,
-                    current == null ? null : current.upstream().name(), model, true, billed.promptTokens(),
+                    current == null ? null : current.upstream().name(), model, clientStreams, billed.promptTokens(),
                     billed.completionTokens(), billed.reported() ? "reported" : "counted", reason, status, ttft,
                     TimeUnit.NANOSECONDS.toMillis(now - startNanos), Instant.now()));
             return billed;

@@ -31,7 +31,11 @@ class ModelsProxy {
         this.properties = properties;
     }
 
-    ChatProxyService.Proxied list(String requestId) {
+    /** An upstream answer to send on unchanged. */
+    record Answer(int status, String contentType, byte[] body, Map<String, String> headers) {
+    }
+
+    Answer list(String requestId) {
         Set<Upstream> tried = new HashSet<>();
         while (true) {
             Optional<UpstreamLease> next = pool.acquire(tried);
@@ -55,7 +59,7 @@ class ModelsProxy {
                     continue;
                 }
                 lease.succeeded();
-                return new ChatProxyService.Proxied(response.code(),
+                return new Answer(response.code(),
                         response.header("Content-Type", "application/json"), body, Map.of());
             } catch (IOException e) {
                 lease.failed(e);

@@ -17,13 +17,10 @@ import okhttp3.Response;
 /** API keys and per-key limits on /v1, against the real gateway and scripted upstreams. */
 class KeyLimitsTest extends GatewayTestSupport {
 
+    /** An upstream answer (always a stream: the gateway streams non-stream requests too) with this usage. */
     private static MockResponse completion(int prompt, int completion) {
-        return new MockResponse.Builder().setHeader("Content-Type", "application/json")
-                .body("{\"id\":\"x\",\"object\":\"chat.completion\",\"model\":\"smollm2\",\"choices\":[{\"index\":0,"
-                        + "\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"
-                        + "\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":" + completion
-                        + ",\"total_tokens\":" + (prompt + completion) + "}}")
-                .build();
+        return new SseScript().event(SseScript.chunk("x", "hi", null)).event(SseScript.chunk("x", null, "stop"))
+                .event(SseScript.usageChunk("x", prompt, completion)).done().response();
     }
 
     private void bothUpstreams(java.util.function.Supplier<MockResponse> answer) {

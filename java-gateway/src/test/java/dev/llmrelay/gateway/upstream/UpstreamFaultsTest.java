@@ -50,11 +50,7 @@ class UpstreamFaultsTest extends GatewayTestSupport {
     @Test
     void scriptedUpstream503OnNonStreamRequestIsRetriedOnTheSecondUpstream() throws Exception {
         UPSTREAM_A.answer(r -> overloaded());
-        UPSTREAM_B.answer(r -> new MockResponse.Builder().setHeader("Content-Type", "application/json")
-                .body("{\"id\":\"x\",\"object\":\"chat.completion\",\"model\":\"smollm2\",\"choices\":[{\"index\":0,"
-                        + "\"message\":{\"role\":\"assistant\",\"content\":\"Paris\"},\"finish_reason\":\"stop\"}],"
-                        + "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1,\"total_tokens\":10}}")
-                .build());
+        UPSTREAM_B.answer(r -> SseScript.answer("x", 9, "Paris").response());
         String key = newKey();
         for (int i = 0; i < 2; i++) {
             try (Response response = client.newCall(chat(key, chatBody(false, null), "nonstream-" + i).build())
