@@ -33,8 +33,8 @@ import org.springframework.stereotype.Component;
 public class ClientConnections implements WebServerFactoryCustomizer<TomcatServletWebServerFactory>,
         DisposableBean {
 
-    /** Probe interval: a departed client is noticed within this much. */
-    static final Duration PROBE_INTERVAL = Duration.ofMillis(250);
+    /** Probe interval: a departed client is noticed within this much (one non-blocking read per probe). */
+    static final Duration PROBE_INTERVAL = Duration.ofMillis(100);
     private static final String ATTRIBUTE = ClientConnections.class.getName() + ".coyoteRequest";
     private static final Logger log = LoggerFactory.getLogger(ClientConnections.class);
 

@@ -36,7 +36,7 @@ class NonStreamCompletionTest extends GatewayTestSupport {
         Thread releaser = new Thread(() -> {
             try {
                 script.started.await(30, TimeUnit.SECONDS);
-                Thread.sleep(4 * 250); // the client stays while several connection probes run
+                Thread.sleep(1000); // the client stays while several connection probes run
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
