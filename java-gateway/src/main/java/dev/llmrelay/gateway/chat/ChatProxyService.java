@@ -1,15 +1,13 @@
 package dev.llmrelay.gateway.chat;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
-import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import org.springframework.stereotype.Service;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -17,17 +15,16 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import dev.llmrelay.gateway.keys.ApiKey;
-import dev.llmrelay.gateway.ratelimit.KeyRateLimiter;
-import dev.llmrelay.gateway.ratelimit.RateLimitExceededException;
 import dev.llmrelay.gateway.ratelimit.RateLimitPermit;
 import dev.llmrelay.gateway.system.GatewayProperties;
-import dev.llmrelay.gateway.system.OpenAiException;
+import dev.llmrelay.gateway.upstream.AttemptOutcome;
 import dev.llmrelay.gateway.upstream.Upstream;
 import dev.llmrelay.gateway.upstream.UpstreamLease;
 import dev.llmrelay.gateway.upstream.UpstreamPool;
 import dev.llmrelay.gateway.usage.EndReason;
 import dev.llmrelay.gateway.usage.UsageRecord;
 import dev.llmrelay.gateway.usage.UsageRecorder;
+import okhttp3.Call;
 import okhttp3.MediaType;
 import okhttp3.OkHttpClient;
 import okhttp3.Request;
@@ -35,26 +32,25 @@ import okhttp3.RequestBody;
 import okhttp3.Response;
 
 /**
- * Non-streamed requests: the same limits, upstream choice and failover as streams, with the upstream's
- * answer proxied as it came.
+ * Non-streamed requests: the same admission ({@link ChatAdmission}) and failover ({@link Failover}) as
+ * streams, with the upstream's answer proxied as it came.
  */
 @Service
 class ChatProxyService {
 
-    private static final Logger log = LoggerFactory.getLogger(ChatProxyService.class);
     private static final MediaType JSON = MediaType.get("application/json");
 
     private final UpstreamPool pool;
-    private final KeyRateLimiter limiter;
+    private final ChatAdmission admission;
     private final UsageRecorder usage;
     private final ObjectMapper mapper;
     private final GatewayProperties properties;
     private final OkHttpClient client;
 
-    ChatProxyService(UpstreamPool pool, KeyRateLimiter limiter, UsageRecorder usage, ObjectMapper mapper,
+    ChatProxyService(UpstreamPool pool, ChatAdmission admission, UsageRecorder usage, ObjectMapper mapper,
             GatewayProperties properties, OkHttpClient upstreamHttpClient) {
         this.pool = pool;
-        this.limiter = limiter;
+        this.admission = admission;
         this.usage = usage;
         this.mapper = mapper;
         this.properties = properties;
@@ -65,75 +61,79 @@ class ChatProxyService {
     record Proxied(int status, String contentType, byte[] body, Map<String, String> headers) {
     }
 
-    Proxied complete(ApiKey key, ObjectNode request, String requestId) {
-        ChatRequests.validate(request);
-        String model = ChatRequests.model(request);
-        int promptEstimate = ChatRequests.estimatePromptTokens(request);
-        Integer maxTokens = ChatRequests.maxTokens(request);
-        RateLimitPermit permit;
-        try {
-            permit = limiter.admit(key, promptEstimate
-                    + (maxTokens != null ? maxTokens : properties.defaultMaxTokensEstimate()));
-        } catch (RateLimitExceededException e) {
-            usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, model, false, EndReason.rate_limited,
-                    429);
-            throw e;
+    /** The upstream call in progress for one request, so whoever holds it can stop it. */
+    static final class UpstreamCall {
+        private volatile Call current;
+        private volatile boolean cancelled;
+
+        void attach(Call call) {
+            current = call;
+            if (cancelled) {
+                call.cancel();
+            }
         }
+
+        /** Cancels the upstream call now and any later attempt. */
+        void cancel() {
+            cancelled = true;
+            Call call = current;
+            if (call != null) {
+                call.cancel();
+            }
+        }
+
+        boolean cancelled() {
+            return cancelled;
+        }
+    }
+
+    Proxied complete(ApiKey key, ObjectNode request, String requestId) {
+        return complete(key, request, requestId, new UpstreamCall());
+    }
+
+    Proxied complete(ApiKey key, ObjectNode request, String requestId, UpstreamCall handle) {
+        ChatAdmission.Admitted admitted = admission.admit(key, request, requestId, false);
+        RateLimitPermit permit = admitted.permit();
+        String model = admitted.model();
         long start = System.nanoTime();
-        Set<Upstream> tried = new HashSet<>();
-        String lastFailure = null;
-        long upstreamRetryAfter = 0;
+        Failover failover = new Failover(pool, properties.timeouts().read(), requestId);
         try {
             byte[] body = mapper.writeValueAsBytes(request);
             while (true) {
-                Optional<UpstreamLease> next = pool.acquire(tried);
+                Optional<UpstreamLease> next = failover.next();
                 if (next.isEmpty()) {
-                    permit.settle(0);
-                    record(requestId, key, null, model, 0, 0, EndReason.upstream_error, 503, start);
-                    throw new OpenAiException(503, "server_error", "upstream_unavailable", null,
-                            "No upstream can serve this request now" + (lastFailure != null ? " (last: "
-                                    + lastFailure + ")" : "") + ". Retry later.",
-                            Map.of("Retry-After", Long.toString(upstreamRetryAfter > 0 ? upstreamRetryAfter
-                                    : pool.retryAfterSeconds())));
+                    return stop(failover.unavailable(), null, requestId, key, model, permit, start);
                 }
                 UpstreamLease lease = next.get();
-                tried.add(lease.upstream());
-                Request.Builder call = new Request.Builder().url(lease.upstream().url("/v1/chat/completions"))
-                        .header("X-Request-Id", requestId).post(RequestBody.create(body, JSON));
-                String upstreamKey = properties.upstreamApiKey();
-                if (upstreamKey != null && !upstreamKey.isBlank()) {
-                    call.header("Authorization", "Bearer " + upstreamKey.strip());
-                }
-                try (Response response = client.newCall(call.build()).execute()) {
+                Call call = client.newCall(new Request.Builder().url(lease.upstream().url("/v1/chat/completions"))
+                        .header("X-Request-Id", requestId).post(RequestBody.create(body, JSON)).build());
+                handle.attach(call);
+                AttemptOutcome outcome;
+                try (Response response = call.execute()) {
                     byte[] answer = response.body().bytes();
-                    if (response.code() >= 500) {
-                        lease.failed(new UpstreamLease.UpstreamFailure("HTTP " + response.code()));
-                        lastFailure = "HTTP " + response.code() + " from " + lease.upstream().name();
-                        upstreamRetryAfter = RetryAfter.seconds(response.header("Retry-After"));
-                        continue;
+                    outcome = AttemptOutcome.ofResponse(lease.upstream(), response.code(),
+                            response.header("Retry-After"),
+                            response.isSuccessful() ? null : new String(answer, StandardCharsets.UTF_8));
+                    if (outcome.kind() == AttemptOutcome.Kind.OK) {
+                        lease.succeeded();
+                        failover.served();
+                        return served(response, answer, requestId, key, lease.upstream(), model,
+                                admitted.promptEstimate(), permit, start);
                     }
-                    lease.succeeded();
-                    String contentType = response.header("Content-Type", "application/json");
-                    if (!response.isSuccessful()) {
-                        permit.settle(0);
-                        record(requestId, key, lease.upstream(), model, 0, 0, EndReason.upstream_error,
-                                response.code(), start);
-                        return new Proxied(response.code(), contentType, answer, permit.headers());
-                    }
-                    JsonNode parsed = mapper.readTree(answer);
-                    JsonNode usageNode = parsed.path("usage");
-                    int prompt = usageNode.path("prompt_tokens").asInt(promptEstimate);
-                    int completion = usageNode.path("completion_tokens").asInt(0);
-                    permit.settle(prompt + completion);
-                    String finish = parsed.path("choices").path(0).path("finish_reason").asText(null);
-                    String answeredModel = parsed.path("model").asText(model);
-                    record(requestId, key, lease.upstream(), answeredModel, prompt, completion,
-                            EndReason.ofFinishReason(finish), response.code(), start);
-                    return new Proxied(response.code(), contentType, answer, permit.headers());
                 } catch (IOException e) {
-                    lease.failed(e);
-                    lastFailure = e.getClass().getSimpleName() + " at " + lease.upstream().name();
-                    log.info("request {}: retrying on another upstream after {}", requestId, lastFailure);
+                    if (handle.cancelled()) {
+                        lease.released();
+                        failover.abandoned();
+                        permit.settle(0);
+                        record(requestId, key, lease.upstream(), model, 0, 0, EndReason.client_cancelled, 499,
+                                start);
+                        throw new IllegalStateException("request " + requestId + " cancelled", e);
+                    }
+                    outcome = AttemptOutcome.ofFailure(lease.upstream(), e);
+                }
+                Optional<ChatStreamError> stop = failover.settle(lease, outcome);
+                if (stop.isPresent()) {
+                    return stop(stop.get(), lease.upstream(), requestId, key, model, permit, start);
                 }
             }
         } catch (IOException e) {
@@ -141,6 +141,34 @@ class ChatProxyService {
         } finally {
             permit.release();
         }
+    }
+
+    private Proxied served(Response response, byte[] answer, String requestId, ApiKey key, Upstream upstream,
+            String model, int promptEstimate, RateLimitPermit permit, long start) throws IOException {
+        JsonNode parsed = mapper.readTree(answer);
+        JsonNode usageNode = parsed.path("usage");
+        int prompt = usageNode.path("prompt_tokens").asInt(promptEstimate);
+        int completion = usageNode.path("completion_tokens").asInt(0);
+        permit.settle(prompt + completion);
+        String finish = parsed.path("choices").path(0).path("finish_reason").asText(null);
+        record(requestId, key, upstream, parsed.path("model").asText(model), prompt, completion,
+                EndReason.ofFinishReason(finish), response.code(), start);
+        return new Proxied(response.code(), response.header("Content-Type", "application/json"), answer,
+                permit.headers());
+    }
+
+    /** The answer when failover stopped: the upstream's own error passed on, or the gateway's. */
+    private Proxied stop(ChatStreamError error, Upstream upstream, String requestId, ApiKey key, String model,
+            RateLimitPermit permit, long start) {
+        permit.settle(0);
+        record(requestId, key, error.upstreamBody() != null ? upstream : null, model, 0, 0, EndReason.upstream_error,
+                error.status(), start);
+        if (error.upstreamBody() == null) {
+            throw Failover.asException(error);
+        }
+        Map<String, String> headers = new LinkedHashMap<>(permit.headers());
+        return new Proxied(error.status(), "application/json",
+                error.upstreamBody().getBytes(StandardCharsets.UTF_8), headers);
     }
 
     private void record(String requestId, ApiKey key, Upstream upstream, String model, int prompt, int completion,
