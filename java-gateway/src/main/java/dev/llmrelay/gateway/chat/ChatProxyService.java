@@ -6,6 +6,7 @@ import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.TimeUnit;
 
 import org.springframework.stereotype.Service;
@@ -122,12 +123,13 @@ class ChatProxyService {
                     }
                 } catch (IOException e) {
                     if (handle.cancelled()) {
+                        // whoever cancelled (the client left) answers for the request; the upstream is not at fault
                         lease.released();
                         failover.abandoned();
                         permit.settle(0);
                         record(requestId, key, lease.upstream(), model, 0, 0, EndReason.client_cancelled, 499,
                                 start);
-                        throw new IllegalStateException("request " + requestId + " cancelled", e);
+                        throw new CancellationException("request " + requestId + " cancelled");
                     }
                     outcome = AttemptOutcome.ofFailure(lease.upstream(), e);
                 }

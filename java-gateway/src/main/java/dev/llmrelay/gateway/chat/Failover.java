@@ -134,20 +134,17 @@ final class Failover {
             return passOn(outcome, "server_error", "upstream_error", "The model-service reported an error");
         }
         String why;
-        long retryAfter = pool.retryAfterSeconds();
         if (lastFault != null) {
             why = "every model-service upstream failed (last: " + lastFault + ")";
         } else if (busyRetryAfter > 0) {
             why = "every model-service upstream is busy";
-            retryAfter = busyRetryAfter;
         } else if (anyBreakerOpen()) {
             why = "the model-service upstream is refusing calls after recent failures (circuit breaker open)";
         } else {
             why = "no model-service upstream is healthy";
         }
-        if (busyRetryAfter > 0) {
-            retryAfter = busyRetryAfter;
-        }
+        // a busy upstream's own wait beats the gateway's guess
+        long retryAfter = busyRetryAfter > 0 ? busyRetryAfter : pool.retryAfterSeconds();
         return new ChatStreamError(503, "server_error", "upstream_unavailable",
                 "No upstream can serve this request now: " + why + ". Retry after " + retryAfter + " s.", null,
                 retryAfter, false);
