@@ -39,13 +39,23 @@ final class ChatRequests {
 
     /** max_completion_tokens or max_tokens, or null when neither is given. */
     static Integer maxTokens(ObjectNode request) {
+        String field = maxTokensField(request);
+        if (field == null) {
+            return null;
+        }
+        JsonNode value = request.get(field);
+        if (!value.canConvertToInt() || !value.isIntegralNumber() || value.asInt() < 0) {
+            throw OpenAiException.badRequest(field, "'" + field + "' must be a non-negative integer");
+        }
+        return value.asInt();
+    }
+
+    /** The field that sets the completion budget (max_completion_tokens wins), or null when neither is set. */
+    static String maxTokensField(ObjectNode request) {
         for (String field : new String[] {"max_completion_tokens", "max_tokens"}) {
             JsonNode value = request.get(field);
             if (value != null && !value.isNull()) {
-                if (!value.canConvertToInt() || !value.isIntegralNumber() || value.asInt() < 0) {
-                    throw OpenAiException.badRequest(field, "'" + field + "' must be a non-negative integer");
-                }
-                return value.asInt();
+                return field;
             }
         }
         return null;

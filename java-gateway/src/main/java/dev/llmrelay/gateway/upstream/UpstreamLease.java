@@ -5,13 +5,15 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * One call's hold on an upstream: a breaker permission and an in-flight slot. Exactly one of
- * {@link #succeeded}, {@link #failed} or {@link #abandoned} takes effect; later calls are ignored.
+ * {@link #succeeded}, {@link #failed} or {@link #released} takes effect; later calls are ignored.
+ * The duration the breaker sees is the time to {@link #opened} (response headers), never a stream's length.
  */
 public final class UpstreamLease {
 
     private final Upstream upstream;
     private final long startNanos = System.nanoTime();
     private final AtomicBoolean done = new AtomicBoolean();
+    private volatile long openedNanos;
 
     UpstreamLease(Upstream upstream) {
         this.upstream = upstream;
@@ -21,10 +23,21 @@ public final class UpstreamLease {
         return upstream;
     }
 
-    /** The upstream answered properly (a 2xx stream, or a 4xx that is the client's fault). */
+    /** The upstream answered with its response headers; the breaker's slow-call rule measures up to here. */
+    public void opened() {
+        if (openedNanos == 0) {
+            openedNanos = System.nanoTime();
+        }
+    }
+
+    /**
+     * The upstream answered properly (a 2xx, or a 4xx that is the client's fault). A call never marked
+     * {@link #opened} (a non-stream completion, whose headers come after the whole generation that the
+     * client's max_tokens sizes) counts as fast.
+     */
     public void succeeded() {
         if (done.compareAndSet(false, true)) {
-            upstream.breaker().onSuccess(elapsed(), TimeUnit.NANOSECONDS);
+            upstream.breaker().onSuccess(openedNanos == 0 ? 0 : openedNanos - startNanos, TimeUnit.NANOSECONDS);
             upstream.inFlightCounter().decrementAndGet();
         }
     }
@@ -38,8 +51,11 @@ public final class UpstreamLease {
         }
     }
 
-    /** The client went away: says nothing about the upstream's health. */
-    public void abandoned() {
+    /**
+     * The call says nothing about the upstream's health: the client went away, the upstream was busy
+     * (503 + Retry-After), the request itself caused the error, or the read timeout passed.
+     */
+    public void released() {
         if (done.compareAndSet(false, true)) {
             upstream.breaker().releasePermission();
             upstream.inFlightCounter().decrementAndGet();
@@ -47,7 +63,7 @@ public final class UpstreamLease {
     }
 
     private long elapsed() {
-        return System.nanoTime() - startNanos;
+        return (openedNanos != 0 ? openedNanos : System.nanoTime()) - startNanos;
     }
 
     /** A failure without an exception of its own (an HTTP 5xx, a stream without its end). */
