@@ -327,6 +327,7 @@ public class ChatStreamService {
                 }
                 if (!relayedAny) {
                     failover.served(); // the first event: this attempt is the one that serves
+                    attemptLease.started();
                 }
                 relayedAny = true;
                 JsonNode choice = choices.path(0);

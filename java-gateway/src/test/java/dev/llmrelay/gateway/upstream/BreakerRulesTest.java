@@ -86,4 +86,5 @@ class BreakerRulesTest extends GatewayTestSupport {
             never.countDown();
         }
     }
+
 }

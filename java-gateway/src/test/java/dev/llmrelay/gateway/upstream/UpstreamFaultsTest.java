@@ -224,4 +224,38 @@ class UpstreamFaultsTest extends GatewayTestSupport {
             never.countDown();
         }
     }
+    @Test
+    void scriptedHalfOpenTrialStreamIsJudgedByItsFirstEventSoOthersAreServedWhileItRuns() throws Exception {
+        Upstream a = pool.upstreams().get(0);
+        Upstream b = pool.upstreams().get(1);
+        b.healthy(false);
+        CountDownLatch endTrial = new CountDownLatch(1);
+        try {
+            a.breaker().transitionToOpenState();
+            a.breaker().transitionToHalfOpenState(); // one trial call allowed (gateway.breaker.half-open-calls)
+            SseScript trial = new SseScript().event(SseScript.chunk("trial", "first", null)).await(endTrial)
+                    .event(SseScript.chunk("trial", null, "stop")).done();
+            UPSTREAM_A.answer(r -> trial.response());
+            String key = newKey();
+            try (Response running = client.newCall(chat(key, chatBody(true, null), "trial").build()).execute()) {
+                assertThat(running.code()).isEqualTo(200);
+                assertThat(running.body().source().readUtf8Line()).isEqualTo("data: " + SseScript.chunk("trial",
+                        "first", null));
+                // the trial stream started well: the breaker closed, though the stream is still running
+                awaitTrue("breaker closed", () -> a.breaker().getState() == CircuitBreaker.State.CLOSED);
+                UPSTREAM_A.answer(r -> SseScript.answer("other", 3, "ok").response());
+                try (Response other = client.newCall(chat(key, chatBody(false, null), "beside-trial").build())
+                        .execute()) {
+                    assertThat(other.code()).isEqualTo(200);
+                }
+                endTrial.countDown();
+                assertThat(dataEvents(lines(running))).last().isEqualTo("[DONE]");
+            }
+            assertThat(a.inFlight()).isZero();
+            assertThat(a.breaker().getMetrics().getNumberOfFailedCalls()).isZero();
+        } finally {
+            endTrial.countDown();
+            b.healthy(true);
+        }
+    }
 }
