@@ -21,8 +21,10 @@ import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 
 import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.headers.Header;
 import io.swagger.v3.oas.annotations.media.Content;
 import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
 import io.swagger.v3.oas.annotations.security.SecurityRequirement;
 import io.swagger.v3.oas.annotations.tags.Tag;
 
@@ -33,6 +35,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.llmrelay.gateway.keys.ApiKey;
 import dev.llmrelay.gateway.keys.ApiKeyService;
 import dev.llmrelay.gateway.keys.BearerToken;
+import dev.llmrelay.gateway.system.ApiSchemas;
 import dev.llmrelay.gateway.system.GatewayProperties;
 import dev.llmrelay.gateway.system.OpenAiException;
 import dev.llmrelay.gateway.system.RequestIdFilter;
@@ -80,6 +83,23 @@ class ChatCompletionsController {
     @io.swagger.v3.oas.annotations.parameters.RequestBody(content = @Content(mediaType = "application/json",
             schema = @Schema(type = "object", example = "{\"model\":\"smollm2-135m-instruct\",\"stream\":true,"
                     + "\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}")))
+    @ApiResponse(responseCode = "200", description = "A chat.completion (JSON) or, with stream: true, its "
+            + "chat.completion.chunk events (text/event-stream: data: <chunk> ... data: [DONE])", content = {
+            @Content(mediaType = "application/json",
+                    schema = @Schema(implementation = ApiSchemas.ChatCompletion.class)),
+            @Content(mediaType = "text/event-stream",
+                    schema = @Schema(implementation = ApiSchemas.ServerSentEvent.class))})
+    @ApiResponse(responseCode = "429", description = "A limit of the key is spent",
+            headers = @Header(name = "Retry-After", schema = @Schema(type = "integer")),
+            content = @Content(mediaType = "application/json",
+                    schema = @Schema(implementation = ApiSchemas.OpenAiError.class)))
+    @ApiResponse(responseCode = "503", description = "No upstream can serve now; a stream client gets one error "
+            + "event, then data: [DONE]", headers = @Header(name = "Retry-After", schema = @Schema(type = "integer")),
+            content = {
+            @Content(mediaType = "application/json",
+                    schema = @Schema(implementation = ApiSchemas.OpenAiError.class)),
+            @Content(mediaType = "text/event-stream",
+                    schema = @Schema(implementation = ApiSchemas.ServerSentEvent.class))})
     @PostMapping("/chat/completions")
     ResponseEntity<ResponseBodyEmitter> chatCompletions(@RequestBody(required = false) byte[] body,
             HttpServletRequest http) throws IOException, InterruptedException {
@@ -123,6 +143,8 @@ class ChatCompletionsController {
     }
 
     @Operation(summary = "Models served by the upstreams (OpenAI list shape)")
+    @ApiResponse(responseCode = "200", description = "OK", content = @Content(mediaType = "application/json",
+            schema = @Schema(implementation = ApiSchemas.ModelList.class)))
     @GetMapping("/models")
     ResponseEntity<ResponseBodyEmitter> listModels(HttpServletRequest http) throws IOException {
         String requestId = RequestIdFilter.of(http);

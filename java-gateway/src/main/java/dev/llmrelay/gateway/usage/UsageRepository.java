@@ -7,6 +7,8 @@ import java.util.List;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
+import io.swagger.v3.oas.annotations.media.Schema;
+
 @Repository
 class UsageRepository {
 
@@ -27,8 +29,11 @@ class UsageRepository {
     }
 
     /** Totals per key in [from, to); aggregated rows count as the requests they stand for. */
-    record KeyTotals(Long keyId, String keyName, long requests, long promptTokens, long completionTokens,
-            long cancelled, long errors, long rateLimited) {
+    record KeyTotals(
+            @Schema(types = {"integer", "null"}, format = "int64", description = "null: requests without a key")
+            Long keyId,
+            @Schema(types = {"string", "null"}, description = "null: no key, or the key was deleted") String keyName,
+            long requests, long promptTokens, long completionTokens, long cancelled, long errors, long rateLimited) {
     }
 
     List<KeyTotals> totals(Instant from, Instant to, Long keyId) {
