@@ -80,9 +80,8 @@ class ChatCompletionsController {
             description = "Body: OpenAI chat request. Bearer API key. 429 carries Retry-After and X-RateLimit-*; "
                     + "503 + Retry-After when no upstream can serve (a stream client gets one error event, then "
                     + "data: [DONE]); upstream 4xx pass through unchanged.")
-    @io.swagger.v3.oas.annotations.parameters.RequestBody(content = @Content(mediaType = "application/json",
-            schema = @Schema(type = "object", example = "{\"model\":\"smollm2-135m-instruct\",\"stream\":true,"
-                    + "\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}")))
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
+            mediaType = "application/json", schema = @Schema(implementation = ApiSchemas.ChatCompletionRequest.class)))
     @ApiResponse(responseCode = "200", description = "A chat.completion (JSON) or, with stream: true, its "
             + "chat.completion.chunk events (text/event-stream: data: <chunk> ... data: [DONE])", content = {
             @Content(mediaType = "application/json",

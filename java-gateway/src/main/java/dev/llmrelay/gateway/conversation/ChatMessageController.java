@@ -39,7 +39,10 @@ class ChatMessageController {
         this.chat = chat;
     }
 
-    record NewMessage(String conversationId, String content) {
+    record NewMessage(
+            @Schema(description = "absent: a new conversation") String conversationId,
+            @Schema(requiredMode = Schema.RequiredMode.REQUIRED, pattern = "\\S",
+                    description = "at most gateway.browser.max-content-chars (32000 by default)") String content) {
     }
 
     @PostMapping(consumes = MediaType.APPLICATION_JSON_VALUE)

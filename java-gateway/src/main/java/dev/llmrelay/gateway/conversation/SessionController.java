@@ -29,7 +29,7 @@ class SessionController {
         this.sessions = sessions;
     }
 
-    record SignIn(String apiKey) {
+    record SignIn(@Schema(requiredMode = Schema.RequiredMode.REQUIRED, pattern = "\\S") String apiKey) {
     }
 
     record SessionView(String keyName, String keyPrefix) {

@@ -3,6 +3,7 @@ package dev.llmrelay.gateway.system;
 import java.util.List;
 import java.util.Map;
 
+import io.swagger.v3.oas.annotations.media.ArraySchema;
 import io.swagger.v3.oas.annotations.media.Schema;
 import io.swagger.v3.oas.annotations.media.Schema.RequiredMode;
 
@@ -50,6 +51,33 @@ public final class ApiSchemas {
             @Schema(description = "JSON text, or [DONE] at the end of a /v1 stream") String data,
             String id,
             @Schema(description = "reconnect delay in ms asked of EventSource") Integer retry) {
+    }
+
+    /**
+     * What the gateway itself checks of a chat request (it routes and limits on these); every other
+     * field goes to the model-service as sent, and the model-service validates it.
+     */
+    @Schema(name = "ChatCompletionRequest", description = "An OpenAI chat request. The gateway checks the fields "
+            + "below; the rest (temperature, top_p, seed, stop...) is passed to the model-service, which validates "
+            + "it and answers 400 for values it cannot use",
+            additionalProperties = Schema.AdditionalPropertiesValue.TRUE,
+            example = "{\"model\":\"smollm2-135m-instruct\",\"stream\":true,\"max_tokens\":64,"
+                    + "\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}")
+    public record ChatCompletionRequest(
+            @Schema(types = {"string", "null"}) String model,
+            @ArraySchema(minItems = 1, arraySchema = @Schema(requiredMode = RequiredMode.REQUIRED))
+            List<ChatMessage> messages,
+            @Schema(types = {"boolean", "null"}) Boolean stream,
+            @Schema(name = "max_tokens", types = {"integer", "null"}, minimum = "0", maximum = "2147483647")
+            Integer maxTokens,
+            @Schema(name = "max_completion_tokens", types = {"integer", "null"}, minimum = "0",
+                    maximum = "2147483647") Integer maxCompletionTokens) {
+    }
+
+    @Schema(name = "ChatMessage", additionalProperties = Schema.AdditionalPropertiesValue.TRUE)
+    public record ChatMessage(
+            @Schema(requiredMode = RequiredMode.REQUIRED, example = "user") String role,
+            @Schema(description = "text, or content parts; the model-service says what it accepts") Object content) {
     }
 
     @Schema(name = "ChatCompletion", description = "The model-service's non-streamed answer, relayed as it came "
