@@ -21,8 +21,10 @@ import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 
 import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.headers.Header;
 import io.swagger.v3.oas.annotations.media.Content;
 import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
 import io.swagger.v3.oas.annotations.security.SecurityRequirement;
 import io.swagger.v3.oas.annotations.tags.Tag;
 
@@ -33,6 +35,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.llmrelay.gateway.keys.ApiKey;
 import dev.llmrelay.gateway.keys.ApiKeyService;
 import dev.llmrelay.gateway.keys.BearerToken;
+import dev.llmrelay.gateway.system.ApiSchemas;
 import dev.llmrelay.gateway.system.ClientConnections;
 import dev.llmrelay.gateway.system.GatewayErrorAdvice;
 import dev.llmrelay.gateway.system.GatewayProperties;
@@ -80,9 +83,25 @@ class ChatCompletionsController {
             description = "Body: OpenAI chat request. Bearer API key. 429 carries Retry-After and X-RateLimit-*; "
                     + "503 + Retry-After when no upstream can serve (a stream client gets one error event, then "
                     + "data: [DONE]); upstream 4xx pass through unchanged.")
-    @io.swagger.v3.oas.annotations.parameters.RequestBody(content = @Content(mediaType = "application/json",
-            schema = @Schema(type = "object", example = "{\"model\":\"smollm2-135m-instruct\",\"stream\":true,"
-                    + "\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}")))
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
+            mediaType = "application/json", schema = @Schema(implementation = ApiSchemas.ChatCompletionRequest.class)))
+    @ApiResponse(responseCode = "200", description = "A chat.completion (JSON) or, with stream: true, its "
+            + "chat.completion.chunk events (text/event-stream: data: <chunk> ... data: [DONE])", content = {
+            @Content(mediaType = "application/json",
+                    schema = @Schema(implementation = ApiSchemas.ChatCompletion.class)),
+            @Content(mediaType = "text/event-stream",
+                    schema = @Schema(implementation = ApiSchemas.ServerSentEvent.class))})
+    @ApiResponse(responseCode = "429", description = "A limit of the key is spent",
+            headers = @Header(name = "Retry-After", schema = @Schema(type = "integer")),
+            content = @Content(mediaType = "application/json",
+                    schema = @Schema(implementation = ApiSchemas.OpenAiError.class)))
+    @ApiResponse(responseCode = "503", description = "No upstream can serve now; a stream client gets one error "
+            + "event, then data: [DONE]", headers = @Header(name = "Retry-After", schema = @Schema(type = "integer")),
+            content = {
+            @Content(mediaType = "application/json",
+                    schema = @Schema(implementation = ApiSchemas.OpenAiError.class)),
+            @Content(mediaType = "text/event-stream",
+                    schema = @Schema(implementation = ApiSchemas.ServerSentEvent.class))})
     @PostMapping("/chat/completions")
     ResponseEntity<ResponseBodyEmitter> chatCompletions(@RequestBody(required = false) byte[] body,
             HttpServletRequest http) throws IOException, InterruptedException {
@@ -165,6 +184,8 @@ class ChatCompletionsController {
     }
 
     @Operation(summary = "Models served by the upstreams (OpenAI list shape)")
+    @ApiResponse(responseCode = "200", description = "OK", content = @Content(mediaType = "application/json",
+            schema = @Schema(implementation = ApiSchemas.ModelList.class)))
     @GetMapping("/models")
     ResponseEntity<ResponseBodyEmitter> listModels(HttpServletRequest http) throws IOException {
         String requestId = RequestIdFilter.of(http);

@@ -29,7 +29,7 @@ class KeyLimitsTest extends GatewayTestSupport {
     }
 
     @Test
-    void missingOrWrongKeyGets401InOpenAiShapeAndAUsageRow() throws Exception {
+    void missingOrWrongKeyGets401InOpenAiShapeAndNeverReachesAnUpstream() throws Exception {
         bothUpstreams(() -> completion(1, 1));
         try (Response response = client.newCall(chat(null, chatBody(true, null), "no-key").build()).execute()) {
             assertThat(response.code()).isEqualTo(401);
@@ -51,8 +51,7 @@ class KeyLimitsTest extends GatewayTestSupport {
             assertThat(response.code()).isEqualTo(401);
             assertThat(response.body().string()).contains("\"code\":\"invalid_api_key\"");
         }
-        assertThat(usageRow("no-key").get("END_REASON")).isEqualTo("unauthorized");
-        assertThat(usageRow("wrong-key").get("KEY_ID")).isNull();
+        // usage: counted into aggregated rows (UnauthenticatedUsageTest), not a row each
         assertThat(UPSTREAM_A.chatRequests() + UPSTREAM_B.chatRequests()).isZero();
     }
 
