@@ -4,7 +4,6 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Timestamp;
 import java.time.Instant;
-import java.util.Collection;
 import java.util.List;
 import java.util.Optional;
 
@@ -93,11 +92,12 @@ class ConversationRepository {
                 .update() > 0;
     }
 
-    /** Renews the lease of these replies (those this gateway is generating). */
-    void renewLeases(Collection<String> messageIds, Instant now) {
-        if (!messageIds.isEmpty()) {
+    /** Renews the lease of these replies (those this gateway is generating), 500 ids a statement. */
+    void renewLeases(List<String> messageIds, Instant now) {
+        for (int from = 0; from < messageIds.size(); from += 500) {
             jdbc.sql("UPDATE chat_message SET alive_at = :now WHERE status = 'streaming' AND id IN (:ids)")
-                    .param("now", Timestamp.from(now)).param("ids", messageIds).update();
+                    .param("now", Timestamp.from(now))
+                    .param("ids", messageIds.subList(from, Math.min(from + 500, messageIds.size()))).update();
         }
     }
 
