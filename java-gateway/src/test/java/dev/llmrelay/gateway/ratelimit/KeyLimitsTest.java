@@ -160,7 +160,11 @@ class KeyLimitsTest extends GatewayTestSupport {
     void malformedRequestsGet400InOpenAiShape() throws Exception {
         String key = newKey();
         for (String body : new String[] {"{not json", "[]", "{\"messages\":[]}", "{\"messages\":\"hi\"}",
-                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":-1}"}) {
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":-1}",
+                // each budget field is checked, not only the one that wins
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_completion_tokens\":5,\"max_tokens\":-1}",
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_completion_tokens\":0}",
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":1.5}"}) {
             try (Response response = client.newCall(chat(key, body, "bad-" + body.length()).build()).execute()) {
                 assertThat(response.code()).as(body).isEqualTo(400);
                 assertThat(response.body().string()).contains("\"type\":\"invalid_request_error\"");
