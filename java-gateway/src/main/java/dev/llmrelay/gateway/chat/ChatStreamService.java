@@ -303,8 +303,13 @@ public class ChatStreamService {
                     if (!relayedAny) {
                         settle(eventSource, AttemptOutcome.ofErrorEvent(attemptLease.upstream(), data));
                     } else {
-                        attemptLease.failed(new UpstreamLease.UpstreamFailure("error event mid-stream"));
-                        fail(new ChatStreamError(502, error.path("type").asText("server_error"),
+                        boolean requestsFault = AttemptOutcome.causedByRequest(error);
+                        if (requestsFault) {
+                            attemptLease.succeeded(); // the replica works; this request broke its own generation
+                        } else {
+                            attemptLease.failed(new UpstreamLease.UpstreamFailure("error event mid-stream"));
+                        }
+                        fail(new ChatStreamError(requestsFault ? 422 : 502, error.path("type").asText("server_error"),
                                 error.path("code").asText("upstream_error"), error.path("message").asText(
                                         "The model-service reported an error"), data, 0, true));
                     }

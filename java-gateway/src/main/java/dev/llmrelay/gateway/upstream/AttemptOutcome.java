@@ -63,9 +63,19 @@ public record AttemptOutcome(Kind kind, int status, long retryAfter, String body
                 description, null);
     }
 
+    /**
+     * The model-service's code for a generation failure that one request caused alone (its other requests
+     * went on): answered 422, or as an error event with this code inside a stream. The request's fault.
+     */
+    public static final String REQUEST_GENERATION_FAILED = "request_generation_failed";
+
     /** An error event ({@code data: {"error": ...}}) that came before any content of a stream. */
     public static AttemptOutcome ofErrorEvent(Upstream upstream, String data) {
         JsonNode error = openAiError(data);
+        if (causedByRequest(error)) {
+            return new AttemptOutcome(Kind.CLIENT_ERROR, 422, 0, data, error, "error event from " + upstream.name()
+                    + ": " + error.path("message").asText(""), null);
+        }
         return new AttemptOutcome(error != null ? Kind.ERROR_REPORTED : Kind.UPSTREAM_FAULT, 500, 0, data, error,
                 "error event from " + upstream.name() + (error != null ? ": " + error.path("message").asText("")
                         : ""), null);
@@ -88,6 +98,11 @@ public record AttemptOutcome(Kind kind, int status, long retryAfter, String body
                 && error.path("type").equals(other.error.path("type"))
                 && error.path("code").equals(other.error.path("code"))
                 && error.path("message").equals(other.error.path("message"));
+    }
+
+    /** True for an error the model-service says the request alone caused ({@link #REQUEST_GENERATION_FAILED}). */
+    public static boolean causedByRequest(JsonNode error) {
+        return error != null && REQUEST_GENERATION_FAILED.equals(error.path("code").asText(null));
     }
 
     /** The exception to record against the breaker. */

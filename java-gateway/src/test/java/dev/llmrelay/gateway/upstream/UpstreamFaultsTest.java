@@ -258,4 +258,44 @@ class UpstreamFaultsTest extends GatewayTestSupport {
             b.healthy(true);
         }
     }
+
+    @Test
+    void scriptedGenerationFailureTheRequestCausedIsPassedOnNotRetriedAndNoBreakerFailure() throws Exception {
+        String event = "{\"error\":{\"message\":\"sampling failed for this request\",\"type\":"
+                + "\"invalid_request_error\",\"param\":null,\"code\":\"request_generation_failed\"}}";
+        SseScript midStream = new SseScript().event(SseScript.chunk("r1", "partial", null)).event(event);
+        SseScript atOnce = new SseScript().event(event);
+        String key = newKey();
+
+        UPSTREAM_A.answer(r -> midStream.response());
+        UPSTREAM_B.answer(r -> midStream.response());
+        try (Response response = client.newCall(chat(key, chatBody(true, null), "req-fault-mid").build())
+                .execute()) {
+            assertThat(response.code()).isEqualTo(200);
+            assertThat(dataEvents(lines(response))).containsExactly(SseScript.chunk("r1", "partial", null), event,
+                    "[DONE]");
+        }
+        try (Response response = client.newCall(chat(key, chatBody(false, null), "req-fault-mid-plain").build())
+                .execute()) {
+            assertThat(response.code()).isEqualTo(422);
+            assertThat(response.body().string()).isEqualTo(event);
+        }
+        UPSTREAM_A.answer(r -> atOnce.response());
+        UPSTREAM_B.answer(r -> atOnce.response());
+        try (Response response = client.newCall(chat(key, chatBody(true, null), "req-fault-first").build())
+                .execute()) {
+            assertThat(response.code()).isEqualTo(200); // a stream's status went out when the upstream opened
+            assertThat(dataEvents(lines(response))).containsExactly(event, "[DONE]");
+        }
+        try (Response response = client.newCall(chat(key, chatBody(false, null), "req-fault-first-plain").build())
+                .execute()) {
+            assertThat(response.code()).isEqualTo(422);
+            assertThat(response.body().string()).isEqualTo(event);
+        }
+        assertThat(UPSTREAM_A.chatRequests() + UPSTREAM_B.chatRequests()).isEqualTo(2); // never retried
+        for (Upstream upstream : pool.upstreams()) {
+            assertThat(upstream.breaker().getMetrics().getNumberOfFailedCalls()).isZero();
+            assertThat(upstream.inFlight()).isZero();
+        }
+    }
 }
