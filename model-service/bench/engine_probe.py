@@ -29,7 +29,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from bench_serving import DEFAULT_MODEL, prompt_messages  # noqa: E402
 from model_service.engine.base import GenerationRequest  # noqa: E402
-from model_service.engine.continuous import ContinuousBatchingEngine, EngineLimits  # noqa: E402
+from model_service.engine.base import EngineLimits  # noqa: E402
+from model_service.engine.continuous import ContinuousBatchingEngine  # noqa: E402
 from model_service.engine.sampling import SamplingParams  # noqa: E402
 
 

@@ -6,6 +6,12 @@ import json
 
 from transformers import AutoTokenizer
 
+class _AnyInt:
+    def __eq__(self, other) -> bool:
+        return isinstance(other, int)
+
+
+ANY_INT = _AnyInt()
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 
@@ -106,3 +112,9 @@ def test_request_id_is_echoed(http):
                          json={"messages": QUESTION, "max_tokens": 1})
     assert response.headers["x-request-id"] == "req-123"
     assert http.get("/v1/models").headers["x-request-id"]
+
+
+def test_models_reports_the_context_length(http):
+    assert http.get("/v1/models").json()["data"] == [
+        {"id": "smollm2-135m-instruct", "object": "model", "created": ANY_INT, "owned_by": "llm-relay",
+         "max_model_len": 1024}]  # the test server's MODEL_SERVICE_MAX_MODEL_LEN

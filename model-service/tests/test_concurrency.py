@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import httpx
+import openai
 import pytest
 
 from conftest import API_KEY
@@ -93,3 +94,34 @@ def test_full_queue_gives_503_with_retry_after():
         # Both streams closed: the server is free again and answers.
         ok = c.post(url, json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
         assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("poison", [{"temperature": 2.0, "top_p": 5e-324}, {"temperature": 1e-45}])
+def test_poisoned_sampling_values_among_eight_streams_harm_nobody(server, poison):
+    """Sampling values at the schema's edges once failed every co-batched stream; now all nine answer,
+    and the poisoned one answers like greedy (its only choice is the top token)."""
+    questions = [f"Tell me fact number {i} about the ocean." for i in range(8)]
+
+    async def one(client: openai.AsyncOpenAI, question: str, extra: dict):
+        stream = await client.chat.completions.create(
+            model="smollm2-135m-instruct", messages=[{"role": "user", "content": question}], stream=True,
+            max_tokens=16, **extra)
+        text, reasons = "", []
+        async for chunk in stream:
+            if chunk.choices:
+                text += chunk.choices[0].delta.content or ""
+                reasons += [chunk.choices[0].finish_reason] if chunk.choices[0].finish_reason else []
+        return text, reasons
+
+    async def run(with_poison: bool):
+        async with openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0,
+                                      timeout=120) as client:
+            healthy = [one(client, q, {}) for q in questions]
+            poisoned = [one(client, questions[0], {"seed": 5, **poison})] if with_poison else []
+            return await asyncio.gather(*poisoned, *healthy, return_exceptions=True)
+
+    alone = asyncio.run(run(with_poison=False))  # the reference: the same greedy requests, no poison
+    assert all(reasons == ["length"] or reasons == ["stop"] for _, reasons in alone)
+    poisoned, *healthy = asyncio.run(run(with_poison=True))
+    assert healthy == alone
+    assert poisoned == alone[0]

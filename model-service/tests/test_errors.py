@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -31,10 +33,52 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
     ({"messages": [GOOD], "temperature": 5}, "temperature"),
     ({"messages": [GOOD], "stream": "yes please"}, "stream"),
     ({"messages": [GOOD], "stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    # Numbers at and past the edges of their ranges (seed is OpenAI's int64).
+    ({"messages": [GOOD], "seed": -9223372036854775809}, "seed"),
+    ({"messages": [GOOD], "seed": 9223372036854775808}, "seed"),
+    ({"messages": [GOOD], "seed": 18446744073709551616}, "seed"),
+    ({"messages": [GOOD], "seed": 1e20}, "seed"),
+    ({"messages": [GOOD], "max_tokens": 0}, "max_tokens"),
+    ({"messages": [GOOD], "max_completion_tokens": -9223372036854775808}, "max_completion_tokens"),
+    ({"messages": [GOOD], "max_tokens": 1e400}, "max_tokens"),
+    ({"messages": [GOOD], "n": 18446744073709551616}, "n"),
+    ({"messages": [GOOD], "temperature": 2.0000001}, "temperature"),
+    ({"messages": [GOOD], "temperature": -5e-324}, "temperature"),
+    ({"messages": [GOOD], "top_p": 0}, "top_p"),
+    ({"messages": [GOOD], "top_p": 1.0000001}, "top_p"),
+    # A lone UTF-16 surrogate is legal JSON but no Unicode text: the tokenizer cannot encode it.
+    ({"messages": [{"role": "user", "content": "hi \ud800"}]}, "messages.0.content"),
+    ({"messages": [{"role": "user", "content": [{"type": "text", "text": "\udfff"}]}]}, "messages.0.content.0.text"),
+    ({"messages": [GOOD], "stop": ["ok", "\ud800"]}, "stop"),
 ])
 def test_invalid_body_is_400(http, body, param):
-    error = assert_openai_error(http.post("/v1/chat/completions", json=body), 400, param)
+    error = assert_openai_error(post_json(http, body), 400, param)
     assert error["type"] == "invalid_request_error"
+
+
+def post_json(http, body: dict) -> httpx.Response:
+    """Posts `body` as ASCII JSON: lone surrogates travel as their \\u escapes, as a client's JSON can send them."""
+    return http.post("/v1/chat/completions", content=json.dumps(body).encode(),
+                     headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("seed", [-9223372036854775808, 9223372036854775807])
+def test_seed_accepts_the_whole_int64_range(http, seed):
+    response = post_json(http, {"messages": [GOOD], "seed": seed, "temperature": 1.0, "max_tokens": 2})
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"]["completion_tokens"] == 2
+
+
+def test_unknown_model_with_lone_surrogate_is_404_quoting_it(http):
+    response = post_json(http, {"model": "gpt-\ud800", "messages": [GOOD]})
+    error = assert_openai_error(response, 404, "model")
+    assert error["code"] == "model_not_found" and "gpt-\ud800" in error["message"]
+    assert response.content.isascii()  # the surrogate travels as its \ud800 escape
+
+
+def test_lone_surrogate_in_an_unused_field_is_ignored(http):
+    response = post_json(http, {"messages": [GOOD], "user": "\udbff", "max_tokens": 1})
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"[1, 2]", b"null"])

@@ -27,13 +27,22 @@ def test_metrics_export_the_serving_series(client, server):
 
 def test_lazy_load_reports_503_until_the_first_request_loads_the_model():
     port = free_port()
-    env = {**os.environ, "MODEL_SERVICE_PORT": str(port), "MODEL_SERVICE_LOAD": "lazy"}
+    # A limit past the model's own context (8192): the context wins, before loading as after.
+    env = {**os.environ, "MODEL_SERVICE_PORT": str(port), "MODEL_SERVICE_LOAD": "lazy",
+           "MODEL_SERVICE_MAX_MODEL_LEN": "100000"}
     process = ManagedProcess("model-service-lazy", [str(VENV_PYTHON), "-m", "model_service"], env, port,
                              "/openapi.json", REPO)
     with process.wait_healthy(120) as service:  # the HTTP server is up; the model is not loaded
         health = httpx.get(service.url + "/health")
         assert health.status_code == 503 and health.json()["status"] == "not_loaded"
+        assert max_model_len(service.url) == 8192  # what the gateway learns before anyone asked
         reply = httpx.post(service.url + "/v1/chat/completions", timeout=180,
                            json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
         assert reply.status_code == 200
         assert httpx.get(service.url + "/health").json()["status"] == "ready"
+        assert max_model_len(service.url) == 8192
+
+
+def max_model_len(url: str) -> int:
+    (card,) = httpx.get(url + "/v1/models").json()["data"]
+    return card["max_model_len"]

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(32, ge=1)
     max_queue: int = Field(256, ge=0)
     max_model_len: int | None = Field(None, ge=16)  # default: the model's context length
+    # max_tokens of a request that names none; at most what the context leaves after the prompt
+    default_max_tokens: int = Field(1024, ge=1)
     # Padded prompt tokens prefilled in one pass. Default: 512 on CPU (later arrivals get their
     # first token sooner; measured TTFT p50 at 16 streams 2.9 s -> 1.2 s), 4096 on CUDA.
     max_prefill_tokens: int | None = Field(None, ge=64)

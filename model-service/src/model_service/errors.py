@@ -46,13 +46,34 @@ def error_body(status: int, message: str, *, param: str | None = None, code: str
                                          param=param, code=code))
 
 
+def encode_json(content) -> str:
+    """JSON with every non-ASCII character escaped: an error may quote what the client sent, and a
+    lone surrogate (legal in JSON) has no UTF-8 form, so it must travel as its \\uXXXX escape."""
+    return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+class ErrorJSONResponse(JSONResponse):
+    def render(self, content) -> bytes:
+        return encode_json(content).encode("ascii")
+
+
 def error_response(exc: APIError) -> JSONResponse:
-    return JSONResponse(exc.body().model_dump(), status_code=exc.status, headers=exc.headers)
+    return ErrorJSONResponse(exc.body().model_dump(), status_code=exc.status, headers=exc.headers)
+
+
+_UNION_MEMBER_TAGS = {"str", "int", "float", "bool", "none", "list", "dict"}
+
+
+def _is_field(part) -> bool:
+    """False for the union-member tags pydantic puts into a location ('str', 'list[TextContentPart]')."""
+    return not isinstance(part, str) or (part not in _UNION_MEMBER_TAGS and "[" not in part and part != "body")
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    errors = exc.errors()
+    # The deepest error is the precise one: a union reports a type mismatch for each member it tried.
+    first = max(errors, key=lambda e: len(e.get("loc", ())), default={})
+    loc = [str(p) for p in first.get("loc", ()) if _is_field(p)]
     param = ".".join(loc) or None
     if first.get("type") == "json_invalid":
         return "request body is not valid JSON", None

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
 import os
 import threading
 import time
 
 from .config import Settings
-from .engine.base import Engine
-from .engine.continuous import ContinuousBatchingEngine, EngineLimits, EngineListener
+from .engine.base import Engine, EngineLimits, EngineListener
+from .engine.continuous import ContinuousBatchingEngine
 from .engine.serial import SerialGenerateEngine
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ class ModelManager:
         self.listener = listener
         self.engine: Engine | None = engine
         self.tokenizer = tokenizer
-        self.max_model_len: int = settings.max_model_len or 8192
+        # Known before loading, so /v1/models (which the gateway learns limits from) is right when lazy.
+        self.max_model_len: int = _max_model_len(settings, _context_in_config(settings))
         self.state = ModelState.READY if engine is not None else ModelState.NOT_LOADED
         self.error: str | None = None
         self._lock = threading.Lock()
@@ -94,8 +96,7 @@ class ModelManager:
         model = AutoModelForCausalLM.from_pretrained(
             s.model_path, dtype=dtype, trust_remote_code=s.trust_remote_code
         ).to(device).eval()
-        context = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "seq_length", 8192)
-        self.max_model_len = min(s.max_model_len or context, context)
+        self.max_model_len = _max_model_len(s, _context(lambda name: getattr(model.config, name, None)))
         limits = EngineLimits(max_batch_size=s.max_batch_size, max_queue=s.max_queue,
                               max_model_len=self.max_model_len,
                               max_prefill_tokens=s.max_prefill_tokens or (4096 if device == "cuda" else 512),
@@ -111,3 +112,19 @@ class ModelManager:
     def shutdown(self) -> None:
         if self.engine is not None:
             self.engine.shutdown()
+
+
+def _context(get) -> int:
+    """The model's context length from its config (`get`: attribute name -> value or None)."""
+    return get("max_position_embeddings") or get("seq_length") or get("n_positions") or 8192
+
+
+def _context_in_config(settings: Settings) -> int:
+    try:
+        return _context(json.loads((settings.model_path / "config.json").read_text()).get)
+    except (OSError, ValueError, AttributeError):  # no usable config there yet: loading will report it
+        return settings.max_model_len or 8192
+
+
+def _max_model_len(settings: Settings, context: int) -> int:
+    return min(settings.max_model_len or context, context)

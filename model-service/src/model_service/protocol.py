@@ -9,6 +9,21 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+# OpenAI documents `seed` as an int64; torch seeds map each of these to a distinct generator state.
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+
+
+def unicode_text(value: str) -> str:
+    """Text the model reads or matches must be Unicode: a lone UTF-16 surrogate (legal in JSON,
+    e.g. a string cut in half by a client) has no UTF-8 form, so the tokenizer cannot encode it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"contains a lone surrogate (U+{ord(value[exc.start]):04X}) at index {exc.start}, "
+                         "which is not Unicode text") from None
+    return value
+
+
 class OpenAIBaseModel(BaseModel):
     # OpenAI clients send fields we do not use (logprobs, tools...): accept and ignore them.
     model_config = ConfigDict(extra="ignore")
@@ -29,11 +44,21 @@ class TextContentPart(OpenAIBaseModel):
     type: Literal["text"]
     text: str
 
+    @field_validator("text")
+    @classmethod
+    def _unicode(cls, text: str) -> str:
+        return unicode_text(text)
+
 
 class ChatMessage(OpenAIBaseModel):
     role: Literal["system", "user", "assistant", "developer"]
     content: str | list[TextContentPart] | None = None
     name: str | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _unicode(cls, content):
+        return unicode_text(content) if isinstance(content, str) else content
 
     @model_validator(mode="after")
     def _content_required(self) -> "ChatMessage":
@@ -59,7 +84,7 @@ class ChatCompletionRequest(OpenAIBaseModel):
     max_completion_tokens: int | None = Field(None, ge=1)
     max_tokens: int | None = Field(None, ge=1)
     n: int = 1
-    seed: int | None = None
+    seed: int | None = Field(None, ge=SEED_MIN, le=SEED_MAX)
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -82,6 +107,11 @@ class ChatCompletionRequest(OpenAIBaseModel):
         stops = [stop] if isinstance(stop, str) else stop
         if len(stops) > 4:
             raise ValueError("at most 4 stop sequences")
+        for i, stop in enumerate(stops):
+            try:
+                unicode_text(stop)
+            except ValueError as exc:
+                raise ValueError(f"stop sequence {i} {exc}") from None
         return stops
 
     @property

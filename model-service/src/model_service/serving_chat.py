@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from .engine.base import GenerationOutput, GenerationRequest, QueueFullError, RequestStream
 from .engine.sampling import SamplingParams
-from .errors import APIError, error_body
+from .errors import APIError, encode_json
 from .metrics import ServiceMetrics
 from .model_manager import ModelManager
 from .protocol import (
@@ -60,6 +60,7 @@ class _RequestRecord:
     finish_reason: str | None = None
     prompt_ids: list[int] = field(default_factory=list, repr=False)
     output: list[str] = field(default_factory=list, repr=False)
+    last: GenerationOutput | None = None  # the output that finished the request
 
     def saw(self, out: GenerationOutput) -> None:
         if self.first_token_at is None and out.completion_tokens:
@@ -69,6 +70,7 @@ class _RequestRecord:
             self.output.append(out.text)
         if out.finish_reason:
             self.finish_reason = out.finish_reason
+            self.last = out
 
 
 class OpenAIServingChat:
@@ -119,7 +121,7 @@ class OpenAIServingChat:
             raise APIError(400, f"This model's maximum context length is {max_len} tokens, but the prompt has "
                                 f"{prompt_len} tokens.", param="messages", code="context_length_exceeded")
         if max_tokens is None:
-            max_tokens = max_len - prompt_len
+            max_tokens = min(self.manager.settings.default_max_tokens, max_len - prompt_len)
         elif prompt_len + max_tokens > max_len:
             raise APIError(400, f"This model's maximum context length is {max_len} tokens, but you requested "
                                 f"{prompt_len + max_tokens} tokens ({prompt_len} in the messages, {max_tokens} in "
@@ -156,9 +158,9 @@ class OpenAIServingChat:
                 if out.text:
                     yield chunk(DeltaMessage(content=out.text))
                 if out.finish_reason == "error":
-                    status = 500
-                    error = error_body(500, out.error or "generation failed", code="generation_error")
-                    yield f"data: {error.model_dump_json()}\n\n"
+                    failure = _generation_failure(out)
+                    status = failure.status
+                    yield f"data: {encode_json(failure.body().model_dump())}\n\n"
                 elif out.finish_reason in ("stop", "length"):
                     yield chunk(DeltaMessage(), out.finish_reason)
                     if include_usage:
@@ -192,8 +194,9 @@ class OpenAIServingChat:
             self._log(record, 499)
             return Response(status_code=499)
         if record.finish_reason == "error":
-            self._log(record, 500)
-            raise APIError(500, "generation failed", code="generation_error")
+            failure = _generation_failure(record.last)
+            self._log(record, failure.status)
+            raise failure
         self._log(record, 200)
         body = ChatCompletionResponse(model=self.manager.model_name, choices=[ChatCompletionChoice(
             message=ResponseMessage(content="".join(record.output)), finish_reason=record.finish_reason)],
@@ -224,6 +227,15 @@ class OpenAIServingChat:
                 "event": "chat_completion_text", "request_id": record.request_id,
                 "prompt": self.manager.tokenizer.decode(record.prompt_ids), "output": "".join(record.output),
             }, ensure_ascii=False))
+
+
+def _generation_failure(out: GenerationOutput | None) -> APIError:
+    """A failure the request caused alone (the engine served the others) is 422, not 500: the gateway
+    neither retries it on another replica nor counts it against the replica's health."""
+    message = (out.error if out else None) or "generation failed"
+    if out is not None and out.caused_by_request:
+        return APIError(422, message, code="request_generation_failed")
+    return APIError(500, message, code="generation_error")
 
 
 async def _client_gone(raw_request: Request) -> None:

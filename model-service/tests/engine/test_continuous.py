@@ -8,12 +8,14 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from model_service.engine.base import GenerationRequest
-from model_service.engine.continuous import ContinuousBatchingEngine, EngineLimits
+from model_service.engine.base import EngineLimits, GenerationRequest
+from model_service.engine.continuous import ContinuousBatchingEngine
+from model_service.engine.detokenizer import StopStringMatcher
 from model_service.engine.sampling import SamplingParams
 
 QUESTIONS = ["What is the capital of France?", "Write a haiku about the sea.", "Count from 1 to 10.",
              "Tell me a joke about cats and dogs, please, make it long."]
+EXPECTED_FINISH_16 = ["stop", "length", "length", "length"]  # how each greedy answer ends within 16 tokens
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +84,58 @@ def test_cancelled_request_leaves_and_others_finish(model_and_tokenizer):
     assert reason == "cancelled"
     assert "Paris" in text
     assert engine.stats().running == 0
+
+
+class _PoisonedParams(SamplingParams):
+    """Fault injection: reading this request's sampling mode raises, as a sampling bug would."""
+
+    @property
+    def greedy(self) -> bool:
+        raise RuntimeError("injected sampling fault")
+
+
+def _poison_stop_matching(monkeypatch):
+    """Fault injection: the stop matcher of a request with the stop string "POISON" raises on its third feed."""
+    real_feed = StopStringMatcher.feed
+
+    def feed(self, delta):
+        if "POISON" in self.stops:
+            self.poison_feeds = getattr(self, "poison_feeds", 0) + 1
+            if self.poison_feeds == 3:
+                raise RuntimeError("injected stop matching fault")
+        return real_feed(self, delta)
+
+    monkeypatch.setattr(StopStringMatcher, "feed", feed)
+
+
+@pytest.mark.parametrize("fault", ["sampling", "stop matching"])
+def test_fault_injection_failing_sequence_fails_alone(model_and_tokenizer, monkeypatch, fault):
+    model, tokenizer = model_and_tokenizer
+    prompts = [prompt_ids(tokenizer, q) for q in QUESTIONS]
+    expected = greedy_reference(model, tokenizer, prompts, 16)
+    if fault == "sampling":
+        poisoned = _PoisonedParams(max_tokens=16, temperature=1.0)
+    else:
+        _poison_stop_matching(monkeypatch)
+        poisoned = SamplingParams(max_tokens=16, stop=("POISON",))
+    engine = ContinuousBatchingEngine(model, tokenizer, EngineLimits())
+    engine.start()
+
+    async def scenario():
+        async def collect(request):
+            return [out async for out in engine.submit(request)]
+
+        healthy = [GenerationRequest(str(i), p, SamplingParams(max_tokens=16)) for i, p in enumerate(prompts)]
+        return await asyncio.gather(collect(GenerationRequest("poisoned", prompts[0], poisoned)),
+                                    *[collect(r) for r in healthy])
+
+    try:
+        bad, *good = asyncio.run(scenario())
+        alive_after = engine.stats().loop_alive
+    finally:
+        engine.shutdown()
+    assert [outs[-1].finish_reason for outs in good] == EXPECTED_FINISH_16
+    assert ["".join(o.text for o in outs) for outs in good] == expected
+    assert bad[-1].finish_reason == "error" and f"injected {fault} fault" in bad[-1].error
+    assert bad[-1].caused_by_request
+    assert alive_after and engine.stats().running == 0

@@ -9,7 +9,7 @@ import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from model_service.engine.base import GenerationRequest
-from model_service.engine.continuous import EngineLimits
+from model_service.engine.base import EngineLimits
 from model_service.engine.sampling import SamplingParams
 from model_service.engine.serial import SerialGenerateEngine
 
@@ -52,3 +52,11 @@ def test_serial_engine_applies_stop_strings_and_cancel(engine):
     assert "".join(o.text for o in outs) == "The capital of" and outs[-1].finish_reason == "stop"
     assert seen[-1].finish_reason == "cancelled" and seen[-1].completion_tokens < 100
     assert engine.stats().running == 0
+
+
+@pytest.mark.parametrize("temperature, top_p", [(2.0, 5e-324), (1e-45, 1.0)])
+def test_serial_engine_extreme_sampling_values_answer_like_greedy(engine, temperature, top_p):
+    prompt = prompt_ids(engine.tokenizer, QUESTIONS[1])
+    expected = greedy_reference(engine.model, engine.tokenizer, [prompt], 12)
+    params = SamplingParams(max_tokens=12, temperature=temperature, top_p=top_p, seed=3)
+    assert asyncio.run(run_engine(engine, [GenerationRequest("x", prompt, params)], [0])) == expected

@@ -38,6 +38,9 @@ class GenerationOutput:
     completion_tokens: int = 0
     finish_reason: str | None = None  # "stop" | "length" | "cancelled" | "error"
     error: str | None = None
+    # An error this request caused alone (the engine and the other requests went on): retrying it
+    # elsewhere would fail the same way, so it is not the server's fault.
+    caused_by_request: bool = False
 
 
 @dataclass
@@ -62,6 +65,24 @@ class RequestStream:
             yield out
             if self.finished:
                 return
+
+
+@dataclass
+class EngineLimits:
+    max_batch_size: int = 32
+    max_queue: int = 256
+    max_model_len: int = 8192
+    max_prefill_tokens: int = 4096  # padded prompt tokens prefilled in one forward pass
+    max_kv_tokens: int = 65536  # rows x window columns the batch may hold
+
+
+class EngineListener:
+    """Hooks for metrics; the default does nothing."""
+
+    def on_step(self, running: int, waiting: int) -> None: ...
+    def on_first_token(self, request_id: str, seconds: float) -> None: ...
+    def on_token_gap(self, seconds: float) -> None: ...
+    def on_cancelled(self, request_id: str) -> None: ...
 
 
 @dataclass
