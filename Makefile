@@ -9,7 +9,7 @@ MODEL_DIR   := models/smollm2-135m-instruct
 GATEWAY_JAR := java-gateway/target/java-gateway.jar
 MVN         := mvn -B -q -Dstyle.color=never
 
-.PHONY: help run test venv model gateway chromium test-model-service test-gateway test-tiers test-browser bench-model-service bench-gateway clean
+.PHONY: help run test venv model gateway chromium test-model-service test-gateway test-tiers test-fuzz test-browser bench-model-service bench-gateway clean
 
 help:
 	@echo "make run    - set up and start model-service (:6006) and gateway + web page (:8888)"
@@ -53,7 +53,10 @@ test-gateway:
 	cd java-gateway && mvn -B -Dstyle.color=never test
 
 test-tiers: venv model gateway
-	$(PY) -m pytest -q tests --ignore=tests/browser
+	$(PY) -m pytest -q tests --ignore=tests/browser --ignore=tests/fuzz
+
+test-fuzz: venv model gateway
+	$(PY) -m pytest -q tests/fuzz
 
 test-browser: venv model gateway chromium
 	$(PY) -m pytest -q tests/browser

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .api import api_router
+from .api.openapi import install_openapi
 from .config import Settings, get_settings
 from .errors import install_error_handlers
 from .metrics import ServiceMetrics
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, manager: ModelManager | None = 
     app.state.serving_chat = OpenAIServingChat(manager, metrics)
     install_error_handlers(app)
     app.include_router(api_router)
+    install_openapi(app)
     app.add_middleware(RequestContextMiddleware,
                        on_status=lambda status: metrics.requests.labels(status=str(status)).inc(),
                        counted_paths=("/v1/chat/completions",))

@@ -1,0 +1,80 @@
+"""What the OpenAPI document says the service answers, where FastAPI's defaults would not tell the truth.
+
+FastAPI documents a 422 with its own validation shape for every route with a body; this service
+answers 400 with ErrorResponse instead (errors.py), so the 422 is dropped. Streams and errors are
+documented with the schemas the service really sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from ..protocol import ChatCompletionChunk, ErrorResponse
+
+_REF = "#/components/schemas/{model}"
+
+
+def error(description: str) -> dict[str, Any]:
+    """A `responses=` entry for an error answered in the OpenAI error shape."""
+    return {"model": ErrorResponse, "description": description}
+
+
+# The chat stream: `data:` events each holding a ChatCompletionChunk (an ErrorResponse when
+# generation fails mid-stream), then `data: [DONE]`. Documented per event, as FastAPI documents its
+# own event streams (`itemSchema`, with Open API 3.2's reading of `contentSchema` for the payload).
+CHAT_STREAM_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "anyOf": [
+                {"const": "[DONE]"},
+                {"type": "string", "contentMediaType": "application/json",
+                 "contentSchema": {"anyOf": [{"$ref": _REF.format(model="ChatCompletionChunk")},
+                                             {"$ref": _REF.format(model="ErrorResponse")}]}},
+            ],
+        },
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
+
+# Models that only the stream (not a route's response_model) refers to.
+_STREAM_MODELS: tuple[type[BaseModel], ...] = (ChatCompletionChunk, ErrorResponse)
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Replaces app.openapi with one that builds FastAPI's document and corrects it once."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            _drop_validation_errors(schema)
+            _add_models(schema, _STREAM_MODELS)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drop_validation_errors(schema: dict[str, Any]) -> None:
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            operation.get("responses", {}).pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+
+
+def _add_models(schema: dict[str, Any], models: tuple[type[BaseModel], ...]) -> None:
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in models:
+        model_schema = model.model_json_schema(ref_template=_REF, mode="serialization")
+        for name, definition in model_schema.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components.setdefault(model.__name__, model_schema)
