@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import httpx
 import openai
@@ -101,6 +102,40 @@ def test_client_disconnect_stops_the_model(gateway, model_service):
                    what="the usage row")[0]
     assert row["endReason"] == "client_cancelled"
     assert row["completionTokens"] >= 3  # billed for what was relayed
+
+
+def test_non_stream_client_that_leaves_stops_the_model_bills_what_was_generated_and_frees_its_slot(
+        gateway, model_service):
+    """A client waiting for one JSON answer gives up: the gateway notices the closed connection and
+    cancels the generation (before this, the model ran on and the key's only slot stayed taken)."""
+    created = httpx.post(gateway.url + "/admin/keys", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                         json={"name": "one-at-a-time", "maxConcurrentStreams": 1})
+    assert created.status_code in (200, 201), created.text
+    headers = {"Authorization": f"Bearer {created.json()['key']}"}
+    before = metric(model_service.url, "model_service_requests_cancelled_total")
+    tokens_before = metric(model_service.url, "model_service_inter_token_latency_seconds_count")
+    body = json.dumps({"messages": LONG, "max_tokens": 2000}).encode()
+    with socket.create_connection(("127.0.0.1", gateway.port)) as client_socket:
+        client_socket.sendall(
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {headers['Authorization']}"
+            f"\r\nContent-Type: application/json\r\nX-Request-Id: cross-tier-plain-cut\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        wait_for(lambda: metric(model_service.url, "model_service_inter_token_latency_seconds_count")
+                 >= tokens_before + 5, what="the model to generate for this request")
+    # the client closed its connection without an answer
+    wait_for(lambda: metric(model_service.url, "model_service_requests_cancelled_total") > before,
+             what="model-service to see the cancellation")
+    wait_for(lambda: metric(model_service.url, "model_service_running_batch_size") == 0,
+             what="the batch to empty")
+    row = wait_for(lambda: [r for r in usage_rows(gateway) if r.get("requestId") == "cross-tier-plain-cut"],
+                   what="the usage row")[0]
+    assert row["endReason"] == "client_cancelled"
+    assert row["streamed"] is False
+    assert 0 < row["completionTokens"] < 2000  # what was generated before the client left, not the cap
+    again = httpx.post(gateway.url + "/v1/chat/completions", headers=headers, timeout=120,
+                       json={"messages": QUESTION, "max_tokens": 2})
+    assert again.status_code == 200, again.text  # the key's one slot was freed
+    assert again.json()["usage"]["completion_tokens"] == 2
 
 
 def test_model_service_killed_mid_stream_gives_clean_error_and_gateway_stays_up(tmp_path):

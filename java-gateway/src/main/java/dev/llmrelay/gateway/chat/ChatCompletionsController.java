@@ -21,8 +21,10 @@ import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 
 import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.headers.Header;
 import io.swagger.v3.oas.annotations.media.Content;
 import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
 import io.swagger.v3.oas.annotations.security.SecurityRequirement;
 import io.swagger.v3.oas.annotations.tags.Tag;
 
@@ -33,6 +35,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.llmrelay.gateway.keys.ApiKey;
 import dev.llmrelay.gateway.keys.ApiKeyService;
 import dev.llmrelay.gateway.keys.BearerToken;
+import dev.llmrelay.gateway.system.ApiSchemas;
+import dev.llmrelay.gateway.system.ClientConnections;
+import dev.llmrelay.gateway.system.GatewayErrorAdvice;
 import dev.llmrelay.gateway.system.GatewayProperties;
 import dev.llmrelay.gateway.system.OpenAiException;
 import dev.llmrelay.gateway.system.RequestIdFilter;
@@ -40,7 +45,8 @@ import dev.llmrelay.gateway.usage.EndReason;
 import dev.llmrelay.gateway.usage.UsageRecorder;
 
 /**
- * OpenAI-compatible surface. Streams are relayed event by event ({@link SseRelay}); other answers are
+ * OpenAI-compatible surface. Streams are relayed event by event ({@link SseRelay}); a non-streamed
+ * completion is assembled from the upstream's stream ({@link ChatCompletionAggregator}); the model list is
  * proxied. Every answer is a {@link ResponseBodyEmitter} so one method can return either.
  */
 @Tag(name = "OpenAI-compatible API")
@@ -53,19 +59,19 @@ class ChatCompletionsController {
 
     private final ApiKeyService keys;
     private final ChatStreamService streams;
-    private final ChatProxyService proxy;
+    private final ClientConnections connections;
     private final ModelsProxy models;
     private final UsageRecorder usage;
     private final SseHeartbeats heartbeats;
     private final ObjectMapper mapper;
     private final GatewayProperties properties;
 
-    ChatCompletionsController(ApiKeyService keys, ChatStreamService streams, ChatProxyService proxy,
+    ChatCompletionsController(ApiKeyService keys, ChatStreamService streams, ClientConnections connections,
             ModelsProxy models, UsageRecorder usage, SseHeartbeats heartbeats, ObjectMapper mapper,
             GatewayProperties properties) {
         this.keys = keys;
         this.streams = streams;
-        this.proxy = proxy;
+        this.connections = connections;
         this.models = models;
         this.usage = usage;
         this.heartbeats = heartbeats;
@@ -77,9 +83,25 @@ class ChatCompletionsController {
             description = "Body: OpenAI chat request. Bearer API key. 429 carries Retry-After and X-RateLimit-*; "
                     + "503 + Retry-After when no upstream can serve (a stream client gets one error event, then "
                     + "data: [DONE]); upstream 4xx pass through unchanged.")
-    @io.swagger.v3.oas.annotations.parameters.RequestBody(content = @Content(mediaType = "application/json",
-            schema = @Schema(type = "object", example = "{\"model\":\"smollm2-135m-instruct\",\"stream\":true,"
-                    + "\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}")))
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
+            mediaType = "application/json", schema = @Schema(implementation = ApiSchemas.ChatCompletionRequest.class)))
+    @ApiResponse(responseCode = "200", description = "A chat.completion (JSON) or, with stream: true, its "
+            + "chat.completion.chunk events (text/event-stream: data: <chunk> ... data: [DONE])", content = {
+            @Content(mediaType = "application/json",
+                    schema = @Schema(implementation = ApiSchemas.ChatCompletion.class)),
+            @Content(mediaType = "text/event-stream",
+                    schema = @Schema(implementation = ApiSchemas.ServerSentEvent.class))})
+    @ApiResponse(responseCode = "429", description = "A limit of the key is spent",
+            headers = @Header(name = "Retry-After", schema = @Schema(type = "integer")),
+            content = @Content(mediaType = "application/json",
+                    schema = @Schema(implementation = ApiSchemas.OpenAiError.class)))
+    @ApiResponse(responseCode = "503", description = "No upstream can serve now; a stream client gets one error "
+            + "event, then data: [DONE]", headers = @Header(name = "Retry-After", schema = @Schema(type = "integer")),
+            content = {
+            @Content(mediaType = "application/json",
+                    schema = @Schema(implementation = ApiSchemas.OpenAiError.class)),
+            @Content(mediaType = "text/event-stream",
+                    schema = @Schema(implementation = ApiSchemas.ServerSentEvent.class))})
     @PostMapping("/chat/completions")
     ResponseEntity<ResponseBodyEmitter> chatCompletions(@RequestBody(required = false) byte[] body,
             HttpServletRequest http) throws IOException, InterruptedException {
@@ -87,9 +109,7 @@ class ChatCompletionsController {
         ApiKey key = authenticate(http, requestId);
         ObjectNode request = parse(body, key, requestId);
         if (!ChatRequests.wantsStream(request)) {
-            ChatProxyService.Proxied answer = proxy.complete(key, request, requestId);
-            return fixed(answer.status(), answer.headers(), MediaType.parseMediaType(answer.contentType()),
-                    answer.body());
+            return complete(key, request, requestId, http);
         }
         SseRelay relay = new SseRelay(properties.timeouts().stream(), heartbeats, mapper);
         ChatStreamHandle handle = streams.start(key, request, requestId, relay);
@@ -108,10 +128,7 @@ class ChatCompletionsController {
             handle.rateLimitHeaders().forEach(headers::set);
             return ResponseEntity.ok().headers(headers).contentType(EVENT_STREAM).body(relay.emitter());
         }
-        Map<String, String> headers = new LinkedHashMap<>(handle.rateLimitHeaders());
-        if (early.retryAfterSeconds() > 0) {
-            headers.put("Retry-After", Long.toString(early.retryAfterSeconds()));
-        }
+        Map<String, String> headers = errorHeaders(handle, early);
         if (early.upstreamBody() != null && early.status() < 500) {
             // an upstream 4xx passes through unchanged
             return fixed(early.status(), headers, MediaType.APPLICATION_JSON,
@@ -122,12 +139,58 @@ class ChatCompletionsController {
         return fixed(early.status(), headers, EVENT_STREAM, events.getBytes(StandardCharsets.UTF_8));
     }
 
+    /**
+     * A client that wants one JSON answer: the upstream still streams (see {@link ChatCompletionAggregator}),
+     * and a client that closes its connection meanwhile cancels the generation within a probe interval.
+     */
+    private ResponseEntity<ResponseBodyEmitter> complete(ApiKey key, ObjectNode request, String requestId,
+            HttpServletRequest http) throws IOException, InterruptedException {
+        ChatCompletionAggregator aggregator = new ChatCompletionAggregator(mapper);
+        ChatStreamHandle handle = streams.start(key, request, requestId, aggregator);
+        ChatCompletionAggregator.Outcome outcome;
+        try (ClientConnections.Watch watch = connections.watch(http, () -> {
+            handle.cancel();
+            aggregator.clientGone();
+        })) {
+            outcome = aggregator.await(properties.timeouts().stream());
+        } catch (TimeoutException e) {
+            handle.cancel();
+            outcome = new ChatCompletionAggregator.Outcome(null, new ChatStreamError(504, "server_error",
+                    "upstream_timeout", "No complete answer within " + properties.timeouts().stream().toSeconds()
+                            + " s (gateway.timeouts.stream)", null, 0, true));
+        }
+        if (outcome.completion() != null) {
+            return fixed(200, handle.rateLimitHeaders(), MediaType.APPLICATION_JSON,
+                    mapper.writeValueAsBytes(outcome.completion()));
+        }
+        ChatStreamError error = outcome.error();
+        if (error == null) {
+            // the client left: nobody reads this, the usage row already says client_cancelled
+            return ResponseEntity.status(499).build();
+        }
+        byte[] body = error.upstreamBody() != null && error.status() < 500
+                ? error.upstreamBody().getBytes(StandardCharsets.UTF_8) // an upstream 4xx passes through unchanged
+                : mapper.writeValueAsBytes(
+                        GatewayErrorAdvice.openAiBody(error.message(), error.type(), null, error.code()));
+        return fixed(error.status(), errorHeaders(handle, error), MediaType.APPLICATION_JSON, body);
+    }
+
+    private static Map<String, String> errorHeaders(ChatStreamHandle handle, ChatStreamError error) {
+        Map<String, String> headers = new LinkedHashMap<>(handle.rateLimitHeaders());
+        if (error.retryAfterSeconds() > 0) {
+            headers.put("Retry-After", Long.toString(error.retryAfterSeconds()));
+        }
+        return headers;
+    }
+
     @Operation(summary = "Models served by the upstreams (OpenAI list shape)")
+    @ApiResponse(responseCode = "200", description = "OK", content = @Content(mediaType = "application/json",
+            schema = @Schema(implementation = ApiSchemas.ModelList.class)))
     @GetMapping("/models")
     ResponseEntity<ResponseBodyEmitter> listModels(HttpServletRequest http) throws IOException {
         String requestId = RequestIdFilter.of(http);
         authenticate(http, requestId);
-        ChatProxyService.Proxied answer = models.list(requestId);
+        ModelsProxy.Answer answer = models.list(requestId);
         return fixed(answer.status(), answer.headers(), MediaType.parseMediaType(answer.contentType()),
                 answer.body());
     }

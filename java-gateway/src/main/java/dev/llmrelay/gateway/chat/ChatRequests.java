@@ -37,15 +37,28 @@ final class ChatRequests {
         return model != null && model.isTextual() ? model.asText() : null;
     }
 
-    /** max_completion_tokens or max_tokens, or null when neither is given. */
+    /**
+     * max_completion_tokens or max_tokens (the first wins, as OpenAI does), or null when neither is given.
+     * Both are checked: a positive integer, as the model-service requires.
+     */
     static Integer maxTokens(ObjectNode request) {
         for (String field : new String[] {"max_completion_tokens", "max_tokens"}) {
             JsonNode value = request.get(field);
+            if (value != null && !value.isNull()
+                    && (!value.isIntegralNumber() || !value.canConvertToInt() || value.asInt() < 1)) {
+                throw OpenAiException.badRequest(field, "'" + field + "' must be a positive integer");
+            }
+        }
+        String field = maxTokensField(request);
+        return field == null ? null : request.get(field).asInt();
+    }
+
+    /** The field that sets the completion budget (max_completion_tokens wins), or null when neither is set. */
+    static String maxTokensField(ObjectNode request) {
+        for (String field : new String[] {"max_completion_tokens", "max_tokens"}) {
+            JsonNode value = request.get(field);
             if (value != null && !value.isNull()) {
-                if (!value.canConvertToInt() || !value.isIntegralNumber() || value.asInt() < 0) {
-                    throw OpenAiException.badRequest(field, "'" + field + "' must be a non-negative integer");
-                }
-                return value.asInt();
+                return field;
             }
         }
         return null;

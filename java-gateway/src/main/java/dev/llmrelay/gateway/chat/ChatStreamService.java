@@ -2,10 +2,8 @@ package dev.llmrelay.gateway.chat;
 
 import java.io.IOException;
 import java.time.Instant;
-import java.util.HashSet;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -20,11 +18,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import dev.llmrelay.gateway.keys.ApiKey;
-import dev.llmrelay.gateway.ratelimit.KeyRateLimiter;
 import dev.llmrelay.gateway.ratelimit.RateLimitExceededException;
 import dev.llmrelay.gateway.ratelimit.RateLimitPermit;
 import dev.llmrelay.gateway.system.GatewayProperties;
-import dev.llmrelay.gateway.upstream.Upstream;
+import dev.llmrelay.gateway.upstream.AttemptOutcome;
 import dev.llmrelay.gateway.upstream.UpstreamLease;
 import dev.llmrelay.gateway.upstream.UpstreamPool;
 import dev.llmrelay.gateway.usage.EndReason;
@@ -43,8 +40,8 @@ import okhttp3.sse.EventSources;
 
 /**
  * One streamed chat completion through the gateway, for any front end (the /v1 relay, the browser API):
- * per-key limits, upstream choice (healthy, breaker closed, fewest in flight), failover before the first
- * chunk, usage accounting and cancellation are all applied here.
+ * admission ({@link ChatAdmission}), upstream choice and failover before the first chunk ({@link Failover}),
+ * chunk relay, usage accounting and cancellation.
  *
  * <pre>{@code
  * ChatStreamHandle handle = chatStreams.start(key, request, requestId, new ChatStreamListener() {
@@ -58,7 +55,8 @@ import okhttp3.sse.EventSources;
  *
  * {@code start} returns at once; callbacks follow on an OkHttp thread. It throws
  * {@link RateLimitExceededException} (429, with headers) when a limit of the key is spent and
- * {@link dev.llmrelay.gateway.system.OpenAiException} (400) for a request without messages. The upstream
+ * {@link dev.llmrelay.gateway.system.OpenAiException} (400) for a request without messages or over the
+ * model's context length. The upstream
  * is always asked for {@code stream_options.include_usage}; the usage chunk reaches the listener only if
  * the request asked for it. Every stream writes one usage row.
  */
@@ -70,17 +68,17 @@ public class ChatStreamService {
     static final String ENDPOINT = "chat.completions";
 
     private final UpstreamPool pool;
-    private final KeyRateLimiter limiter;
+    private final ChatAdmission admission;
     private final UsageRecorder usage;
     private final ObjectMapper mapper;
     private final GatewayProperties properties;
     private final EventSource.Factory eventSources;
     private final AtomicInteger activeStreams = new AtomicInteger();
 
-    ChatStreamService(UpstreamPool pool, KeyRateLimiter limiter, UsageRecorder usage, ObjectMapper mapper,
+    ChatStreamService(UpstreamPool pool, ChatAdmission admission, UsageRecorder usage, ObjectMapper mapper,
             GatewayProperties properties, OkHttpClient upstreamHttpClient, MeterRegistry meters) {
         this.pool = pool;
-        this.limiter = limiter;
+        this.admission = admission;
         this.usage = usage;
         this.mapper = mapper;
         this.properties = properties;
@@ -95,18 +93,9 @@ public class ChatStreamService {
      */
     public ChatStreamHandle start(ApiKey key, ObjectNode openAiRequest, String requestId,
             ChatStreamListener listener) {
-        ChatRequests.validate(openAiRequest);
-        String model = ChatRequests.model(openAiRequest);
-        int promptEstimate = ChatRequests.estimatePromptTokens(openAiRequest);
-        Integer maxTokens = ChatRequests.maxTokens(openAiRequest);
-        long reservation = promptEstimate + (maxTokens != null ? maxTokens : properties.defaultMaxTokensEstimate());
-        RateLimitPermit permit;
-        try {
-            permit = limiter.admit(key, reservation);
-        } catch (RateLimitExceededException e) {
-            usage.recordRefused(requestId, key.id(), ENDPOINT, model, true, EndReason.rate_limited, 429);
-            throw e;
-        }
+        boolean clientStreams = ChatRequests.wantsStream(openAiRequest);
+        ChatAdmission.Admitted admitted = admission.admit(key, openAiRequest, requestId, clientStreams);
+        RateLimitPermit permit = admitted.permit();
         boolean clientWantsUsage = openAiRequest.path("stream_options").path("include_usage").asBoolean(false);
         ObjectNode upstreamRequest = openAiRequest.deepCopy();
         upstreamRequest.put("stream", true);
@@ -121,10 +110,10 @@ public class ChatStreamService {
             permit.release();
             throw new IllegalStateException(e);
         }
-        StreamCall call = new StreamCall(key, requestId, model, promptEstimate, clientWantsUsage, body, permit,
-                listener);
+        StreamCall call = new StreamCall(key, requestId, admitted.model(), admitted.promptEstimate(), clientStreams,
+                clientWantsUsage, body, permit, listener);
         activeStreams.incrementAndGet();
-        call.connect(null);
+        call.connect();
         return call;
     }
 
@@ -133,12 +122,14 @@ public class ChatStreamService {
         private final ApiKey key;
         private final String requestId;
         private final int promptEstimate;
+        /** For the usage row: whether the client asked for a stream (the upstream is always asked for one). */
+        private final boolean clientStreams;
         private final boolean clientWantsUsage;
         private final byte[] body;
         private final RateLimitPermit permit;
         private final ChatStreamListener listener;
         private final long startNanos = System.nanoTime();
-        private final Set<Upstream> tried = new HashSet<>();
+        private final Failover failover;
         private final AtomicBoolean done = new AtomicBoolean();
         private final AtomicBoolean opened = new AtomicBoolean();
 
@@ -150,48 +141,40 @@ public class ChatStreamService {
         private volatile int contentChunks;
         private volatile String finishReason;
         private volatile ChatUsage reportedUsage;
-        /** Retry-After of the last upstream that refused (503 with queue full), passed on when all refuse. */
-        private volatile long upstreamRetryAfter;
 
-        StreamCall(ApiKey key, String requestId, String model, int promptEstimate, boolean clientWantsUsage,
-                byte[] body, RateLimitPermit permit, ChatStreamListener listener) {
+        StreamCall(ApiKey key, String requestId, String model, int promptEstimate, boolean clientStreams,
+                boolean clientWantsUsage, byte[] body, RateLimitPermit permit, ChatStreamListener listener) {
             this.key = key;
             this.requestId = requestId;
             this.model = model;
             this.promptEstimate = promptEstimate;
+            this.clientStreams = clientStreams;
             this.clientWantsUsage = clientWantsUsage;
             this.body = body;
             this.permit = permit;
             this.listener = listener;
+            this.failover = new Failover(pool, properties.timeouts().read(), requestId);
         }
 
-        /** Tries the next upstream; {@code lastFailure} says why the previous one was left. */
-        synchronized void connect(String lastFailure) {
+        /** Tries the next upstream, or fails the stream when none is left. */
+        synchronized void connect() {
             if (done.get()) {
                 return;
             }
-            Optional<UpstreamLease> next = pool.acquire(tried);
+            Optional<UpstreamLease> next = failover.next();
             if (next.isEmpty()) {
-                String why = lastFailure == null ? "no model-service upstream is healthy"
-                        : "every model-service upstream failed (last: " + lastFailure + ")";
-                fail(new ChatStreamError(503, "server_error", "upstream_unavailable",
-                        "No upstream can serve this request now: " + why + ". Retry later.", null,
-                        upstreamRetryAfter > 0 ? upstreamRetryAfter : pool.retryAfterSeconds(), false));
+                fail(failover.unavailable());
                 return;
             }
             UpstreamLease current = next.get();
             lease = current;
-            tried.add(current.upstream());
-            Request.Builder request = new Request.Builder()
+            Request request = new Request.Builder()
                     .url(current.upstream().url("/v1/chat/completions"))
                     .header("Accept", "text/event-stream")
                     .header("X-Request-Id", requestId)
-                    .post(RequestBody.create(body, JSON));
-            String upstreamKey = properties.upstreamApiKey();
-            if (upstreamKey != null && !upstreamKey.isBlank()) {
-                request.header("Authorization", "Bearer " + upstreamKey.strip());
-            }
-            source = eventSources.newEventSource(request.build(), new Attempt(current));
+                    .post(RequestBody.create(body, JSON))
+                    .build();
+            source = eventSources.newEventSource(request, new Attempt(current));
         }
 
         /** Called by cancel() after it claimed the end: stops whatever attempt runs now. */
@@ -202,8 +185,9 @@ public class ChatStreamService {
             }
             UpstreamLease currentLease = lease;
             if (currentLease != null) {
-                currentLease.abandoned();
+                currentLease.released();
             }
+            failover.abandoned();
         }
 
         @Override
@@ -231,6 +215,7 @@ public class ChatStreamService {
                 return;
             }
             lease.succeeded();
+            failover.served();
             ChatUsage usage = account(EndReason.ofFinishReason(finishReason), 200);
             safely(() -> listener.onFinish(finishReason, usage));
         }
@@ -259,7 +244,7 @@ public class ChatStreamService {
             Long ttft = firstTokenNanos == 0 ? null : TimeUnit.NANOSECONDS.toMillis(firstTokenNanos - startNanos);
             UpstreamLease current = lease;
             usage.record(new UsageRecord(requestId, key.id(), ENDPOINT,
-                    current == null ? null : current.upstream().name(), model, true, billed.promptTokens(),
+                    current == null ? null : current.upstream().name(), model, clientStreams, billed.promptTokens(),
                     billed.completionTokens(), billed.reported() ? "reported" : "counted", reason, status, ttft,
                     TimeUnit.NANOSECONDS.toMillis(now - startNanos), Instant.now()));
             return billed;
@@ -290,6 +275,7 @@ public class ChatStreamService {
                 if (stale()) {
                     return;
                 }
+                attemptLease.opened();
                 if (opened.compareAndSet(false, true)) {
                     safely(listener::onOpen);
                 }
@@ -308,17 +294,22 @@ public class ChatStreamService {
                 try {
                     chunk = mapper.readTree(data);
                 } catch (IOException e) {
-                    failAttempt(eventSource, new IOException("upstream sent an event that is not JSON"), null);
+                    settle(eventSource, AttemptOutcome.ofFailure(attemptLease.upstream(),
+                            new IOException("upstream sent an event that is not JSON")));
                     return;
                 }
                 JsonNode error = chunk.get("error");
                 if (error != null && error.isObject()) {
                     if (!relayedAny) {
-                        failAttempt(eventSource, new IOException("upstream error event: "
-                                + error.path("message").asText("")), null);
+                        settle(eventSource, AttemptOutcome.ofErrorEvent(attemptLease.upstream(), data));
                     } else {
-                        attemptLease.failed(new UpstreamLease.UpstreamFailure("error event mid-stream"));
-                        fail(new ChatStreamError(502, error.path("type").asText("server_error"),
+                        boolean requestsFault = AttemptOutcome.causedByRequest(error);
+                        if (requestsFault) {
+                            attemptLease.succeeded(); // the replica works; this request broke its own generation
+                        } else {
+                            attemptLease.failed(new UpstreamLease.UpstreamFailure("error event mid-stream"));
+                        }
+                        fail(new ChatStreamError(requestsFault ? 422 : 502, error.path("type").asText("server_error"),
                                 error.path("code").asText("upstream_error"), error.path("message").asText(
                                         "The model-service reported an error"), data, 0, true));
                     }
@@ -338,6 +329,10 @@ public class ChatStreamService {
                         ((ObjectNode) chunk).remove("usage");
                         data = chunk.toString();
                     }
+                }
+                if (!relayedAny) {
+                    failover.served(); // the first event: this attempt is the one that serves
+                    attemptLease.started();
                 }
                 relayedAny = true;
                 JsonNode choice = choices.path(0);
@@ -368,8 +363,8 @@ public class ChatStreamService {
                 if (finishReason != null) {
                     finish(); // the upstream ended without [DONE] after a finish_reason: a complete answer
                 } else {
-                    failAttempt(eventSource, new IOException("upstream closed the stream before it finished"),
-                            null);
+                    settle(eventSource, AttemptOutcome.ofFailure(attemptLease.upstream(),
+                            new IOException("upstream closed the stream before it finished")));
                 }
             }
 
@@ -378,39 +373,44 @@ public class ChatStreamService {
                 if (stale()) {
                     return;
                 }
-                failAttempt(eventSource, t, response);
-            }
-
-            private void failAttempt(EventSource eventSource, Throwable t, Response response) {
-                int code = response != null ? response.code() : 0;
-                // read the error body before cancelling: cancelling the call closes it
-                String errorBody = code >= 400 && code < 500 ? readBody(response) : null;
-                eventSource.cancel();
-                if (code >= 400 && code < 500) {
-                    // the client's fault, not the upstream's: pass it through unchanged
-                    attemptLease.succeeded();
-                    JsonNode parsed = parse(errorBody);
-                    fail(new ChatStreamError(code, parsed.path("error").path("type").asText("invalid_request_error"),
-                            parsed.path("error").path("code").asText("upstream_rejected"),
-                            parsed.path("error").path("message").asText("The model-service refused the request"),
-                            errorBody, 0, relayedAny));
-                    return;
+                AttemptOutcome outcome;
+                if (t == null && response != null && !response.isSuccessful()) {
+                    // read the error body before cancelling: cancelling the call closes it
+                    outcome = AttemptOutcome.ofResponse(attemptLease.upstream(), response.code(),
+                            response.header("Retry-After"), readBody(response));
+                } else {
+                    outcome = AttemptOutcome.ofFailure(attemptLease.upstream(), t != null ? t
+                            : new IOException("HTTP " + (response != null ? response.code() : 0)
+                                    + " without an event stream"));
                 }
-                String cause = code >= 300 ? "HTTP " + code + " from " + attemptLease.upstream().name()
-                        : (t != null ? t.getClass().getSimpleName() + ": " + t.getMessage() : "stream failed")
-                                + " at " + attemptLease.upstream().name();
-                attemptLease.failed(t != null ? t : new UpstreamLease.UpstreamFailure(cause));
                 if (response != null) {
-                    upstreamRetryAfter = RetryAfter.seconds(response.header("Retry-After"));
                     response.close();
                 }
+                settle(eventSource, outcome);
+            }
+
+            /** Ends this attempt; before the first event {@link Failover} decides what follows. */
+            private void settle(EventSource eventSource, AttemptOutcome outcome) {
+                eventSource.cancel();
                 if (!relayedAny) {
-                    log.info("stream {}: retrying on another upstream after {}", requestId, cause);
-                    connect(cause);
+                    Optional<ChatStreamError> stop = failover.settle(attemptLease, outcome);
+                    if (stop.isPresent()) {
+                        fail(stop.get());
+                    } else {
+                        connect();
+                    }
+                    return;
+                }
+                // part of the answer reached the client: never retried elsewhere
+                if (outcome.kind() == AttemptOutcome.Kind.TIMEOUT) {
+                    attemptLease.released();
+                    log.warn("stream {}: upstream silent mid-stream past the read timeout", requestId);
+                    fail(failover.timeout(true));
                 } else {
-                    log.warn("stream {}: upstream broke off mid-stream: {}", requestId, cause);
+                    attemptLease.failed(outcome.failure());
+                    log.warn("stream {}: upstream broke off mid-stream: {}", requestId, outcome.description());
                     fail(new ChatStreamError(502, "server_error", "upstream_error",
-                            "The model-service stream broke off: " + cause, null, 0, true));
+                            "The model-service stream broke off: " + outcome.description(), null, 0, true));
                 }
             }
         }
@@ -420,17 +420,6 @@ public class ChatStreamService {
                 return response.body().string();
             } catch (IOException | RuntimeException e) {
                 return null;
-            }
-        }
-
-        private JsonNode parse(String text) {
-            if (text == null) {
-                return mapper.createObjectNode();
-            }
-            try {
-                return mapper.readTree(text);
-            } catch (IOException e) {
-                return mapper.createObjectNode();
             }
         }
     }

@@ -1,23 +1,24 @@
 package dev.llmrelay.gateway.chat;
 
 import java.io.IOException;
-import java.util.HashSet;
+import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 
 import org.springframework.stereotype.Component;
 
 import dev.llmrelay.gateway.system.GatewayProperties;
-import dev.llmrelay.gateway.system.OpenAiException;
-import dev.llmrelay.gateway.upstream.Upstream;
+import dev.llmrelay.gateway.upstream.AttemptOutcome;
 import dev.llmrelay.gateway.upstream.UpstreamLease;
 import dev.llmrelay.gateway.upstream.UpstreamPool;
 import okhttp3.OkHttpClient;
 import okhttp3.Request;
 import okhttp3.Response;
 
-/** {@code GET /v1/models} from the first upstream that answers (replicas serve the same model). */
+/**
+ * {@code GET /v1/models} from the first upstream that answers (replicas serve the same model), with the
+ * same failover rules as chat ({@link Failover}).
+ */
 @Component
 class ModelsProxy {
 
@@ -31,35 +32,47 @@ class ModelsProxy {
         this.properties = properties;
     }
 
-    ChatProxyService.Proxied list(String requestId) {
-        Set<Upstream> tried = new HashSet<>();
+    /** An upstream answer to send on unchanged. */
+    record Answer(int status, String contentType, byte[] body, Map<String, String> headers) {
+    }
+
+    Answer list(String requestId) {
+        Failover failover = new Failover(pool, properties.timeouts().read(), requestId);
         while (true) {
-            Optional<UpstreamLease> next = pool.acquire(tried);
+            Optional<UpstreamLease> next = failover.next();
             if (next.isEmpty()) {
-                throw new OpenAiException(503, "server_error", "upstream_unavailable", null,
-                        "No upstream can serve this request now. Retry later.",
-                        Map.of("Retry-After", Long.toString(pool.retryAfterSeconds())));
+                return answer(failover.unavailable());
             }
             UpstreamLease lease = next.get();
-            tried.add(lease.upstream());
-            Request.Builder request = new Request.Builder().url(lease.upstream().url("/v1/models"))
-                    .header("X-Request-Id", requestId).get();
-            String upstreamKey = properties.upstreamApiKey();
-            if (upstreamKey != null && !upstreamKey.isBlank()) {
-                request.header("Authorization", "Bearer " + upstreamKey.strip());
-            }
-            try (Response response = client.newCall(request.build()).execute()) {
+            Request request = new Request.Builder().url(lease.upstream().url("/v1/models"))
+                    .header("X-Request-Id", requestId).get().build();
+            AttemptOutcome outcome;
+            try (Response response = client.newCall(request).execute()) {
+                lease.opened();
                 byte[] body = response.body().bytes();
-                if (response.code() >= 500) {
-                    lease.failed(new UpstreamLease.UpstreamFailure("HTTP " + response.code()));
-                    continue;
+                outcome = AttemptOutcome.ofResponse(lease.upstream(), response.code(), response.header("Retry-After"),
+                        response.isSuccessful() ? null : new String(body, StandardCharsets.UTF_8));
+                if (outcome.kind() == AttemptOutcome.Kind.OK) {
+                    lease.succeeded();
+                    failover.served();
+                    return new Answer(response.code(),
+                            response.header("Content-Type", "application/json"), body, Map.of());
                 }
-                lease.succeeded();
-                return new ChatProxyService.Proxied(response.code(),
-                        response.header("Content-Type", "application/json"), body, Map.of());
             } catch (IOException e) {
-                lease.failed(e);
+                outcome = AttemptOutcome.ofFailure(lease.upstream(), e);
+            }
+            Optional<ChatStreamError> stop = failover.settle(lease, outcome);
+            if (stop.isPresent()) {
+                return answer(stop.get());
             }
         }
+    }
+
+    private static Answer answer(ChatStreamError error) {
+        if (error.upstreamBody() == null) {
+            throw Failover.asException(error);
+        }
+        return new Answer(error.status(), "application/json",
+                error.upstreamBody().getBytes(StandardCharsets.UTF_8), Map.of());
     }
 }

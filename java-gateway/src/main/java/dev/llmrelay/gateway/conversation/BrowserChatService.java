@@ -14,7 +14,6 @@ import jakarta.servlet.http.HttpServletRequest;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.dao.DataIntegrityViolationException;
-import org.springframework.scheduling.annotation.Scheduled;
 import org.springframework.stereotype.Service;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 
@@ -190,16 +189,6 @@ class BrowserChatService {
             log.error("could not store the end of reply {}", generation.messageId(), e);
         } finally {
             replies.retire(generation);
-        }
-    }
-
-    /** Replies left "streaming" longer than any stream may live were lost with a stopped gateway. */
-    @Scheduled(fixedDelayString = "PT10M", initialDelayString = "PT5S")
-    void failAbandonedReplies() {
-        int failed = repository.failAbandonedReplies("The gateway stopped before this reply finished.",
-                clock.instant().minus(streamTimeout));
-        if (failed > 0) {
-            log.info("marked {} abandoned browser replies as failed", failed);
         }
     }
 

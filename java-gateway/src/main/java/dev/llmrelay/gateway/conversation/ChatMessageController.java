@@ -14,12 +14,21 @@ import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 
+import io.swagger.v3.oas.annotations.media.Content;
+import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
+import io.swagger.v3.oas.annotations.security.SecurityRequirement;
+import io.swagger.v3.oas.annotations.tags.Tag;
+
+import dev.llmrelay.gateway.system.ApiSchemas;
 import dev.llmrelay.gateway.system.RequestIdFilter;
 
 /**
  * Send a message, follow its reply as an event stream (native EventSource: GET, cookie, resume
  * with Last-Event-ID), stop the reply.
  */
+@Tag(name = "Browser API")
+@SecurityRequirement(name = BrowserWebConfig.SECURITY)
 @RestController
 @RequestMapping("/api/chat/messages")
 class ChatMessageController {
@@ -30,7 +39,10 @@ class ChatMessageController {
         this.chat = chat;
     }
 
-    record NewMessage(String conversationId, String content) {
+    record NewMessage(
+            @Schema(description = "absent: a new conversation") String conversationId,
+            @Schema(requiredMode = Schema.RequiredMode.REQUIRED, pattern = "\\S",
+                    description = "at most gateway.browser.max-content-chars (32000 by default)") String content) {
     }
 
     @PostMapping(consumes = MediaType.APPLICATION_JSON_VALUE)
@@ -41,6 +53,11 @@ class ChatMessageController {
         return chat.send(session, body.conversationId(), body.content(), RequestIdFilter.of(request));
     }
 
+    @ApiResponse(responseCode = "200", description = "The reply's events (token, finish, error) with ids 1, 2, 3...",
+            content = @Content(mediaType = MediaType.TEXT_EVENT_STREAM_VALUE,
+                    schema = @Schema(implementation = ApiSchemas.ServerSentEvent.class)))
+    @ApiResponse(responseCode = "204", description = "Nothing left to send: the stored message has it all",
+            content = @Content(schema = @Schema(hidden = true)))
     @GetMapping(path = "/{messageId}/stream", produces = {MediaType.TEXT_EVENT_STREAM_VALUE, MediaType.ALL_VALUE})
     ResponseEntity<ResponseBodyEmitter> stream(@PathVariable String messageId,
             @RequestHeader(name = "Last-Event-ID", required = false) String lastEventId, BrowserSession session,
@@ -55,6 +72,7 @@ class ChatMessageController {
                 .orElseGet(() -> ResponseEntity.noContent().build());
     }
 
+    @ApiResponse(responseCode = "204", description = "Stopped (or had already ended)")
     @PostMapping("/{messageId}/cancel")
     ResponseEntity<Void> cancel(@PathVariable String messageId, BrowserSession session) {
         chat.cancel(session, messageId);

@@ -2,7 +2,6 @@ package dev.llmrelay.gateway.conversation;
 
 import java.time.Instant;
 import java.util.List;
-import java.util.Map;
 
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.DeleteMapping;
@@ -11,7 +10,14 @@ import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
 
+import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
+import io.swagger.v3.oas.annotations.security.SecurityRequirement;
+import io.swagger.v3.oas.annotations.tags.Tag;
+
 /** The signed-in key's conversations: list, read with all messages, delete. */
+@Tag(name = "Browser API")
+@SecurityRequirement(name = BrowserWebConfig.SECURITY)
 @RestController
 @RequestMapping("/api/chat/conversations")
 class ConversationController {
@@ -29,17 +35,27 @@ class ConversationController {
     record Summary(String id, String title, Instant createdAt, Instant updatedAt) {
     }
 
-    /** {@code followable}: for a reply still streaming, whether this session may open its stream. */
-    record MessageView(String id, String role, String content, String status, String finishReason, String error,
-            Integer promptTokens, Integer completionTokens, Instant createdAt, Boolean followable) {
+    record ConversationList(List<Summary> conversations) {
     }
 
+    /** {@code followable}: for a reply still streaming, whether this session may open its stream. */
+    record MessageView(String id, String role, String content, String status,
+            @Schema(types = {"string", "null"}) String finishReason,
+            @Schema(types = {"string", "null"}) String error,
+            @Schema(types = {"integer", "null"}, format = "int32") Integer promptTokens,
+            @Schema(types = {"integer", "null"}, format = "int32") Integer completionTokens,
+            Instant createdAt,
+            @Schema(types = {"boolean", "null"}, description = "null unless the reply is streaming")
+            Boolean followable) {
+    }
+
+    @Schema(name = "Conversation")
     record Detail(String id, String title, Instant createdAt, Instant updatedAt, List<MessageView> messages) {
     }
 
     @GetMapping
-    Map<String, List<Summary>> list(BrowserSession session) {
-        return Map.of("conversations", repository.listConversations(session.key().id(), LIST_LIMIT).stream()
+    ConversationList list(BrowserSession session) {
+        return new ConversationList(repository.listConversations(session.key().id(), LIST_LIMIT).stream()
                 .map(c -> new Summary(c.id(), c.title(), c.createdAt(), c.updatedAt()))
                 .toList());
     }
@@ -58,6 +74,7 @@ class ConversationController {
         return new Detail(c.id(), c.title(), c.createdAt(), c.updatedAt(), messages);
     }
 
+    @ApiResponse(responseCode = "204", description = "Deleted, with its messages")
     @DeleteMapping("/{id}")
     ResponseEntity<Void> delete(@PathVariable String id, BrowserSession session) {
         repository.findConversation(id, session.key().id())

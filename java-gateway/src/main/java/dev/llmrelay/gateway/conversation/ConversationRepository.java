@@ -57,11 +57,14 @@ class ConversationRepository {
                 .param(conversationId).query(Integer.class).single();
     }
 
+    /** A streaming reply is stored with its lease taken (alive_at, see {@link ReplyLeases}). */
     void insertMessage(ChatMessage m) {
-        jdbc.sql("INSERT INTO chat_message (" + MESSAGE_COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        jdbc.sql("INSERT INTO chat_message (" + MESSAGE_COLUMNS + ", alive_at) "
+                        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 .params(m.id(), m.conversationId(), m.seq(), m.role(), m.content(), m.status(), m.finishReason(),
                         m.errorMessage(), m.sessionHash(), m.promptTokens(), m.completionTokens(),
-                        Timestamp.from(m.createdAt()))
+                        Timestamp.from(m.createdAt()),
+                        ChatMessage.STREAMING.equals(m.status()) ? Timestamp.from(m.createdAt()) : null)
                 .update();
     }
 
@@ -89,11 +92,23 @@ class ConversationRepository {
                 .update() > 0;
     }
 
-    /** Replies left streaming by a gateway that stopped: nothing will ever finish them. */
-    int failAbandonedReplies(String errorMessage, Instant createdBefore) {
+    /** Renews the lease of these replies (those this gateway is generating), 500 ids a statement. */
+    void renewLeases(List<String> messageIds, Instant now) {
+        for (int from = 0; from < messageIds.size(); from += 500) {
+            jdbc.sql("UPDATE chat_message SET alive_at = :now WHERE status = 'streaming' AND id IN (:ids)")
+                    .param("now", Timestamp.from(now))
+                    .param("ids", messageIds.subList(from, Math.min(from + 500, messageIds.size()))).update();
+        }
+    }
+
+    /**
+     * Replies still streaming whose lease ran out before {@code staleBefore}: the gateway generating
+     * them stopped, and nothing will ever finish them. Rows from before leases count from creation.
+     */
+    int failAbandonedReplies(String errorMessage, Instant staleBefore) {
         return jdbc.sql("UPDATE chat_message SET status = 'error', error_message = ? "
-                        + "WHERE status = 'streaming' AND created_at < ?")
-                .params(errorMessage, Timestamp.from(createdBefore)).update();
+                        + "WHERE status = 'streaming' AND COALESCE(alive_at, created_at) < ?")
+                .params(errorMessage, Timestamp.from(staleBefore)).update();
     }
 
     private static Conversation mapConversation(ResultSet rs, int row) throws SQLException {

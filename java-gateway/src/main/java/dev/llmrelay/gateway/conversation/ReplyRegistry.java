@@ -1,6 +1,7 @@
 package dev.llmrelay.gateway.conversation;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -46,6 +47,11 @@ class ReplyRegistry implements SmartLifecycle {
 
     Optional<ReplyGeneration> find(String messageId) {
         return Optional.ofNullable(replies.get(messageId));
+    }
+
+    /** Ids of the replies this gateway is generating now (not yet ended). */
+    List<String> generating() {
+        return replies.values().stream().filter(g -> !g.isComplete()).map(ReplyGeneration::messageId).toList();
     }
 
     void remove(String messageId) {

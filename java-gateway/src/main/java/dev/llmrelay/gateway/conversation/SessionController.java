@@ -1,8 +1,5 @@
 package dev.llmrelay.gateway.conversation;
 
-import java.util.LinkedHashMap;
-import java.util.Map;
-
 import jakarta.servlet.http.HttpServletRequest;
 
 import org.springframework.http.HttpHeaders;
@@ -14,7 +11,14 @@ import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
 
+import io.swagger.v3.oas.annotations.headers.Header;
+import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
+import io.swagger.v3.oas.annotations.security.SecurityRequirement;
+import io.swagger.v3.oas.annotations.tags.Tag;
+
 /** Sign in with an API key (sets the session cookie), see who is signed in, sign out. */
+@Tag(name = "Browser API")
 @RestController
 @RequestMapping("/api/session")
 class SessionController {
@@ -25,9 +29,14 @@ class SessionController {
         this.sessions = sessions;
     }
 
-    record SignIn(String apiKey) {
+    record SignIn(@Schema(requiredMode = Schema.RequiredMode.REQUIRED, pattern = "\\S") String apiKey) {
     }
 
+    record SessionView(String keyName, String keyPrefix) {
+    }
+
+    @ApiResponse(responseCode = "204", description = "Signed in: Set-Cookie relay_session (HttpOnly)",
+            headers = @Header(name = "Set-Cookie", schema = @Schema(type = "string")))
     @PostMapping
     ResponseEntity<Void> signIn(@RequestBody SignIn body, HttpServletRequest request) {
         if (body == null || body.apiKey() == null || body.apiKey().isBlank()) {
@@ -39,14 +48,14 @@ class SessionController {
                 .build();
     }
 
+    @SecurityRequirement(name = BrowserWebConfig.SECURITY)
     @GetMapping
-    Map<String, Object> current(BrowserSession session) {
-        Map<String, Object> body = new LinkedHashMap<>();
-        body.put("keyName", session.key().name());
-        body.put("keyPrefix", session.key().prefix());
-        return body;
+    SessionView current(BrowserSession session) {
+        return new SessionView(session.key().name(), session.key().prefix());
     }
 
+    @ApiResponse(responseCode = "204", description = "Signed out: Set-Cookie clears relay_session",
+            headers = @Header(name = "Set-Cookie", schema = @Schema(type = "string")))
     @DeleteMapping
     ResponseEntity<Void> signOut(HttpServletRequest request) {
         return ResponseEntity.noContent()

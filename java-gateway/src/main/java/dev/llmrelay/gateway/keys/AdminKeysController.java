@@ -6,6 +6,9 @@ import java.util.List;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 
+import io.swagger.v3.oas.annotations.media.Content;
+import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
 import io.swagger.v3.oas.annotations.security.SecurityRequirement;
 import io.swagger.v3.oas.annotations.tags.Tag;
 
@@ -40,7 +43,9 @@ class AdminKeysController {
     /** A key as the admin API shows it; {@code key} (the plaintext) only in the answer to POST. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     record KeyView(long id, String name, String prefix, int requestsPerMinute, int tokensPerMinute,
-            int maxConcurrentStreams, boolean enabled, Instant createdAt, Instant lastUsedAt, String key) {
+            int maxConcurrentStreams, boolean enabled, Instant createdAt,
+            @Schema(description = "absent until the key is first used") Instant lastUsedAt,
+            @Schema(description = "the plaintext key, only in the answer to POST") String key) {
 
         static KeyView of(ApiKey k, String plaintext) {
             return new KeyView(k.id(), k.name(), k.prefix(), k.requestsPerMinute(), k.tokensPerMinute(),
@@ -48,6 +53,8 @@ class AdminKeysController {
         }
     }
 
+    @ApiResponse(responseCode = "201", description = "Created; the answer holds the plaintext key, shown only here",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = KeyView.class)))
     @PostMapping
     ResponseEntity<KeyView> create(@RequestBody(required = false) KeyChanges request) {
         KeyChanges changes = request == null ? new KeyChanges(null, null, null, null, null) : request;
@@ -73,6 +80,7 @@ class AdminKeysController {
         return keys.update(id, changes).map(k -> KeyView.of(k, null)).orElseThrow(() -> notFound(id));
     }
 
+    @ApiResponse(responseCode = "204", description = "Deleted")
     @DeleteMapping("/{id}")
     ResponseEntity<Void> delete(@PathVariable long id) {
         if (!keys.delete(id)) {

@@ -14,6 +14,8 @@ import java.util.Optional;
 
 import org.springframework.stereotype.Service;
 
+import io.swagger.v3.oas.annotations.media.Schema;
+
 import dev.llmrelay.gateway.system.GatewayProperties;
 
 /**
@@ -41,8 +43,12 @@ public class ApiKeyService {
     }
 
     /** Limits to set; null fields keep the default (create) or current value (update). */
-    public record KeyChanges(String name, Integer requestsPerMinute, Integer tokensPerMinute,
-            Integer maxConcurrentStreams, Boolean enabled) {
+    public record KeyChanges(
+            @Schema(types = {"string", "null"}, maxLength = 200) String name,
+            @Schema(types = {"integer", "null"}, format = "int32", minimum = "1") Integer requestsPerMinute,
+            @Schema(types = {"integer", "null"}, format = "int32", minimum = "1") Integer tokensPerMinute,
+            @Schema(types = {"integer", "null"}, format = "int32", minimum = "1") Integer maxConcurrentStreams,
+            @Schema(types = {"boolean", "null"}) Boolean enabled) {
     }
 
     public CreatedKey create(KeyChanges request) {

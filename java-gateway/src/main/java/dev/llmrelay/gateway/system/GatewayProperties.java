@@ -29,7 +29,8 @@ public record GatewayProperties(
 
     /**
      * @param connect TCP connect to an upstream
-     * @param read    longest silence on an upstream stream (must exceed the worst time-to-first-token)
+     * @param read    longest silence on an upstream call (must exceed the worst time-to-first-token, and a
+     *                non-stream answer's whole generation); past it the client gets 504 upstream_timeout
      * @param stream  longest life of one client stream (SseEmitter timeout)
      * @param heartbeat interval of {@code : ping} comments that reveal dead clients
      * @param retryAfter Retry-After sent when no upstream can serve
@@ -42,13 +43,23 @@ public record GatewayProperties(
             @DefaultValue("5s") Duration retryAfter) {
     }
 
-    /** Circuit breaker per upstream (count-based window). */
+    /**
+     * Circuit breaker per upstream (count-based window). Only upstream faults count as failures: a busy
+     * refusal (503 + Retry-After), a 5xx the request itself causes on every replica, and a read timeout
+     * do not (docs/gateway.md).
+     *
+     * @param slowOpenThreshold   a call whose upstream took longer than this to answer with its response
+     *                            headers is slow; how long a stream then runs is never measured
+     * @param slowOpenRatePercent share of slow calls in the window that opens the breaker
+     */
     public record Breaker(
             @DefaultValue("10") int slidingWindowSize,
             @DefaultValue("5") int minimumCalls,
             @DefaultValue("50") float failureRatePercent,
             @DefaultValue("10s") Duration waitInOpen,
-            @DefaultValue("1") int halfOpenCalls) {
+            @DefaultValue("1") int halfOpenCalls,
+            @DefaultValue("30s") Duration slowOpenThreshold,
+            @DefaultValue("100") float slowOpenRatePercent) {
     }
 
     /** Active probing of each upstream's /health; interval 0 turns probing off. */

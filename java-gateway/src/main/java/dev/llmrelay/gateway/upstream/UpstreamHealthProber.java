@@ -18,19 +18,25 @@ import okhttp3.OkHttpClient;
 import okhttp3.Request;
 import okhttp3.Response;
 
-/** Asks every upstream's {@code /health} on a schedule; only a 200 counts as healthy. */
+/**
+ * Asks every upstream's {@code /health} on a schedule; only a 200 counts as healthy. A healthy upstream is
+ * then asked for its {@code /v1/models} (context lengths, {@link UpstreamModels}).
+ */
 @Component
 class UpstreamHealthProber implements SmartLifecycle {
 
     private static final Logger log = LoggerFactory.getLogger(UpstreamHealthProber.class);
 
     private final UpstreamPool pool;
+    private final UpstreamModels models;
     private final OkHttpClient client;
     private final Duration interval;
     private ScheduledExecutorService scheduler;
 
-    UpstreamHealthProber(UpstreamPool pool, OkHttpClient upstreamHttpClient, GatewayProperties properties) {
+    UpstreamHealthProber(UpstreamPool pool, UpstreamModels models, OkHttpClient upstreamHttpClient,
+            GatewayProperties properties) {
         this.pool = pool;
+        this.models = models;
         this.interval = properties.health().interval();
         this.client = upstreamHttpClient.newBuilder()
                 .callTimeout(properties.health().timeout())
@@ -74,6 +80,9 @@ class UpstreamHealthProber implements SmartLifecycle {
                     try (response) {
                         mark(upstream, response.code() == 200, "HTTP " + response.code());
                     }
+                    if (response.code() == 200) {
+                        listModels(upstream);
+                    }
                 }
 
                 @Override
@@ -82,6 +91,25 @@ class UpstreamHealthProber implements SmartLifecycle {
                 }
             });
         }
+    }
+
+    private void listModels(Upstream upstream) {
+        Request request = new Request.Builder().url(upstream.url("/v1/models")).get().build();
+        client.newCall(request).enqueue(new Callback() {
+            @Override
+            public void onResponse(Call call, Response response) throws IOException {
+                try (response) {
+                    if (response.code() == 200) {
+                        models.learn(upstream, response.body().string());
+                    }
+                }
+            }
+
+            @Override
+            public void onFailure(Call call, IOException e) {
+                log.debug("upstream {}: /v1/models failed: {}", upstream.name(), e.toString());
+            }
+        });
     }
 
     private static void mark(Upstream upstream, boolean healthy, String why) {

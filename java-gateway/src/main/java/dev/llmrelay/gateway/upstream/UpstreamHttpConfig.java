@@ -25,7 +25,15 @@ class UpstreamHttpConfig {
         Dispatcher dispatcher = new Dispatcher();
         dispatcher.setMaxRequests(MAX_STREAMS_PER_HOST * 2);
         dispatcher.setMaxRequestsPerHost(MAX_STREAMS_PER_HOST);
-        return new OkHttpClient.Builder()
+        OkHttpClient.Builder builder = new OkHttpClient.Builder();
+        String upstreamKey = properties.upstreamApiKey();
+        if (upstreamKey != null && !upstreamKey.isBlank()) {
+            String authorization = "Bearer " + upstreamKey.strip();
+            // the one place the model-service key is added, for chat, models and health calls alike
+            builder.addInterceptor(chain -> chain.proceed(
+                    chain.request().newBuilder().header("Authorization", authorization).build()));
+        }
+        return builder
                 .dispatcher(dispatcher)
                 .connectionPool(new ConnectionPool(256, 5, TimeUnit.MINUTES))
                 .connectTimeout(properties.timeouts().connect())
@@ -50,6 +58,10 @@ class UpstreamHttpConfig {
                 .failureRateThreshold(breaker.failureRatePercent())
                 .waitDurationInOpenState(breaker.waitInOpen())
                 .permittedNumberOfCallsInHalfOpenState(breaker.halfOpenCalls())
+                // set on purpose: Resilience4j's default (60 s, 100 %) opened the breaker after long,
+                // healthy streams; UpstreamLease reports time-to-open only, so this measures how a call starts
+                .slowCallDurationThreshold(breaker.slowOpenThreshold())
+                .slowCallRateThreshold(breaker.slowOpenRatePercent())
                 .build();
         CircuitBreakerRegistry registry = CircuitBreakerRegistry.of(config);
         TaggedCircuitBreakerMetrics.ofCircuitBreakerRegistry(registry).bindTo(meters);

@@ -4,6 +4,8 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 
+import io.swagger.v3.oas.annotations.Parameter;
+import io.swagger.v3.oas.annotations.media.Schema;
 import io.swagger.v3.oas.annotations.security.SecurityRequirement;
 import io.swagger.v3.oas.annotations.tags.Tag;
 
@@ -44,7 +46,10 @@ class AdminUsageController {
     }
 
     @GetMapping("/requests")
-    List<UsageRecord> recent(@RequestParam(defaultValue = "50") int limit,
+    List<UsageRecord> recent(
+            @Parameter(schema = @Schema(type = "integer", format = "int32", minimum = "1", maximum = "1000",
+                    defaultValue = "50"))
+            @RequestParam(defaultValue = "50") int limit,
             @RequestParam(required = false) Long keyId) {
         if (limit < 1 || limit > 1000) {
             throw new IllegalArgumentException("limit must be between 1 and 1000");

@@ -7,6 +7,8 @@ import java.util.List;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
+import io.swagger.v3.oas.annotations.media.Schema;
+
 @Repository
 class UsageRepository {
 
@@ -18,25 +20,29 @@ class UsageRepository {
 
     void insert(UsageRecord r) {
         jdbc.sql("INSERT INTO usage_record (request_id, key_id, endpoint, upstream, model, streamed, prompt_tokens, "
-                        + "completion_tokens, usage_source, end_reason, http_status, ttft_ms, duration_ms, created_at) "
-                        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                        + "completion_tokens, usage_source, end_reason, http_status, ttft_ms, duration_ms, created_at, "
+                        + "request_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 .params(r.requestId(), r.keyId(), r.endpoint(), r.upstream(), truncate(r.model(), 200), r.streamed(),
                         r.promptTokens(), r.completionTokens(), r.usageSource(), r.endReason().name(),
-                        r.httpStatus(), r.ttftMs(), r.durationMs(), Timestamp.from(r.createdAt()))
+                        r.httpStatus(), r.ttftMs(), r.durationMs(), Timestamp.from(r.createdAt()), r.requestCount())
                 .update();
     }
 
-    /** Totals per key in [from, to). */
-    record KeyTotals(Long keyId, String keyName, long requests, long promptTokens, long completionTokens,
-            long cancelled, long errors, long rateLimited) {
+    /** Totals per key in [from, to); aggregated rows count as the requests they stand for. */
+    record KeyTotals(
+            @Schema(types = {"integer", "null"}, format = "int64", description = "null: requests without a key")
+            Long keyId,
+            @Schema(types = {"string", "null"}, description = "null: no key, or the key was deleted") String keyName,
+            long requests, long promptTokens, long completionTokens, long cancelled, long errors, long rateLimited) {
     }
 
     List<KeyTotals> totals(Instant from, Instant to, Long keyId) {
-        String sql = "SELECT u.key_id, k.name, COUNT(*) AS requests, COALESCE(SUM(u.prompt_tokens), 0) AS prompt, "
+        String sql = "SELECT u.key_id, k.name, COALESCE(SUM(u.request_count), 0) AS requests, "
+                + "COALESCE(SUM(u.prompt_tokens), 0) AS prompt, "
                 + "COALESCE(SUM(u.completion_tokens), 0) AS completion, "
-                + "SUM(CASE WHEN u.end_reason = 'client_cancelled' THEN 1 ELSE 0 END) AS cancelled, "
-                + "SUM(CASE WHEN u.end_reason = 'upstream_error' THEN 1 ELSE 0 END) AS errors, "
-                + "SUM(CASE WHEN u.end_reason = 'rate_limited' THEN 1 ELSE 0 END) AS limited "
+                + "SUM(CASE WHEN u.end_reason = 'client_cancelled' THEN u.request_count ELSE 0 END) AS cancelled, "
+                + "SUM(CASE WHEN u.end_reason = 'upstream_error' THEN u.request_count ELSE 0 END) AS errors, "
+                + "SUM(CASE WHEN u.end_reason = 'rate_limited' THEN u.request_count ELSE 0 END) AS limited "
                 + "FROM usage_record u LEFT JOIN api_key k ON k.id = u.key_id "
                 + "WHERE u.created_at >= ? AND u.created_at < ? "
                 + (keyId != null ? "AND u.key_id = ? " : "")
@@ -63,7 +69,7 @@ class UsageRepository {
                 rs.getInt("prompt_tokens"), rs.getInt("completion_tokens"), rs.getString("usage_source"),
                 EndReason.valueOf(rs.getString("end_reason")), rs.getInt("http_status"),
                 rs.getObject("ttft_ms") == null ? null : rs.getLong("ttft_ms"), rs.getLong("duration_ms"),
-                rs.getTimestamp("created_at").toInstant())).list();
+                rs.getTimestamp("created_at").toInstant(), rs.getInt("request_count"))).list();
     }
 
     private static String truncate(String value, int max) {

@@ -103,6 +103,12 @@ public final class SseScript {
         return this;
     }
 
+    /** Waits {@code duration} before the next step (a stream that takes its time, not a fault). */
+    public SseScript pause(java.time.Duration duration) {
+        steps.add(out -> Thread.sleep(duration.toMillis()));
+        return this;
+    }
+
     /** The upstream process dies: the connection drops without the chunked body's end. */
     public SseScript die() {
         steps.add(out -> {

@@ -79,6 +79,38 @@ class WebSurfaceTest extends GatewayTestSupport {
     }
 
     @Test
+    void multipartWithoutBoundaryGets4xxInTheSurfacesErrorShape() throws Exception {
+        String key = newKey();
+        String[][] routes = {
+                {"/v1/chat/completions", "Bearer " + key, "openai"},
+                {"/admin/keys", "Bearer test-admin-token", "problem"},
+                {"/api/session", null, "problem"},
+                {"/api/chat/messages", null, "problem"}};
+        for (String type : new String[] {"multipart/form-data", "multipart/mixed", "multipart/form-data; charset=utf-8"}) {
+            for (String[] route : routes) {
+                Request.Builder request = new Request.Builder().url(url(route[0]))
+                        .post(okhttp3.RequestBody.create("{\"name\":\"x\"}".getBytes(),
+                                okhttp3.MediaType.get(type)));
+                if (route[1] != null) {
+                    request.header("Authorization", route[1]);
+                }
+                try (Response response = client.newCall(request.build()).execute()) {
+                    String what = type + " to " + route[0];
+                    assertThat(response.code()).as(what).isIn(400, 415);
+                    String body = response.body().string();
+                    if (route[2].equals("openai")) {
+                        assertThat(response.header("Content-Type")).as(what).startsWith("application/json");
+                        assertThat(body).as(what).contains("\"error\"").contains("\"type\":\"invalid_request_error\"");
+                    } else {
+                        assertThat(response.header("Content-Type")).as(what).startsWith("application/problem+json");
+                        assertThat(body).as(what).contains("\"status\":" + response.code());
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void requestIdIsGeneratedWhenMissingAndReplacedWhenUnsafe() throws Exception {
         try (Response response = get("/v1/models")) {
             assertThat(response.header("X-Request-Id")).startsWith("req-");

@@ -50,11 +50,7 @@ class UpstreamFaultsTest extends GatewayTestSupport {
     @Test
     void scriptedUpstream503OnNonStreamRequestIsRetriedOnTheSecondUpstream() throws Exception {
         UPSTREAM_A.answer(r -> overloaded());
-        UPSTREAM_B.answer(r -> new MockResponse.Builder().setHeader("Content-Type", "application/json")
-                .body("{\"id\":\"x\",\"object\":\"chat.completion\",\"model\":\"smollm2\",\"choices\":[{\"index\":0,"
-                        + "\"message\":{\"role\":\"assistant\",\"content\":\"Paris\"},\"finish_reason\":\"stop\"}],"
-                        + "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1,\"total_tokens\":10}}")
-                .build());
+        UPSTREAM_B.answer(r -> SseScript.answer("x", 9, "Paris").response());
         String key = newKey();
         for (int i = 0; i < 2; i++) {
             try (Response response = client.newCall(chat(key, chatBody(false, null), "nonstream-" + i).build())
@@ -226,6 +222,80 @@ class UpstreamFaultsTest extends GatewayTestSupport {
             awaitTrue("upstream call released", () -> pool.upstreams().stream().allMatch(u -> u.inFlight() == 0));
         } finally {
             never.countDown();
+        }
+    }
+    @Test
+    void scriptedHalfOpenTrialStreamIsJudgedByItsFirstEventSoOthersAreServedWhileItRuns() throws Exception {
+        Upstream a = pool.upstreams().get(0);
+        Upstream b = pool.upstreams().get(1);
+        b.healthy(false);
+        CountDownLatch endTrial = new CountDownLatch(1);
+        try {
+            a.breaker().transitionToOpenState();
+            a.breaker().transitionToHalfOpenState(); // one trial call allowed (gateway.breaker.half-open-calls)
+            SseScript trial = new SseScript().event(SseScript.chunk("trial", "first", null)).await(endTrial)
+                    .event(SseScript.chunk("trial", null, "stop")).done();
+            UPSTREAM_A.answer(r -> trial.response());
+            String key = newKey();
+            try (Response running = client.newCall(chat(key, chatBody(true, null), "trial").build()).execute()) {
+                assertThat(running.code()).isEqualTo(200);
+                assertThat(running.body().source().readUtf8Line()).isEqualTo("data: " + SseScript.chunk("trial",
+                        "first", null));
+                // the trial stream started well: the breaker closed, though the stream is still running
+                awaitTrue("breaker closed", () -> a.breaker().getState() == CircuitBreaker.State.CLOSED);
+                UPSTREAM_A.answer(r -> SseScript.answer("other", 3, "ok").response());
+                try (Response other = client.newCall(chat(key, chatBody(false, null), "beside-trial").build())
+                        .execute()) {
+                    assertThat(other.code()).isEqualTo(200);
+                }
+                endTrial.countDown();
+                assertThat(dataEvents(lines(running))).last().isEqualTo("[DONE]");
+            }
+            assertThat(a.inFlight()).isZero();
+            assertThat(a.breaker().getMetrics().getNumberOfFailedCalls()).isZero();
+        } finally {
+            endTrial.countDown();
+            b.healthy(true);
+        }
+    }
+
+    @Test
+    void scriptedGenerationFailureTheRequestCausedIsPassedOnNotRetriedAndNoBreakerFailure() throws Exception {
+        String event = "{\"error\":{\"message\":\"sampling failed for this request\",\"type\":"
+                + "\"invalid_request_error\",\"param\":null,\"code\":\"request_generation_failed\"}}";
+        SseScript midStream = new SseScript().event(SseScript.chunk("r1", "partial", null)).event(event);
+        SseScript atOnce = new SseScript().event(event);
+        String key = newKey();
+
+        UPSTREAM_A.answer(r -> midStream.response());
+        UPSTREAM_B.answer(r -> midStream.response());
+        try (Response response = client.newCall(chat(key, chatBody(true, null), "req-fault-mid").build())
+                .execute()) {
+            assertThat(response.code()).isEqualTo(200);
+            assertThat(dataEvents(lines(response))).containsExactly(SseScript.chunk("r1", "partial", null), event,
+                    "[DONE]");
+        }
+        try (Response response = client.newCall(chat(key, chatBody(false, null), "req-fault-mid-plain").build())
+                .execute()) {
+            assertThat(response.code()).isEqualTo(422);
+            assertThat(response.body().string()).isEqualTo(event);
+        }
+        UPSTREAM_A.answer(r -> atOnce.response());
+        UPSTREAM_B.answer(r -> atOnce.response());
+        try (Response response = client.newCall(chat(key, chatBody(true, null), "req-fault-first").build())
+                .execute()) {
+            assertThat(response.code()).isEqualTo(200); // a stream's status went out when the upstream opened
+            assertThat(dataEvents(lines(response))).containsExactly(event, "[DONE]");
+        }
+        try (Response response = client.newCall(chat(key, chatBody(false, null), "req-fault-first-plain").build())
+                .execute()) {
+            assertThat(response.code()).isEqualTo(422);
+            assertThat(response.body().string()).isEqualTo(event);
+        }
+        assertThat(UPSTREAM_A.chatRequests() + UPSTREAM_B.chatRequests()).isEqualTo(2); // never retried
+        for (Upstream upstream : pool.upstreams()) {
+            assertThat(upstream.breaker().getMetrics().getNumberOfFailedCalls()).isZero();
+            assertThat(upstream.inFlight()).isZero();
         }
     }
 }

@@ -56,7 +56,7 @@ class UpstreamPoolTest {
         UpstreamPool pool = pool("http://a:1");
         Upstream a = pool.upstreams().get(0);
         UpstreamLease lease = pool.acquire(Set.of()).orElseThrow();
-        lease.abandoned();
+        lease.released();
         lease.failed(new RuntimeException("late")); // ignored: the lease already ended
         assertThat(a.inFlight()).isZero();
         assertThat(a.breaker().getMetrics().getNumberOfFailedCalls()).isZero();

@@ -1,0 +1,77 @@
+package dev.llmrelay.gateway.chat;
+
+import java.util.Map;
+import java.util.OptionalInt;
+
+import org.springframework.stereotype.Component;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import dev.llmrelay.gateway.keys.ApiKey;
+import dev.llmrelay.gateway.ratelimit.KeyRateLimiter;
+import dev.llmrelay.gateway.ratelimit.RateLimitExceededException;
+import dev.llmrelay.gateway.ratelimit.RateLimitPermit;
+import dev.llmrelay.gateway.system.GatewayProperties;
+import dev.llmrelay.gateway.system.OpenAiException;
+import dev.llmrelay.gateway.upstream.UpstreamModels;
+import dev.llmrelay.gateway.usage.EndReason;
+import dev.llmrelay.gateway.usage.UsageRecorder;
+
+/**
+ * Lets a chat request in, streamed or not: checks it, refuses one the model can never serve (400
+ * {@code context_length_exceeded}), and reserves the key's tokens: the prompt estimate plus what the
+ * model can produce, {@code min(max_tokens or the default estimate, context length - prompt)}.
+ */
+@Component
+class ChatAdmission {
+
+    private final KeyRateLimiter limiter;
+    private final UsageRecorder usage;
+    private final UpstreamModels models;
+    private final GatewayProperties properties;
+
+    ChatAdmission(KeyRateLimiter limiter, UsageRecorder usage, UpstreamModels models, GatewayProperties properties) {
+        this.limiter = limiter;
+        this.usage = usage;
+        this.models = models;
+        this.properties = properties;
+    }
+
+    /** An admitted request: its model as asked, prompt estimate and rate-limit permit. */
+    record Admitted(String model, int promptEstimate, RateLimitPermit permit) {
+    }
+
+    /**
+     * @throws OpenAiException 400 for a malformed request or one over the model's context length
+     * @throws RateLimitExceededException 429 when a limit of the key is spent
+     */
+    Admitted admit(ApiKey key, ObjectNode request, String requestId, boolean stream) {
+        ChatRequests.validate(request);
+        String model = ChatRequests.model(request);
+        int promptEstimate = ChatRequests.estimatePromptTokens(request);
+        Integer maxTokens = ChatRequests.maxTokens(request);
+        long completion = maxTokens != null ? maxTokens : properties.defaultMaxTokensEstimate();
+        OptionalInt contextLength = models.contextLength(model);
+        if (contextLength.isPresent()) {
+            long room = contextLength.getAsInt() - (long) promptEstimate;
+            if (maxTokens != null && maxTokens > room) {
+                String field = ChatRequests.maxTokensField(request);
+                usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, model, stream,
+                        EndReason.bad_request, 400);
+                throw new OpenAiException(400, "invalid_request_error", "context_length_exceeded", field,
+                        "The model '" + model + "' has a context of " + contextLength.getAsInt()
+                                + " tokens; the prompt (about " + promptEstimate + " tokens) plus " + field + " ("
+                                + maxTokens + ") exceeds it. Ask for at most " + Math.max(0, room) + ".",
+                        Map.of());
+            }
+            completion = Math.min(completion, Math.max(0, room));
+        }
+        try {
+            return new Admitted(model, promptEstimate, limiter.admit(key, promptEstimate + completion));
+        } catch (RateLimitExceededException e) {
+            usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, model, stream,
+                    EndReason.rate_limited, 429);
+            throw e;
+        }
+    }
+}
