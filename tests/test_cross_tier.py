@@ -50,6 +50,17 @@ def usage_rows(gateway) -> list[dict]:
     return response.json()
 
 
+def await_model_stopped_and_usage_row(model_service, gateway, cancelled_before: float, request_id: str) -> dict:
+    """Waits until model-service counted one more cancellation and its batch is empty, then returns the
+    gateway's usage row of request_id."""
+    wait_for(lambda: metric(model_service.url, "model_service_requests_cancelled_total") > cancelled_before,
+             what="model-service to see the cancellation")
+    wait_for(lambda: metric(model_service.url, "model_service_running_batch_size") == 0,
+             what="the batch to empty")
+    return wait_for(lambda: [r for r in usage_rows(gateway) if r.get("requestId") == request_id],
+                    what="the usage row")[0]
+
+
 def test_streamed_answer_through_the_gateway(client, gateway):
     stream = client.chat.completions.create(model="smollm2-135m-instruct", messages=QUESTION, stream=True,
                                             stream_options={"include_usage": True})
@@ -94,12 +105,7 @@ def test_client_disconnect_stops_the_model(gateway, model_service):
                 if content_events >= 3:
                     break
     # The client hung up: the gateway must cancel its upstream call, and the model must stop.
-    wait_for(lambda: metric(model_service.url, "model_service_requests_cancelled_total") > before,
-             what="model-service to see the cancellation")
-    wait_for(lambda: metric(model_service.url, "model_service_running_batch_size") == 0,
-             what="the batch to empty")
-    row = wait_for(lambda: [r for r in usage_rows(gateway) if r.get("requestId") == "cross-tier-cut"],
-                   what="the usage row")[0]
+    row = await_model_stopped_and_usage_row(model_service, gateway, before, "cross-tier-cut")
     assert row["endReason"] == "client_cancelled"
     assert row["completionTokens"] >= 3  # billed for what was relayed
 
@@ -123,12 +129,7 @@ def test_non_stream_client_that_leaves_stops_the_model_bills_what_was_generated_
         wait_for(lambda: metric(model_service.url, "model_service_inter_token_latency_seconds_count")
                  >= tokens_before + 5, what="the model to generate for this request")
     # the client closed its connection without an answer
-    wait_for(lambda: metric(model_service.url, "model_service_requests_cancelled_total") > before,
-             what="model-service to see the cancellation")
-    wait_for(lambda: metric(model_service.url, "model_service_running_batch_size") == 0,
-             what="the batch to empty")
-    row = wait_for(lambda: [r for r in usage_rows(gateway) if r.get("requestId") == "cross-tier-plain-cut"],
-                   what="the usage row")[0]
+    row = await_model_stopped_and_usage_row(model_service, gateway, before, "cross-tier-plain-cut")
     assert row["endReason"] == "client_cancelled"
     assert row["streamed"] is False
     assert 0 < row["completionTokens"] < 2000  # what was generated before the client left, not the cap
