@@ -52,7 +52,9 @@ CHAT_EDGE_CASES: dict[str, dict] = {
 # (method, path) -> name -> what the case sends (Case keyword arguments). An operation missing from
 # a tier's OpenAPI document is skipped there; the suite asserts which cases each tier was sent.
 EDGE_CASES: dict[tuple[str, str], dict[str, dict]] = {
-    ("POST", "/v1/chat/completions"): {name: {"body": body} for name, body in CHAT_EDGE_CASES.items()},
+    # `stream` stated, so that the hooks send each body exactly as written here.
+    ("POST", "/v1/chat/completions"): {name: {"body": {"stream": False, **body}}
+                                       for name, body in CHAT_EDGE_CASES.items()},
     ("POST", "/api/chat/messages"): {
         "message content lone surrogate": {"body": {"content": LONE_HIGH}},
         "message conversationId lone surrogate": {"body": {"conversationId": LONE_LOW, "content": "hi"}},

@@ -18,6 +18,7 @@ import threading
 import zlib
 
 import schemathesis
+from schemathesis.core import NotSet
 from edge_cases import EDGE_CASES, MAX_TOKENS
 
 TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "maxTokens")
@@ -98,7 +99,12 @@ def after_call(context, case, response) -> None:
     path = os.environ.get("FUZZ_RECORD")
     if not path:
         return
-    body = case.body if isinstance(case.body, (dict, list, str, int, float, bool, type(None))) else repr(case.body)
+    if isinstance(case.body, NotSet):  # no body
+        body = None
+    elif isinstance(case.body, (dict, list, str, int, float, bool, type(None))):
+        body = case.body
+    else:
+        body = repr(case.body)
     meta = case.meta
     line = json.dumps({"phase": meta.phase.name.value if meta else None,
                        "mode": meta.generation.mode.value if meta else None,
