@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -198,6 +199,17 @@ def test_kubernetes_validate_rejects_an_invalid_manifest(broken_gateway):
 def test_kustomization_lists_every_manifest():
     kustomization = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text())
     assert sorted(kustomization["resources"]) == [p.name for p in _manifest_files()]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl (its kustomize renders without a cluster)")
+def test_kustomization_renders_every_resource_into_the_namespace():
+    result = subprocess.run(["kubectl", "kustomize", str(K8S_DIR)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    rendered = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert len(rendered) == len(_documents())
+    for document in rendered:
+        if document["kind"] != "Namespace":
+            assert document["metadata"]["namespace"] == "llm-relay", document["metadata"]["name"]
 
 
 # --- agreement with the code ------------------------------------------------------------
