@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,6 +26,7 @@ import pytest
 import yaml
 from model_service.config import Settings
 
+from stack import free_port, start_gateway
 from test_compose import GATEWAY_PORT, GATEWAY_SRC, MODEL_SERVICE_PORT, ROOT, _sources
 
 K8S_DIR = ROOT / "deploy" / "k8s"
@@ -297,8 +299,8 @@ def test_gateway_runs_two_replicas_under_a_disruption_budget():
     container = _container(deployment)
     assert _env_value(container, "SERVER_PORT") == str(GATEWAY_PORT)
     assert service["spec"]["ports"][0]["port"] == GATEWAY_PORT
-    # Probe groups, not /actuator/health: that one includes upstream health, and a model
-    # outage must not restart every gateway.
+    # Probe groups, not /actuator/health: that one includes the database (and upstreams), and
+    # a database outage must not restart every gateway.
     assert _env_value(container, "MANAGEMENT_ENDPOINT_HEALTH_PROBES_ENABLED") == "true"
     assert container["livenessProbe"]["httpGet"]["path"] == "/actuator/health/liveness"
     assert container["readinessProbe"]["httpGet"]["path"] == "/actuator/health/readiness"
@@ -325,3 +327,16 @@ def test_every_container_has_requests_limits_and_probes():
         assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
         assert "memory" in container["resources"]["limits"], name
         assert "readinessProbe" in container and "livenessProbe" in container, name
+
+
+def test_gateway_probe_paths_answer_on_the_real_gateway_while_no_upstream_is_up():
+    """The manifest's probe paths exist with its settings, and stay 200 when every model
+    replica is down (the gateway answers 503 + Retry-After itself then)."""
+    container = _container(_one("Deployment", "java-gateway"))
+    setting = "MANAGEMENT_ENDPOINT_HEALTH_PROBES_ENABLED"
+    nobody_listens = f"http://127.0.0.1:{free_port()}"
+    with start_gateway(free_port(), [nobody_listens], env={setting: _env_value(container, setting)}) as gateway:
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            with urllib.request.urlopen(gateway.url + container[probe]["httpGet"]["path"], timeout=10) as response:
+                assert response.status == 200, probe
+                assert json.load(response) == {"status": "UP"}, probe
