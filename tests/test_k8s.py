@@ -67,6 +67,7 @@ def _env_names(container: dict) -> set[str]:
 
 
 def _env_value(container: dict, name: str) -> str:
+    """A plain value from the container's config maps or env (not a secret reference)."""
     for source in container.get("envFrom", []):
         data = _one("ConfigMap", source["configMapRef"]["name"])["data"]
         if name in data:
@@ -221,6 +222,16 @@ def test_model_service_env_names_are_its_settings():
     container = _container(_one("StatefulSet", "model-service"))
     bound = {f"MODEL_SERVICE_{name.upper()}" for name in Settings.model_fields}
     assert _env_names(container) - bound == set()
+
+
+def test_model_service_settings_accept_the_manifest_values(monkeypatch):
+    # Values, not only names: a Literal or a bool the settings refuse would crash the pod at start.
+    container = _container(_one("StatefulSet", "model-service"))
+    for name in _env_names(container):
+        monkeypatch.setenv(name, _env_value(container, name) if name != "MODEL_SERVICE_API_KEY" else "k")
+    settings = Settings()
+    assert settings.port == MODEL_SERVICE_PORT and settings.device == "cuda"
+    assert str(settings.model_path) == _env_value(container, "MODEL_SERVICE_MODEL_PATH")
 
 
 def test_gateway_env_names_are_bound_by_the_gateway():
