@@ -7,9 +7,10 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 MODEL_DIR   := models/smollm2-135m-instruct
 GATEWAY_JAR := java-gateway/target/java-gateway.jar
+KUBECONFORM := .tools/bin/kubeconform
 MVN         := mvn -B -q -Dstyle.color=never
 
-.PHONY: help run test venv model gateway chromium test-model-service test-gateway test-tiers test-fuzz test-browser bench-model-service bench-gateway clean
+.PHONY: help run test venv model gateway chromium kubeconform test-model-service test-gateway test-tiers test-fuzz test-browser bench-model-service bench-gateway clean
 
 help:
 	@echo "make run    - set up and start model-service (:6006) and gateway + web page (:8888)"
@@ -40,10 +41,16 @@ chromium:
 	@{ command -v chromium && dpkg -s fonts-wqy-microhei; } >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
+# Kubernetes manifest validator (tests/test_k8s.py), built from its Go module into .tools/bin;
+# its schemas come from the kubernetes-validate package in the venv, nothing is downloaded.
+kubeconform: $(KUBECONFORM)
+$(KUBECONFORM):
+	GOBIN=$(abspath .tools/bin) go install github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0
+
 run: venv model gateway
 	scripts/run-stack.sh
 
-test: venv model gateway chromium
+test: venv model gateway chromium kubeconform
 	scripts/run-tests.sh
 
 test-model-service: venv model
@@ -52,7 +59,7 @@ test-model-service: venv model
 test-gateway:
 	cd java-gateway && mvn -B -Dstyle.color=never test
 
-test-tiers: venv model gateway
+test-tiers: venv model gateway kubeconform
 	$(PY) -m pytest -q tests --ignore=tests/browser --ignore=tests/fuzz
 
 test-fuzz: venv model gateway
@@ -69,4 +76,4 @@ bench-gateway: venv gateway
 	java-gateway/bench/run.sh
 
 clean:
-	rm -rf java-gateway/target .run
+	rm -rf java-gateway/target .run .tools

@@ -25,9 +25,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 GPU_OVERLAY = ROOT / "docker-compose.gpu.yml"
+SCALE_OVERLAY = ROOT / "docker-compose.scale.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 CONTRACTS = ROOT / "docs" / "contracts.md"
 NGINX_CONF = ROOT / "deploy" / "nginx" / "default.conf"
+NGINX_SCALE_CONF = ROOT / "deploy" / "nginx" / "scale.conf"
 DOCKERFILES = [ROOT / "model-service" / "Dockerfile", ROOT / "java-gateway" / "Dockerfile"]
 MODEL_SERVICE_SRC = ROOT / "model-service" / "src" / "model_service"
 GATEWAY_RESOURCES = ROOT / "java-gateway" / "src" / "main" / "resources"
@@ -200,7 +202,7 @@ def _seconds(duration: str) -> float:
 
 def test_every_compose_variable_is_listed_in_env_example():
     listed = set(_env_example())
-    used = set(_variables_in(COMPOSE_FILE)) | set(_variables_in(GPU_OVERLAY))
+    used = set(_variables_in(COMPOSE_FILE)) | set(_variables_in(GPU_OVERLAY)) | set(_variables_in(SCALE_OVERLAY))
     assert used - listed == set(), "add these to .env.example"
     assert listed - used == set(), "stale in .env.example (no compose file uses them)"
 
@@ -319,10 +321,10 @@ def test_dockerfiles_pass_hadolint():
 # --- nginx ------------------------------------------------------------------------------
 
 
-def _nginx_locations(tmp_dir: Path) -> dict[str, dict[str, list[list[str]]]]:
+def _nginx_locations(tmp_dir: Path, conf: Path = NGINX_CONF) -> dict[str, dict[str, list[list[str]]]]:
     # The image includes conf.d/*.conf inside `http {}`; parse it in that context.
     main = tmp_dir / "nginx.conf"
-    main.write_text(f"events {{}}\nhttp {{\n    include {NGINX_CONF};\n}}\n")
+    main.write_text(f"events {{}}\nhttp {{\n    include {conf};\n}}\n")
     parsed = crossplane.parse(str(main), check_ctx=True, check_args=True)
     assert parsed["status"] == "ok", parsed["errors"]
     locations = {}
@@ -341,9 +343,9 @@ def _nginx_locations(tmp_dir: Path) -> dict[str, dict[str, list[list[str]]]]:
     return locations
 
 
-@pytest.fixture
-def stream_locations(tmp_path) -> dict[str, dict[str, list[list[str]]]]:
-    proxied = {k: v for k, v in _nginx_locations(tmp_path).items() if "proxy_pass" in v}
+@pytest.fixture(params=[NGINX_CONF, NGINX_SCALE_CONF], ids=["default", "scale"])
+def stream_locations(request, tmp_path) -> dict[str, dict[str, list[list[str]]]]:
+    proxied = {k: v for k, v in _nginx_locations(tmp_path, request.param).items() if "proxy_pass" in v}
     for prefix in ("/api/", "/v1/"):
         assert any(_location_matches(k, prefix) for k in proxied), f"{prefix} is not proxied"
     return proxied
@@ -356,12 +358,13 @@ def _location_matches(location: str, path: str) -> bool:
     return path.startswith(pattern)
 
 
-def test_nginx_proxies_api_and_v1_to_the_gateway_service(stream_locations):
+def test_nginx_proxies_api_and_v1_to_the_gateway_service(tmp_path):
     conf = NGINX_CONF.read_text()
     assert re.search(rf"server\s+java-gateway:{GATEWAY_PORT}\s*;", conf)
     assert re.search(rf"listen\s+{NGINX_PORT}\s*;", conf)
-    for settings in stream_locations.values():
-        assert settings["proxy_pass"] == [["http://gateway"]]
+    for settings in _nginx_locations(tmp_path).values():
+        if "proxy_pass" in settings:
+            assert settings["proxy_pass"] == [["http://gateway"]]
 
 
 def test_nginx_does_not_buffer_or_cache_event_streams(stream_locations):
@@ -380,3 +383,62 @@ def test_compose_mounts_the_nginx_conf_and_the_web_page():
     targets = {v["target"]: v["source"] for v in web["volumes"]}
     assert targets["/etc/nginx/conf.d/default.conf"] == "./deploy/nginx/default.conf"
     assert targets["/usr/share/nginx/html"] == "./web"
+
+
+# --- scale-out override: Redis and two gateway instances behind nginx -----------------------
+
+
+@pytest.fixture(scope="module")
+def scaled() -> dict:
+    if COMPOSE_CLI is None:
+        pytest.skip("no Compose v2 CLI")
+    result = _run_compose(
+        "config", "--format", "json", env_file=ENV_EXAMPLE, files=[COMPOSE_FILE, GPU_OVERLAY, SCALE_OVERLAY]
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@needs_compose
+def test_scale_override_adds_redis_and_a_second_gateway(scaled):
+    services = scaled["services"]
+    assert set(services) == {"model-service", "java-gateway", "java-gateway-2", "web", "postgres", "redis"}
+    assert "redis-cli" in " ".join(services["redis"]["healthcheck"]["test"])
+    for gateway in ("java-gateway", "java-gateway-2"):
+        env = services[gateway]["environment"]
+        assert env["GATEWAY_LIMITS_STORE"] == "redis"
+        assert env["GATEWAY_REDIS_URL"] == "redis://redis:6379"
+        assert services[gateway]["depends_on"]["redis"]["condition"] == "service_healthy"
+    # The second instance is the first one's twin, apart from the host port only one can hold.
+    first, second = services["java-gateway"], services["java-gateway-2"]
+    assert first["environment"] == second["environment"]
+    assert first["image"] == second["image"] and first["healthcheck"] == second["healthcheck"]
+    assert not second.get("ports")
+
+
+@needs_compose
+def test_scale_override_points_nginx_at_both_instances(scaled):
+    web = scaled["services"]["web"]
+    assert {"java-gateway", "java-gateway-2"} <= set(web["depends_on"])
+    conf = {v["target"]: v["source"] for v in web["volumes"]}["/etc/nginx/conf.d/default.conf"]
+    assert Path(conf) == NGINX_SCALE_CONF
+    text = NGINX_SCALE_CONF.read_text()
+    for upstream in re.findall(r"upstream\s+\w+\s*\{([^}]*)\}", text):
+        servers = set(re.findall(r"server\s+(\S+?)\s*;", upstream))
+        assert servers == {f"java-gateway:{GATEWAY_PORT}", f"java-gateway-2:{GATEWAY_PORT}"}
+
+
+@needs_compose
+def test_base_file_alone_keeps_one_gateway_and_memory_limits(resolved):
+    assert "redis" not in resolved["services"]
+    assert "GATEWAY_LIMITS_STORE" not in resolved["services"]["java-gateway"]["environment"]
+
+
+def test_scale_nginx_keeps_a_browser_session_on_one_instance(tmp_path):
+    # Replies live in the JVM that started them until issue 9 item 2 shares them.
+    locations = _nginx_locations(tmp_path, NGINX_SCALE_CONF)
+    api = next(v for k, v in locations.items() if _location_matches(k, "/api/") and "proxy_pass" in v)
+    upstream = api["proxy_pass"][0][0].removeprefix("http://")
+    block = re.search(rf"upstream\s+{upstream}\s*\{{([^}}]*)\}}", NGINX_SCALE_CONF.read_text()).group(1)
+    assert re.search(r"hash\s+\$cookie_relay_session\s+consistent\s*;", block)
+    assert "relay_session" in _sources(GATEWAY_SRC, "*.java")
