@@ -42,6 +42,8 @@ final class Failover {
     private final UpstreamPool pool;
     private final Duration readTimeout;
     private final String requestId;
+    /** the replica preference this request carries (UpstreamPool#acquire), or null */
+    private final String affinityKey;
     private final Set<Upstream> tried = new HashSet<>();
     private long busyRetryAfter;
     private String lastFault;
@@ -50,14 +52,19 @@ final class Failover {
     private AttemptOutcome undecidedOutcome;
 
     Failover(UpstreamPool pool, Duration readTimeout, String requestId) {
+        this(pool, readTimeout, requestId, null);
+    }
+
+    Failover(UpstreamPool pool, Duration readTimeout, String requestId, String affinityKey) {
         this.pool = pool;
         this.readTimeout = readTimeout;
         this.requestId = requestId;
+        this.affinityKey = affinityKey;
     }
 
     /** A lease on the next upstream to try, or empty when none is left ({@link #unavailable}). */
     synchronized Optional<UpstreamLease> next() {
-        Optional<UpstreamLease> next = pool.acquire(tried);
+        Optional<UpstreamLease> next = pool.acquire(tried, affinityKey);
         next.ifPresent(lease -> tried.add(lease.upstream()));
         return next;
     }

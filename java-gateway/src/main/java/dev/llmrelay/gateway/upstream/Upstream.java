@@ -5,13 +5,17 @@ import java.util.concurrent.atomic.AtomicInteger;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import okhttp3.HttpUrl;
 
-/** One model-service replica: its breaker, probed health and streams in flight. */
+/** One model-service replica: its breaker, probed health, streams in flight and scraped load. */
 public final class Upstream {
 
     private final String name;
     private final HttpUrl baseUrl;
     private final CircuitBreaker breaker;
     private final AtomicInteger inFlight = new AtomicInteger();
+    /** calls sent since the last scrape: the replica's gauges do not show them yet */
+    private final AtomicInteger sentSinceScrape = new AtomicInteger();
+    /** the last scraped load, or null before the first scrape that found load gauges */
+    private volatile UpstreamLoad load;
     /** optimistic until the first probe answers, so a fresh gateway can serve at once */
     private volatile boolean healthy = true;
 
@@ -55,6 +59,25 @@ public final class Upstream {
 
     AtomicInteger inFlightCounter() {
         return inFlight;
+    }
+
+    /** The last scraped load if it is newer than {@code maxAgeNanos}, else null. */
+    UpstreamLoad load(long nowNanos, long maxAgeNanos) {
+        UpstreamLoad current = load;
+        return current != null && nowNanos - current.scrapedAtNanos() <= maxAgeNanos ? current : null;
+    }
+
+    void load(UpstreamLoad scraped) {
+        sentSinceScrape.set(0);
+        load = scraped;
+    }
+
+    int sentSinceScrape() {
+        return sentSinceScrape.get();
+    }
+
+    void sent() {
+        sentSinceScrape.incrementAndGet();
     }
 
     @Override

@@ -2,7 +2,9 @@ package dev.llmrelay.gateway.upstream;
 
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -18,7 +20,13 @@ import okhttp3.HttpUrl;
 
 /**
  * The model-service replicas. {@link #acquire} picks, among the healthy upstreams whose breaker lets a
- * call through, the one with the fewest calls in flight (ties rotate).
+ * call through, the least loaded (ties rotate). Load is the replica's own gauges from its last scrape
+ * ({@link UpstreamLoad}: twice the waiting requests, since a queue means no free batch slot, plus the
+ * running ones) plus the calls sent to it since that scrape; without a fresh scrape it is the calls
+ * this gateway has in flight there. Overloaded replicas (more waiting than
+ * {@code gateway.routing.affinity-max-waiting}, or a full KV cache) come last. A request with an affinity
+ * key goes back to the replica that served the key's last request while that one's fresh load shows it
+ * is not overloaded, so a conversation's turns reuse the replica's prompt cache.
  */
 @Component
 public class UpstreamPool {
@@ -26,9 +34,21 @@ public class UpstreamPool {
     private final List<Upstream> upstreams;
     private final AtomicInteger rotation = new AtomicInteger();
     private final GatewayProperties properties;
+    private final long metricsMaxAgeNanos;
+    /** affinity key -> the replica that served its last request; least recently used dropped first */
+    private final Map<String, Upstream> affinity;
 
     UpstreamPool(GatewayProperties properties, CircuitBreakerRegistry breakers, MeterRegistry meters) {
         this.properties = properties;
+        GatewayProperties.Routing routing = properties.routing();
+        this.metricsMaxAgeNanos = routing.metricsMaxAge().toNanos();
+        int affinityKeys = Math.max(1, routing.affinityKeys());
+        this.affinity = new LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, Upstream> eldest) {
+                return size() > affinityKeys;
+            }
+        };
         List<Upstream> list = new ArrayList<>();
         for (String configured : properties.upstreams()) {
             String name = configured.strip();
@@ -60,24 +80,68 @@ public class UpstreamPool {
 
     /** A lease on the best upstream not in {@code exclude}, or empty when none can take a call now. */
     public Optional<UpstreamLease> acquire(Set<Upstream> exclude) {
+        return acquire(exclude, null);
+    }
+
+    /**
+     * As {@link #acquire(Set)}, preferring the replica that served {@code affinityKey}'s last request
+     * (null: no preference) while it is not overloaded.
+     */
+    public Optional<UpstreamLease> acquire(Set<Upstream> exclude, String affinityKey) {
+        long now = System.nanoTime();
         int start = Math.floorMod(rotation.getAndIncrement(), upstreams.size());
-        List<Upstream> candidates = new ArrayList<>(upstreams.size());
+        List<Candidate> candidates = new ArrayList<>(upstreams.size());
         for (int i = 0; i < upstreams.size(); i++) {
             Upstream upstream = upstreams.get((start + i) % upstreams.size());
             if (!exclude.contains(upstream) && upstream.healthy()
                     && upstream.breaker().getState() != CircuitBreaker.State.FORCED_OPEN) {
-                candidates.add(upstream);
+                candidates.add(candidate(upstream, now));
             }
         }
-        // stable sort keeps the rotated order among equals
-        candidates.sort(Comparator.comparingInt(Upstream::inFlight));
-        for (Upstream upstream : candidates) {
+        // scores are taken once above, so the sort sees stable values; stable sort keeps the rotated order among equals
+        candidates.sort(Comparator.comparing(Candidate::overloaded).thenComparingLong(Candidate::score));
+        if (affinityKey != null) {
+            Upstream preferred;
+            synchronized (affinity) {
+                preferred = affinity.get(affinityKey);
+            }
+            for (int i = 0; i < candidates.size(); i++) {
+                Candidate candidate = candidates.get(i);
+                // without a fresh load, "not overloaded" is unknown: no preference, the plain balance
+                if (candidate.upstream() == preferred && candidate.loadKnown() && !candidate.overloaded()) {
+                    candidates.add(0, candidates.remove(i));
+                    break;
+                }
+            }
+        }
+        for (Candidate candidate : candidates) {
+            Upstream upstream = candidate.upstream();
             if (upstream.breaker().tryAcquirePermission()) {
                 upstream.inFlightCounter().incrementAndGet();
+                upstream.sent();
+                if (affinityKey != null) {
+                    synchronized (affinity) {
+                        affinity.put(affinityKey, upstream);
+                    }
+                }
                 return Optional.of(new UpstreamLease(upstream));
             }
         }
         return Optional.empty();
+    }
+
+    private Candidate candidate(Upstream upstream, long now) {
+        UpstreamLoad load = upstream.load(now, metricsMaxAgeNanos);
+        if (load == null) {
+            return new Candidate(upstream, false, false, upstream.inFlight());
+        }
+        GatewayProperties.Routing routing = properties.routing();
+        boolean overloaded = load.waiting() > routing.affinityMaxWaiting()
+                || load.kvCacheUsage() >= routing.affinityMaxKvCache(); // NaN (not exported) compares false
+        return new Candidate(upstream, true, overloaded, 2L * load.waiting() + load.running() + upstream.sentSinceScrape());
+    }
+
+    private record Candidate(Upstream upstream, boolean loadKnown, boolean overloaded, long score) {
     }
 
     /** Seconds a client should wait when no upstream could serve. */
