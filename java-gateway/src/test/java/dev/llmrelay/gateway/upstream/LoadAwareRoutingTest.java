@@ -8,10 +8,15 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
 import dev.llmrelay.gateway.support.GatewayTestSupport;
 import dev.llmrelay.gateway.support.ScriptedUpstream;
 import dev.llmrelay.gateway.support.SseScript;
 import mockwebserver3.MockResponse;
+import okhttp3.Request;
+import okhttp3.RequestBody;
 import okhttp3.Response;
 
 /**
@@ -150,5 +155,63 @@ class LoadAwareRoutingTest extends GatewayTestSupport {
         // one call at a time, so both are at 0 in flight: ties rotate, as before load-aware routing
         assertThat(UPSTREAM_A.chatRequests()).isEqualTo(2);
         assertThat(UPSTREAM_B.chatRequests()).isEqualTo(2);
+    }
+
+    @Test
+    void aBrowserConversationsTurnsStayOnOneReplicaUntilItIsOverloaded() throws Exception {
+        vllmLike(UPSTREAM_A, waitingA);
+        vllmLike(UPSTREAM_B, waitingB);
+        scrape();
+        String cookie = signIn(newKey());
+        JsonNode first = sendTurn(cookie, null);
+        String conversation = first.path("conversationId").asText();
+        boolean onA = UPSTREAM_A.chatRequests() == 1;
+        ScriptedUpstream home = onA ? UPSTREAM_A : UPSTREAM_B;
+        ScriptedUpstream other = onA ? UPSTREAM_B : UPSTREAM_A;
+        AtomicInteger homeWaiting = onA ? waitingA : waitingB;
+
+        homeWaiting.set(3); // busier than the other, not overloaded
+        scrape();
+        sendTurn(cookie, conversation);
+        sendTurn(cookie, conversation);
+        assertThat(home.chatRequests()).isEqualTo(3);
+        assertThat(other.chatRequests()).isZero();
+
+        homeWaiting.set(5); // overloaded: the conversation moves
+        scrape();
+        sendTurn(cookie, conversation);
+        assertThat(other.chatRequests()).isEqualTo(1);
+        assertThat(home.chatRequests()).isEqualTo(3);
+    }
+
+    private String signIn(String key) throws Exception {
+        try (Response response = client.newCall(new Request.Builder().url(url("/api/session"))
+                .post(RequestBody.create("{\"apiKey\":\"" + key + "\"}", JSON)).build()).execute()) {
+            assertThat(response.code()).isEqualTo(204);
+            return response.header("Set-Cookie").split(";", 2)[0];
+        }
+    }
+
+    /** One turn of the browser API, read to its end (the next turn waits for the reply). */
+    private JsonNode sendTurn(String cookie, String conversationId) throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        var body = json.createObjectNode().put("content", "Hello again");
+        if (conversationId != null) {
+            body.put("conversationId", conversationId);
+        }
+        JsonNode sent;
+        try (Response response = client.newCall(new Request.Builder().url(url("/api/chat/messages"))
+                .header("Cookie", cookie).post(RequestBody.create(body.toString(), JSON)).build()).execute()) {
+            assertThat(response.code()).isEqualTo(200);
+            sent = json.readTree(response.body().string());
+        }
+        try (Response stream = client.newCall(new Request.Builder()
+                .url(url("/api/chat/messages/" + sent.path("messageId").asText() + "/stream"))
+                .header("Cookie", cookie).build()).execute()) {
+            if (stream.code() != 204) { // 204: the reply already ended
+                assertThat(stream.body().string()).contains("event: finish");
+            }
+        }
+        return sent;
     }
 }
