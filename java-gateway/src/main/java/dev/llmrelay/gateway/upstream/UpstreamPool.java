@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.ToIntFunction;
 
 import org.springframework.stereotype.Component;
 
@@ -67,6 +68,12 @@ public class UpstreamPool {
                     .register(meters);
             Gauge.builder("gateway.upstream.in_flight", upstream, Upstream::inFlight)
                     .tag("upstream", trimmed).description("calls in flight to this upstream").register(meters);
+            Gauge.builder("gateway.upstream.waiting", upstream, u -> scraped(u, UpstreamLoad::waiting))
+                    .tag("upstream", trimmed).description("requests queued on this upstream at the last scrape")
+                    .register(meters);
+            Gauge.builder("gateway.upstream.running", upstream, u -> scraped(u, UpstreamLoad::running))
+                    .tag("upstream", trimmed).description("requests decoding on this upstream at the last scrape")
+                    .register(meters);
         }
         if (list.isEmpty()) {
             throw new IllegalStateException("GATEWAY_UPSTREAMS names no upstream");
@@ -139,6 +146,12 @@ public class UpstreamPool {
         boolean overloaded = load.waiting() > routing.affinityMaxWaiting()
                 || load.kvCacheUsage() >= routing.affinityMaxKvCache(); // NaN (not exported) compares false
         return new Candidate(upstream, true, overloaded, 2L * load.waiting() + load.running() + upstream.sentSinceScrape());
+    }
+
+    /** A gauge's value from the upstream's fresh load; NaN (no sample) without one. */
+    private double scraped(Upstream upstream, ToIntFunction<UpstreamLoad> value) {
+        UpstreamLoad load = upstream.load(System.nanoTime(), metricsMaxAgeNanos);
+        return load == null ? Double.NaN : value.applyAsInt(load);
     }
 
     private record Candidate(Upstream upstream, boolean loadKnown, boolean overloaded, long score) {

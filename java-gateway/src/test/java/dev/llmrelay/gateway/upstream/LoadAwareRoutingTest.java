@@ -86,6 +86,15 @@ class LoadAwareRoutingTest extends GatewayTestSupport {
         vllmLike(UPSTREAM_A, waitingA);
         vllmLike(UPSTREAM_B, waitingB);
         scrape();
+        try (Response metrics = client.newCall(new Request.Builder().url(url("/actuator/prometheus")).build())
+                .execute()) {
+            assertThat(metrics.body().string().lines()
+                    .filter(l -> l.startsWith("gateway_upstream_waiting{") || l.startsWith("gateway_upstream_running{")))
+                    .anySatisfy(l -> assertThat(l).startsWith("gateway_upstream_waiting{")
+                            .contains("upstream=\"" + UPSTREAM_A.baseUrl() + "\"").endsWith(" 6.0"))
+                    .anySatisfy(l -> assertThat(l).startsWith("gateway_upstream_running{")
+                            .contains("upstream=\"" + UPSTREAM_B.baseUrl() + "\"").endsWith(" 2.0"));
+        }
         String key = newKey();
         for (int i = 0; i < 4; i++) {
             send(key, null, "idle-" + i);
