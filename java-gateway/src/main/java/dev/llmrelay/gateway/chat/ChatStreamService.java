@@ -166,7 +166,7 @@ public class ChatStreamService {
             this.body = body;
             this.permit = permit;
             this.listener = listener;
-            this.failover = new Failover(pool, properties.timeouts().read(), requestId, affinityKey);
+            this.failover = new Failover(pool, properties.timeouts().read(), requestId, affinityKey, model);
         }
 
         /** Tries the next upstream, or fails the stream when none is left. */

@@ -52,14 +52,16 @@ final class Failover {
     private AttemptOutcome undecidedOutcome;
 
     Failover(UpstreamPool pool, Duration readTimeout, String requestId) {
-        this(pool, readTimeout, requestId, null);
+        this(pool, readTimeout, requestId, null, null);
     }
 
-    Failover(UpstreamPool pool, Duration readTimeout, String requestId, String affinityKey) {
+    /** Only {@code model}'s pool is tried ({@link UpstreamPool#outsidePool}), preferring {@code affinityKey}'s replica. */
+    Failover(UpstreamPool pool, Duration readTimeout, String requestId, String affinityKey, String model) {
         this.pool = pool;
         this.readTimeout = readTimeout;
         this.requestId = requestId;
         this.affinityKey = affinityKey;
+        this.tried.addAll(pool.outsidePool(model));
     }
 
     /** A lease on the next upstream to try, or empty when none is left ({@link #unavailable}). */

@@ -9,6 +9,8 @@ import okhttp3.HttpUrl;
 public final class Upstream {
 
     private final String name;
+    /** the model this replica's pool serves ({@code model=url} in GATEWAY_UPSTREAMS), or null: any model */
+    private final String model;
     private final HttpUrl baseUrl;
     private final CircuitBreaker breaker;
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -20,7 +22,12 @@ public final class Upstream {
     private volatile boolean healthy = true;
 
     Upstream(String name, HttpUrl baseUrl, CircuitBreaker breaker) {
+        this(name, null, baseUrl, breaker);
+    }
+
+    Upstream(String name, String model, HttpUrl baseUrl, CircuitBreaker breaker) {
         this.name = name;
+        this.model = model;
         this.baseUrl = baseUrl;
         this.breaker = breaker;
     }
@@ -28,6 +35,11 @@ public final class Upstream {
     /** The base URL as configured, used in logs, metrics and usage rows. */
     public String name() {
         return name;
+    }
+
+    /** The model of this replica's pool, or null when it is in the pool for every other model. */
+    public String model() {
+        return model;
     }
 
     /** {@code path} (e.g. {@code /v1/chat/completions}) on this upstream. */

@@ -5,10 +5,14 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.ToIntFunction;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 import org.springframework.stereotype.Component;
 
@@ -32,12 +36,18 @@ import okhttp3.HttpUrl;
 @Component
 public class UpstreamPool {
 
+    /** {@code model=http(s)://...}: a replica in that model's pool (model ids may hold '/' and ':') */
+    private static final Pattern MODEL_ENTRY = Pattern.compile("(?i)^([^=]+)=(https?://.+)$");
+
     private final List<Upstream> upstreams;
     private final AtomicInteger rotation = new AtomicInteger();
     private final GatewayProperties properties;
     private final long metricsMaxAgeNanos;
     /** affinity key -> the replica that served its last request; least recently used dropped first */
     private final Map<String, Upstream> affinity;
+    /** models with a pool of their own; the upstreams named without a model serve every other model */
+    private final Set<String> groupedModels;
+    private final boolean anyModelPool;
 
     UpstreamPool(GatewayProperties properties, CircuitBreakerRegistry breakers, MeterRegistry meters) {
         this.properties = properties;
@@ -56,12 +66,18 @@ public class UpstreamPool {
             if (name.isEmpty()) {
                 continue;
             }
+            String model = null;
+            Matcher grouped = MODEL_ENTRY.matcher(name);
+            if (grouped.matches()) {
+                model = grouped.group(1).strip();
+                name = grouped.group(2).strip();
+            }
             HttpUrl url = HttpUrl.parse(name);
             if (url == null) {
-                throw new IllegalStateException("GATEWAY_UPSTREAMS entry is not an http(s) URL: " + name);
+                throw new IllegalStateException("GATEWAY_UPSTREAMS entry is not an http(s) URL: " + configured.strip());
             }
             String trimmed = name.endsWith("/") ? name.substring(0, name.length() - 1) : name;
-            Upstream upstream = new Upstream(trimmed, url, breakers.circuitBreaker(trimmed));
+            Upstream upstream = new Upstream(trimmed, model, url, breakers.circuitBreaker(trimmed));
             list.add(upstream);
             Gauge.builder("gateway.upstream.healthy", upstream, u -> u.healthy() ? 1 : 0)
                     .tag("upstream", trimmed).description("1 when the last /health probe answered 200")
@@ -79,10 +95,42 @@ public class UpstreamPool {
             throw new IllegalStateException("GATEWAY_UPSTREAMS names no upstream");
         }
         this.upstreams = List.copyOf(list);
+        this.groupedModels = list.stream().map(Upstream::model).filter(Objects::nonNull).collect(Collectors.toSet());
+        this.anyModelPool = list.stream().anyMatch(u -> u.model() == null);
     }
 
     public List<Upstream> upstreams() {
         return upstreams;
+    }
+
+    /**
+     * Whether some pool serves {@code model}: its own ({@code model=url}), or the upstreams named without a
+     * model. A request naming no model (the browser API) goes to those, or to every upstream without them.
+     */
+    public boolean serves(String model) {
+        return model == null || anyModelPool || groupedModels.contains(model);
+    }
+
+    /** The upstreams outside {@code model}'s pool: {@link #acquire} is given them to exclude. */
+    public Set<Upstream> outsidePool(String model) {
+        if (groupedModels.isEmpty() || (model == null && !anyModelPool)) {
+            return Set.of();
+        }
+        String pool = model != null && groupedModels.contains(model) ? model : null;
+        return upstreams.stream().filter(u -> !Objects.equals(u.model(), pool)).collect(Collectors.toSet());
+    }
+
+    /**
+     * One model per pool, for a list of every pool's models: the grouped models, and null for the
+     * upstreams named without one (when there are any). Just {@code [null]} when nothing is grouped.
+     */
+    public List<String> pools() {
+        List<String> pools = new ArrayList<>();
+        if (anyModelPool) {
+            pools.add(null);
+        }
+        upstreams.stream().map(Upstream::model).filter(Objects::nonNull).distinct().forEach(pools::add);
+        return pools;
     }
 
     /** A lease on the best upstream not in {@code exclude}, or empty when none can take a call now. */
