@@ -14,6 +14,7 @@ import dev.llmrelay.gateway.ratelimit.RateLimitPermit;
 import dev.llmrelay.gateway.system.GatewayProperties;
 import dev.llmrelay.gateway.system.OpenAiException;
 import dev.llmrelay.gateway.upstream.UpstreamModels;
+import dev.llmrelay.gateway.upstream.UpstreamPool;
 import dev.llmrelay.gateway.usage.EndReason;
 import dev.llmrelay.gateway.usage.UsageRecorder;
 
@@ -29,8 +30,11 @@ class ChatAdmission {
     private final UsageRecorder usage;
     private final UpstreamModels models;
     private final GatewayProperties properties;
+    private final UpstreamPool pool;
 
-    ChatAdmission(KeyRateLimiter limiter, UsageRecorder usage, UpstreamModels models, GatewayProperties properties) {
+    ChatAdmission(KeyRateLimiter limiter, UsageRecorder usage, UpstreamModels models, GatewayProperties properties,
+            UpstreamPool pool) {
+        this.pool = pool;
         this.limiter = limiter;
         this.usage = usage;
         this.models = models;
@@ -42,7 +46,8 @@ class ChatAdmission {
     }
 
     /**
-     * @throws OpenAiException 400 for a malformed request or one over the model's context length
+     * @throws OpenAiException 400 for a malformed request or one over the model's context length, 404 for a
+     *                         model no upstream pool serves
      * @throws RateLimitExceededException 429 when a limit of the key is spent
      */
     Admitted admit(ApiKey key, ObjectNode request, String requestId, boolean stream) {
@@ -51,6 +56,13 @@ class ChatAdmission {
         int promptEstimate = ChatRequests.estimatePromptTokens(request);
         Integer maxTokens = ChatRequests.maxTokens(request);
         long completion = maxTokens != null ? maxTokens : properties.defaultMaxTokensEstimate();
+        if (!pool.serves(model)) {
+            usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, model, stream,
+                    EndReason.bad_request, 404);
+            throw new OpenAiException(404, "invalid_request_error", "model_not_found", "model",
+                    "The model '" + model + "' does not exist: no upstream pool serves it (see GET /v1/models).",
+                    Map.of());
+        }
         OptionalInt contextLength = models.contextLength(model);
         if (contextLength.isPresent()) {
             long room = contextLength.getAsInt() - (long) promptEstimate;

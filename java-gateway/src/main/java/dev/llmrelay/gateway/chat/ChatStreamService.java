@@ -93,6 +93,18 @@ public class ChatStreamService {
      */
     public ChatStreamHandle start(ApiKey key, ObjectNode openAiRequest, String requestId,
             ChatStreamListener listener) {
+        // OpenAI's `user` names the end user: their requests prefer one replica (its prompt cache)
+        String user = openAiRequest.path("user").isTextual() ? openAiRequest.path("user").asText() : "";
+        return start(key, openAiRequest, requestId, user.isEmpty() ? null : "user:" + key.id() + ":" + user,
+                listener);
+    }
+
+    /**
+     * As above, with the replica preference given by the caller ({@code affinityKey}, e.g. a conversation;
+     * null: none), see {@link UpstreamPool#acquire(java.util.Set, String)}.
+     */
+    public ChatStreamHandle start(ApiKey key, ObjectNode openAiRequest, String requestId, String affinityKey,
+            ChatStreamListener listener) {
         boolean clientStreams = ChatRequests.wantsStream(openAiRequest);
         ChatAdmission.Admitted admitted = admission.admit(key, openAiRequest, requestId, clientStreams);
         RateLimitPermit permit = admitted.permit();
@@ -111,7 +123,7 @@ public class ChatStreamService {
             throw new IllegalStateException(e);
         }
         StreamCall call = new StreamCall(key, requestId, admitted.model(), admitted.promptEstimate(), clientStreams,
-                clientWantsUsage, body, permit, listener);
+                clientWantsUsage, body, permit, listener, affinityKey);
         activeStreams.incrementAndGet();
         call.connect();
         return call;
@@ -143,7 +155,8 @@ public class ChatStreamService {
         private volatile ChatUsage reportedUsage;
 
         StreamCall(ApiKey key, String requestId, String model, int promptEstimate, boolean clientStreams,
-                boolean clientWantsUsage, byte[] body, RateLimitPermit permit, ChatStreamListener listener) {
+                boolean clientWantsUsage, byte[] body, RateLimitPermit permit, ChatStreamListener listener,
+                String affinityKey) {
             this.key = key;
             this.requestId = requestId;
             this.model = model;
@@ -153,7 +166,7 @@ public class ChatStreamService {
             this.body = body;
             this.permit = permit;
             this.listener = listener;
-            this.failover = new Failover(pool, properties.timeouts().read(), requestId);
+            this.failover = new Failover(pool, properties.timeouts().read(), requestId, affinityKey, model);
         }
 
         /** Tries the next upstream, or fails the stream when none is left. */

@@ -42,6 +42,8 @@ final class Failover {
     private final UpstreamPool pool;
     private final Duration readTimeout;
     private final String requestId;
+    /** the replica preference this request carries (UpstreamPool#acquire), or null */
+    private final String affinityKey;
     private final Set<Upstream> tried = new HashSet<>();
     private long busyRetryAfter;
     private String lastFault;
@@ -50,14 +52,21 @@ final class Failover {
     private AttemptOutcome undecidedOutcome;
 
     Failover(UpstreamPool pool, Duration readTimeout, String requestId) {
+        this(pool, readTimeout, requestId, null, null);
+    }
+
+    /** Only {@code model}'s pool is tried ({@link UpstreamPool#outsidePool}), preferring {@code affinityKey}'s replica. */
+    Failover(UpstreamPool pool, Duration readTimeout, String requestId, String affinityKey, String model) {
         this.pool = pool;
         this.readTimeout = readTimeout;
         this.requestId = requestId;
+        this.affinityKey = affinityKey;
+        this.tried.addAll(pool.outsidePool(model));
     }
 
     /** A lease on the next upstream to try, or empty when none is left ({@link #unavailable}). */
     synchronized Optional<UpstreamLease> next() {
-        Optional<UpstreamLease> next = pool.acquire(tried);
+        Optional<UpstreamLease> next = pool.acquire(tried, affinityKey);
         next.ifPresent(lease -> tried.add(lease.upstream()));
         return next;
     }

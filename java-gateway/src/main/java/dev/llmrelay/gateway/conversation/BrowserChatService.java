@@ -98,7 +98,8 @@ class BrowserChatService {
         ReplyGeneration generation = new ReplyGeneration(reply.id(), json, this::storeEnding);
         replies.add(generation);
         try {
-            generation.attach(source.start(session.key(), request(history, content), requestId, generation));
+            generation.attach(source.start(session.key(), request(history, content), requestId, conversation.id(),
+                    generation));
         } catch (RuntimeException refused) {
             // Nothing was generated: take the messages back so the page can offer the text again.
             replies.remove(reply.id());

@@ -27,9 +27,11 @@ class ChatStreamReplySource implements ReplySource {
     }
 
     @Override
-    public ReplyHandle start(ApiKey key, ObjectNode openAiRequest, String requestId, ReplyListener listener) {
+    public ReplyHandle start(ApiKey key, ObjectNode openAiRequest, String requestId, String conversationId,
+            ReplyListener listener) {
         Relay relay = new Relay(listener);
-        ChatStreamHandle handle = chatStreams.start(key, openAiRequest, requestId, relay);
+        ChatStreamHandle handle = chatStreams.start(key, openAiRequest, requestId, "conversation:" + conversationId,
+                relay);
         ChatStreamError early = relay.started();
         if (early != null) {
             throw ApiProblem.refused(early.status(), early.code(), early.message(), early.retryAfterSeconds());

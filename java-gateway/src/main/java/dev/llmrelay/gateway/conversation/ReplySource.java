@@ -12,7 +12,9 @@ import dev.llmrelay.gateway.keys.ApiKey;
  */
 interface ReplySource {
 
-    ReplyHandle start(ApiKey key, ObjectNode openAiRequest, String requestId, ReplyListener listener);
+    /** {@code conversationId}: the turns of one conversation prefer one replica (its prompt cache). */
+    ReplyHandle start(ApiKey key, ObjectNode openAiRequest, String requestId, String conversationId,
+            ReplyListener listener);
 
     /** Events of one streamed completion; exactly one of onFinish / onError ends it. */
     interface ReplyListener {

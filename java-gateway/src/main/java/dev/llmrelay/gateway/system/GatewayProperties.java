@@ -25,7 +25,8 @@ public record GatewayProperties(
         @DefaultValue("1024") int defaultMaxTokensEstimate,
         @DefaultValue Timeouts timeouts,
         @DefaultValue Breaker breaker,
-        @DefaultValue Health health) {
+        @DefaultValue Health health,
+        @DefaultValue Routing routing) {
 
     /**
      * @param connect TCP connect to an upstream
@@ -66,5 +67,24 @@ public record GatewayProperties(
     public record Health(
             @DefaultValue("5s") Duration interval,
             @DefaultValue("2s") Duration timeout) {
+    }
+
+    /**
+     * Load-aware upstream choice (docs/gateway.md). Each upstream's {@code /metrics} is scraped every
+     * {@code scrapeInterval} (0 turns scraping off: the pool then balances on its own in-flight counts);
+     * a load older than {@code metricsMaxAge} (scrapes failing) is ignored.
+     *
+     * @param affinityMaxWaiting a replica with more requests waiting than this is overloaded: requests
+     *                           with an affinity key (a conversation, an OpenAI {@code user}) leave it
+     * @param affinityMaxKvCache a replica whose KV cache use (0..1) reaches this is overloaded too
+     * @param affinityKeys       affinity keys remembered (least recently used forgotten first)
+     */
+    public record Routing(
+            @DefaultValue("2s") Duration scrapeInterval,
+            @DefaultValue("1s") Duration scrapeTimeout,
+            @DefaultValue("10s") Duration metricsMaxAge,
+            @DefaultValue("4") int affinityMaxWaiting,
+            @DefaultValue("0.95") double affinityMaxKvCache,
+            @DefaultValue("10000") int affinityKeys) {
     }
 }

@@ -2,10 +2,17 @@ package dev.llmrelay.gateway.upstream;
 
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.ToIntFunction;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 import org.springframework.stereotype.Component;
 
@@ -18,66 +25,184 @@ import okhttp3.HttpUrl;
 
 /**
  * The model-service replicas. {@link #acquire} picks, among the healthy upstreams whose breaker lets a
- * call through, the one with the fewest calls in flight (ties rotate).
+ * call through, the least loaded (ties rotate). Load is the replica's own gauges from its last scrape
+ * ({@link UpstreamLoad}: twice the waiting requests, since a queue means no free batch slot, plus the
+ * running ones) plus the calls sent to it since that scrape; without a fresh scrape it is the calls
+ * this gateway has in flight there. Overloaded replicas (more waiting than
+ * {@code gateway.routing.affinity-max-waiting}, or a full KV cache) come last. A request with an affinity
+ * key goes back to the replica that served the key's last request while that one's fresh load shows it
+ * is not overloaded, so a conversation's turns reuse the replica's prompt cache.
  */
 @Component
 public class UpstreamPool {
 
+    /** {@code model=http(s)://...}: a replica in that model's pool (model ids may hold '/' and ':') */
+    private static final Pattern MODEL_ENTRY = Pattern.compile("(?i)^([^=]+)=(https?://.+)$");
+
     private final List<Upstream> upstreams;
     private final AtomicInteger rotation = new AtomicInteger();
     private final GatewayProperties properties;
+    private final long metricsMaxAgeNanos;
+    /** affinity key -> the replica that served its last request; least recently used dropped first */
+    private final Map<String, Upstream> affinity;
+    /** models with a pool of their own; the upstreams named without a model serve every other model */
+    private final Set<String> groupedModels;
+    private final boolean anyModelPool;
 
     UpstreamPool(GatewayProperties properties, CircuitBreakerRegistry breakers, MeterRegistry meters) {
         this.properties = properties;
+        GatewayProperties.Routing routing = properties.routing();
+        this.metricsMaxAgeNanos = routing.metricsMaxAge().toNanos();
+        int affinityKeys = Math.max(1, routing.affinityKeys());
+        this.affinity = new LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, Upstream> eldest) {
+                return size() > affinityKeys;
+            }
+        };
         List<Upstream> list = new ArrayList<>();
         for (String configured : properties.upstreams()) {
             String name = configured.strip();
             if (name.isEmpty()) {
                 continue;
             }
+            String model = null;
+            Matcher grouped = MODEL_ENTRY.matcher(name);
+            if (grouped.matches()) {
+                model = grouped.group(1).strip();
+                name = grouped.group(2).strip();
+            }
             HttpUrl url = HttpUrl.parse(name);
             if (url == null) {
-                throw new IllegalStateException("GATEWAY_UPSTREAMS entry is not an http(s) URL: " + name);
+                throw new IllegalStateException("GATEWAY_UPSTREAMS entry is not an http(s) URL: " + configured.strip());
             }
             String trimmed = name.endsWith("/") ? name.substring(0, name.length() - 1) : name;
-            Upstream upstream = new Upstream(trimmed, url, breakers.circuitBreaker(trimmed));
+            Upstream upstream = new Upstream(trimmed, model, url, breakers.circuitBreaker(trimmed));
             list.add(upstream);
             Gauge.builder("gateway.upstream.healthy", upstream, u -> u.healthy() ? 1 : 0)
                     .tag("upstream", trimmed).description("1 when the last /health probe answered 200")
                     .register(meters);
             Gauge.builder("gateway.upstream.in_flight", upstream, Upstream::inFlight)
                     .tag("upstream", trimmed).description("calls in flight to this upstream").register(meters);
+            Gauge.builder("gateway.upstream.waiting", upstream, u -> scraped(u, UpstreamLoad::waiting))
+                    .tag("upstream", trimmed).description("requests queued on this upstream at the last scrape")
+                    .register(meters);
+            Gauge.builder("gateway.upstream.running", upstream, u -> scraped(u, UpstreamLoad::running))
+                    .tag("upstream", trimmed).description("requests decoding on this upstream at the last scrape")
+                    .register(meters);
         }
         if (list.isEmpty()) {
             throw new IllegalStateException("GATEWAY_UPSTREAMS names no upstream");
         }
         this.upstreams = List.copyOf(list);
+        this.groupedModels = list.stream().map(Upstream::model).filter(Objects::nonNull).collect(Collectors.toSet());
+        this.anyModelPool = list.stream().anyMatch(u -> u.model() == null);
     }
 
     public List<Upstream> upstreams() {
         return upstreams;
     }
 
+    /**
+     * Whether some pool serves {@code model}: its own ({@code model=url}), or the upstreams named without a
+     * model. A request naming no model (the browser API) goes to those, or to every upstream without them.
+     */
+    public boolean serves(String model) {
+        return model == null || anyModelPool || groupedModels.contains(model);
+    }
+
+    /** The upstreams outside {@code model}'s pool: {@link #acquire} is given them to exclude. */
+    public Set<Upstream> outsidePool(String model) {
+        if (groupedModels.isEmpty() || (model == null && !anyModelPool)) {
+            return Set.of();
+        }
+        String pool = model != null && groupedModels.contains(model) ? model : null;
+        return upstreams.stream().filter(u -> !Objects.equals(u.model(), pool)).collect(Collectors.toSet());
+    }
+
+    /**
+     * One model per pool, for a list of every pool's models: the grouped models, and null for the
+     * upstreams named without one (when there are any). Just {@code [null]} when nothing is grouped.
+     */
+    public List<String> pools() {
+        List<String> pools = new ArrayList<>();
+        if (anyModelPool) {
+            pools.add(null);
+        }
+        upstreams.stream().map(Upstream::model).filter(Objects::nonNull).distinct().forEach(pools::add);
+        return pools;
+    }
+
     /** A lease on the best upstream not in {@code exclude}, or empty when none can take a call now. */
     public Optional<UpstreamLease> acquire(Set<Upstream> exclude) {
+        return acquire(exclude, null);
+    }
+
+    /**
+     * As {@link #acquire(Set)}, preferring the replica that served {@code affinityKey}'s last request
+     * (null: no preference) while it is not overloaded.
+     */
+    public Optional<UpstreamLease> acquire(Set<Upstream> exclude, String affinityKey) {
+        long now = System.nanoTime();
         int start = Math.floorMod(rotation.getAndIncrement(), upstreams.size());
-        List<Upstream> candidates = new ArrayList<>(upstreams.size());
+        List<Candidate> candidates = new ArrayList<>(upstreams.size());
         for (int i = 0; i < upstreams.size(); i++) {
             Upstream upstream = upstreams.get((start + i) % upstreams.size());
             if (!exclude.contains(upstream) && upstream.healthy()
                     && upstream.breaker().getState() != CircuitBreaker.State.FORCED_OPEN) {
-                candidates.add(upstream);
+                candidates.add(candidate(upstream, now));
             }
         }
-        // stable sort keeps the rotated order among equals
-        candidates.sort(Comparator.comparingInt(Upstream::inFlight));
-        for (Upstream upstream : candidates) {
+        // scores are taken once above, so the sort sees stable values; stable sort keeps the rotated order among equals
+        candidates.sort(Comparator.comparing(Candidate::overloaded).thenComparingLong(Candidate::score));
+        if (affinityKey != null) {
+            Upstream preferred;
+            synchronized (affinity) {
+                preferred = affinity.get(affinityKey);
+            }
+            for (int i = 0; i < candidates.size(); i++) {
+                Candidate candidate = candidates.get(i);
+                // without a fresh load, "not overloaded" is unknown: no preference, the plain balance
+                if (candidate.upstream() == preferred && candidate.loadKnown() && !candidate.overloaded()) {
+                    candidates.add(0, candidates.remove(i));
+                    break;
+                }
+            }
+        }
+        for (Candidate candidate : candidates) {
+            Upstream upstream = candidate.upstream();
             if (upstream.breaker().tryAcquirePermission()) {
                 upstream.inFlightCounter().incrementAndGet();
+                upstream.sent();
+                if (affinityKey != null) {
+                    synchronized (affinity) {
+                        affinity.put(affinityKey, upstream);
+                    }
+                }
                 return Optional.of(new UpstreamLease(upstream));
             }
         }
         return Optional.empty();
+    }
+
+    private Candidate candidate(Upstream upstream, long now) {
+        UpstreamLoad load = upstream.load(now, metricsMaxAgeNanos);
+        if (load == null) {
+            return new Candidate(upstream, false, false, upstream.inFlight());
+        }
+        GatewayProperties.Routing routing = properties.routing();
+        boolean overloaded = load.waiting() > routing.affinityMaxWaiting()
+                || load.kvCacheUsage() >= routing.affinityMaxKvCache(); // NaN (not exported) compares false
+        return new Candidate(upstream, true, overloaded, 2L * load.waiting() + load.running() + upstream.sentSinceScrape());
+    }
+
+    /** A gauge's value from the upstream's fresh load; NaN (no sample) without one. */
+    private double scraped(Upstream upstream, ToIntFunction<UpstreamLoad> value) {
+        UpstreamLoad load = upstream.load(System.nanoTime(), metricsMaxAgeNanos);
+        return load == null ? Double.NaN : value.applyAsInt(load);
+    }
+
+    private record Candidate(Upstream upstream, boolean loadKnown, boolean overloaded, long score) {
     }
 
     /** Seconds a client should wait when no upstream could serve. */

@@ -40,6 +40,7 @@ import okio.BufferedSource;
         "gateway.bootstrap-key=sk-relay-bootstrap-for-tests",
         "gateway.cors-origins=http://allowed.example",
         "gateway.health.interval=0",
+        "gateway.routing.scrape-interval=0",
         "gateway.timeouts.connect=2s",
         "gateway.timeouts.read=20s",
         "gateway.timeouts.heartbeat=200ms",

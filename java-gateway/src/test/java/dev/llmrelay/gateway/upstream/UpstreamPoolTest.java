@@ -71,4 +71,30 @@ class UpstreamPoolTest {
         assertThat(pool.upstreams().get(0).url("/v1/chat/completions").toString())
                 .isEqualTo("http://model:6006/v1/chat/completions");
     }
+
+    @Test
+    void upstreamsNamedWithAModelFormThatModelsPoolAndTheRestServeEveryOtherModel() {
+        UpstreamPool pool = pool("smollm2=http://a:1,Qwen/Qwen2.5:7b=http://b:1/,http://c:1,http://d:1");
+        Upstream a = pool.upstreams().get(0);
+        Upstream b = pool.upstreams().get(1);
+        Upstream c = pool.upstreams().get(2);
+        Upstream d = pool.upstreams().get(3);
+        assertThat(pool.upstreams()).extracting(Upstream::name)
+                .containsExactly("http://a:1", "http://b:1", "http://c:1", "http://d:1");
+        assertThat(pool.upstreams()).extracting(Upstream::model).containsExactly("smollm2", "Qwen/Qwen2.5:7b", null, null);
+        assertThat(pool.outsidePool("smollm2")).containsExactlyInAnyOrder(b, c, d);
+        assertThat(pool.outsidePool("Qwen/Qwen2.5:7b")).containsExactlyInAnyOrder(a, c, d);
+        assertThat(pool.outsidePool("other")).containsExactlyInAnyOrder(a, b);
+        assertThat(pool.outsidePool(null)).containsExactlyInAnyOrder(a, b);
+        assertThat(pool.serves("other")).isTrue();
+        assertThat(pool.pools()).containsExactly(null, "smollm2", "Qwen/Qwen2.5:7b");
+
+        UpstreamPool grouped = pool("smollm2=http://a:1");
+        assertThat(grouped.serves("smollm2")).isTrue();
+        assertThat(grouped.serves("other")).isFalse();
+        assertThat(grouped.outsidePool(null)).isEmpty(); // no model named (browser API): every upstream
+        assertThat(grouped.pools()).containsExactly("smollm2");
+        assertThat(pool("http://a:1").pools()).containsExactly((String) null);
+        assertThat(pool("http://a:1").outsidePool("anything")).isEmpty();
+    }
 }
