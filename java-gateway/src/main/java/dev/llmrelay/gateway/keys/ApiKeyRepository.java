@@ -51,12 +51,19 @@ class ApiKeyRepository {
                 .query(Long.class).single() > 0;
     }
 
-    void update(ApiKey key) {
-        jdbc.sql("UPDATE api_key SET name = ?, requests_per_minute = ?, tokens_per_minute = ?, "
-                        + "max_concurrent_streams = ?, enabled = ? WHERE id = ?")
-                .params(key.name(), key.requestsPerMinute(), key.tokensPerMinute(), key.maxConcurrentStreams(),
-                        key.enabled(), key.id())
-                .update();
+    /**
+     * Sets the given columns (null: keep) in one statement, so concurrent edits of different fields
+     * never undo each other (a read-modify-write of the whole row did). False when there is no key.
+     */
+    boolean update(long id, String name, Integer requestsPerMinute, Integer tokensPerMinute,
+            Integer maxConcurrentStreams, Boolean enabled) {
+        return jdbc.sql("UPDATE api_key SET name = COALESCE(?, name), "
+                        + "requests_per_minute = COALESCE(?, requests_per_minute), "
+                        + "tokens_per_minute = COALESCE(?, tokens_per_minute), "
+                        + "max_concurrent_streams = COALESCE(?, max_concurrent_streams), "
+                        + "enabled = COALESCE(?, enabled) WHERE id = ?")
+                .params(name, requestsPerMinute, tokensPerMinute, maxConcurrentStreams, enabled, id)
+                .update() > 0;
     }
 
     void touch(long id, Instant now) {
