@@ -39,6 +39,14 @@ class ConversationRepository {
                 .query(ConversationRepository::mapConversation).optional();
     }
 
+    /** Like {@link #findConversation}, and locks the row until the transaction ends (sends queue here). */
+    Optional<Conversation> lockConversation(String id, long keyId) {
+        return jdbc.sql("SELECT id, key_id, title, created_at, updated_at FROM conversation WHERE id = ? AND key_id = ? "
+                        + "FOR UPDATE")
+                .params(id, keyId)
+                .query(ConversationRepository::mapConversation).optional();
+    }
+
     List<Conversation> listConversations(long keyId, int limit) {
         return jdbc.sql("SELECT id, key_id, title, created_at, updated_at FROM conversation WHERE key_id = ? "
                         + "ORDER BY updated_at DESC, id LIMIT ?")
