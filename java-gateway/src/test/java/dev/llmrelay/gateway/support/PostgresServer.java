@@ -63,6 +63,9 @@ public final class PostgresServer {
         try {
             run(List.of(BIN.resolve("pg_ctl").toString(), "-D", dir.resolve("data").toString(), "-m", "immediate",
                     "-w", "stop"), false, true);
+            try (var files = Files.walk(dir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
+            }
         } catch (IOException | RuntimeException e) {
             System.err.println("PostgreSQL stop failed: " + e.getMessage());
         }
