@@ -10,7 +10,7 @@ GATEWAY_JAR := java-gateway/target/java-gateway.jar
 KUBECONFORM := .tools/bin/kubeconform
 MVN         := mvn -B -q -Dstyle.color=never
 
-.PHONY: help run test venv model gateway chromium kubeconform test-model-service test-gateway test-tiers test-fuzz test-browser bench-model-service bench-gateway clean
+.PHONY: help run test venv model gateway chromium postgres kubeconform test-model-service test-gateway test-tiers test-fuzz test-browser bench-model-service bench-gateway clean
 
 help:
 	@echo "make run    - set up and start model-service (:6006) and gateway + web page (:8888)"
@@ -47,16 +47,21 @@ kubeconform: $(KUBECONFORM)
 $(KUBECONFORM):
 	GOBIN=$(abspath .tools/bin) go install github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0
 
+# Debian's PostgreSQL server: the gateway tests start a throwaway cluster of it (PostgresServer).
+postgres:
+	@test -x "$$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1)" || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
 run: venv model gateway
 	scripts/run-stack.sh
 
-test: venv model gateway chromium kubeconform
+test: venv model gateway chromium postgres kubeconform
 	scripts/run-tests.sh
 
 test-model-service: venv model
 	cd model-service && ../$(PY) -m pytest -q
 
-test-gateway:
+test-gateway: postgres
 	cd java-gateway && mvn -B -Dstyle.color=never test
 
 test-tiers: venv model gateway kubeconform

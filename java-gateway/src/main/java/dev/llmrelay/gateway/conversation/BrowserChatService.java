@@ -14,6 +14,7 @@ import jakarta.servlet.http.HttpServletRequest;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.dao.DataIntegrityViolationException;
+import org.springframework.transaction.support.TransactionTemplate;
 import org.springframework.stereotype.Service;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 
@@ -35,6 +36,7 @@ class BrowserChatService {
     private static final int TITLE_CHARS = 60;
 
     private final ConversationRepository repository;
+    private final TransactionTemplate transactions;
     private final ReplyRegistry replies;
     private final ReplySource source;
     private final BrowserProperties properties;
@@ -43,8 +45,10 @@ class BrowserChatService {
     private final Clock clock = Clock.systemUTC();
 
     BrowserChatService(ConversationRepository repository, ReplyRegistry replies, ReplySource source,
-            BrowserProperties properties, GatewayProperties gateway, ObjectMapper json) {
+            BrowserProperties properties, GatewayProperties gateway, ObjectMapper json,
+            TransactionTemplate transactions) {
         this.repository = repository;
+        this.transactions = transactions;
         this.replies = replies;
         this.source = source;
         this.properties = properties;
@@ -65,38 +69,24 @@ class BrowserChatService {
         }
         Instant now = clock.instant();
         boolean created = conversationId == null || conversationId.isBlank();
-        Conversation conversation;
-        List<ChatMessage> history;
-        if (created) {
-            conversation = new Conversation(UUID.randomUUID().toString(), session.key().id(), title(content), now, now);
-            repository.insertConversation(conversation);
-            history = List.of();
-        } else {
-            conversation = repository.findConversation(conversationId, session.key().id())
-                    .orElseThrow(() -> ApiProblem.notFound("No conversation " + conversationId + "."));
-            history = repository.messages(conversation.id());
-            if (history.stream().anyMatch(m -> ChatMessage.STREAMING.equals(m.status()) && isLive(m))) {
-                throw ApiProblem.conflict("A reply is still being generated in this conversation: stop it or wait.");
-            }
-        }
-
-        int seq = repository.nextSeq(conversation.id());
-        ChatMessage user = new ChatMessage(UUID.randomUUID().toString(), conversation.id(), seq, ChatMessage.USER,
-                content, ChatMessage.COMPLETE, null, null, session.tokenHash(), null, null, now);
-        ChatMessage reply = new ChatMessage(UUID.randomUUID().toString(), conversation.id(), seq + 1,
-                ChatMessage.ASSISTANT, "", ChatMessage.STREAMING, null, null, session.tokenHash(), null, null, now);
+        ReplyGeneration generation = new ReplyGeneration(UUID.randomUUID().toString(), json, this::storeEnding);
+        Stored stored;
         try {
-            repository.insertMessage(user);
-            repository.insertMessage(reply);
+            stored = transactions.execute(tx -> store(session, created ? null : conversationId, content, now,
+                    generation));
         } catch (DataIntegrityViolationException sameSeq) {
-            // Another message for this conversation was stored at the same moment (two tabs).
-            repository.deleteMessage(user.id());
+            replies.remove(generation.messageId());
             throw ApiProblem.conflict("Another message was just sent in this conversation: wait for its reply.");
+        } catch (RuntimeException refused) {
+            replies.remove(generation.messageId());
+            throw refused;
         }
+        Conversation conversation = stored.conversation();
+        List<ChatMessage> history = stored.history();
+        ChatMessage user = stored.user();
+        ChatMessage reply = stored.reply();
         repository.touchConversation(conversation.id(), now);
 
-        ReplyGeneration generation = new ReplyGeneration(reply.id(), json, this::storeEnding);
-        replies.add(generation);
         try {
             generation.attach(source.start(session.key(), request(history, content), requestId, conversation.id(),
                     generation));
@@ -111,6 +101,42 @@ class BrowserChatService {
             throw refused;
         }
         return new Sent(conversation.id(), reply.id());
+    }
+
+    private record Stored(Conversation conversation, List<ChatMessage> history, ChatMessage user, ChatMessage reply) {
+    }
+
+    /**
+     * Stores the user message and the streaming reply in one transaction that holds the
+     * conversation's row lock, and registers the reply before committing: a send racing this one
+     * waits for the lock, then sees the live reply and gets 409 (before, both could pass the check
+     * and two replies streamed at once in one conversation).
+     */
+    private Stored store(BrowserSession session, String conversationId, String content, Instant now,
+            ReplyGeneration generation) {
+        Conversation conversation;
+        List<ChatMessage> history;
+        if (conversationId == null) {
+            conversation = new Conversation(UUID.randomUUID().toString(), session.key().id(), title(content), now, now);
+            repository.insertConversation(conversation);
+            history = List.of();
+        } else {
+            conversation = repository.lockConversation(conversationId, session.key().id())
+                    .orElseThrow(() -> ApiProblem.notFound("No conversation " + conversationId + "."));
+            history = repository.messages(conversation.id());
+            if (history.stream().anyMatch(m -> ChatMessage.STREAMING.equals(m.status()) && isLive(m))) {
+                throw ApiProblem.conflict("A reply is still being generated in this conversation: stop it or wait.");
+            }
+        }
+        int seq = repository.nextSeq(conversation.id());
+        ChatMessage user = new ChatMessage(UUID.randomUUID().toString(), conversation.id(), seq, ChatMessage.USER,
+                content, ChatMessage.COMPLETE, null, null, session.tokenHash(), null, null, now);
+        ChatMessage reply = new ChatMessage(generation.messageId(), conversation.id(), seq + 1,
+                ChatMessage.ASSISTANT, "", ChatMessage.STREAMING, null, null, session.tokenHash(), null, null, now);
+        repository.insertMessage(user);
+        repository.insertMessage(reply);
+        replies.add(generation);
+        return new Stored(conversation, history, user, reply);
     }
 
     /**

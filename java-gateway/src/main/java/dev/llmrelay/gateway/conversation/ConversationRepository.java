@@ -10,6 +10,8 @@ import java.util.Optional;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
+import dev.llmrelay.gateway.system.StoredText;
+
 /** Conversations and their messages in the gateway database. */
 @Repository
 class ConversationRepository {
@@ -25,13 +27,22 @@ class ConversationRepository {
 
     void insertConversation(Conversation c) {
         jdbc.sql("INSERT INTO conversation (id, key_id, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
-                .params(c.id(), c.keyId(), c.title(), Timestamp.from(c.createdAt()), Timestamp.from(c.updatedAt()))
+                .params(c.id(), c.keyId(), StoredText.encode(c.title()), Timestamp.from(c.createdAt()),
+                        Timestamp.from(c.updatedAt()))
                 .update();
     }
 
     /** The conversation if it exists and belongs to this key. */
     Optional<Conversation> findConversation(String id, long keyId) {
         return jdbc.sql("SELECT id, key_id, title, created_at, updated_at FROM conversation WHERE id = ? AND key_id = ?")
+                .params(id, keyId)
+                .query(ConversationRepository::mapConversation).optional();
+    }
+
+    /** Like {@link #findConversation}, and locks the row until the transaction ends (sends queue here). */
+    Optional<Conversation> lockConversation(String id, long keyId) {
+        return jdbc.sql("SELECT id, key_id, title, created_at, updated_at FROM conversation WHERE id = ? AND key_id = ? "
+                        + "FOR UPDATE")
                 .params(id, keyId)
                 .query(ConversationRepository::mapConversation).optional();
     }
@@ -61,8 +72,9 @@ class ConversationRepository {
     void insertMessage(ChatMessage m) {
         jdbc.sql("INSERT INTO chat_message (" + MESSAGE_COLUMNS + ", alive_at) "
                         + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                .params(m.id(), m.conversationId(), m.seq(), m.role(), m.content(), m.status(), m.finishReason(),
-                        m.errorMessage(), m.sessionHash(), m.promptTokens(), m.completionTokens(),
+                .params(m.id(), m.conversationId(), m.seq(), m.role(), StoredText.encode(m.content()), m.status(),
+                        m.finishReason(), StoredText.encode(m.errorMessage()), m.sessionHash(), m.promptTokens(),
+                        m.completionTokens(),
                         Timestamp.from(m.createdAt()),
                         ChatMessage.STREAMING.equals(m.status()) ? Timestamp.from(m.createdAt()) : null)
                 .update();
@@ -88,7 +100,8 @@ class ConversationRepository {
             Integer promptTokens, Integer completionTokens) {
         return jdbc.sql("UPDATE chat_message SET content = ?, status = ?, finish_reason = ?, error_message = ?, "
                         + "prompt_tokens = ?, completion_tokens = ? WHERE id = ? AND status = 'streaming'")
-                .params(content, status, finishReason, errorMessage, promptTokens, completionTokens, id)
+                .params(StoredText.encode(content), status, finishReason, StoredText.encode(errorMessage), promptTokens,
+                        completionTokens, id)
                 .update() > 0;
     }
 
@@ -108,18 +121,20 @@ class ConversationRepository {
     int failAbandonedReplies(String errorMessage, Instant staleBefore) {
         return jdbc.sql("UPDATE chat_message SET status = 'error', error_message = ? "
                         + "WHERE status = 'streaming' AND COALESCE(alive_at, created_at) < ?")
-                .params(errorMessage, Timestamp.from(staleBefore)).update();
+                .params(StoredText.encode(errorMessage), Timestamp.from(staleBefore)).update();
     }
 
     private static Conversation mapConversation(ResultSet rs, int row) throws SQLException {
-        return new Conversation(rs.getString("id"), rs.getLong("key_id"), rs.getString("title"),
-                rs.getTimestamp("created_at").toInstant(), rs.getTimestamp("updated_at").toInstant());
+        return new Conversation(rs.getString("id"), rs.getLong("key_id"),
+                StoredText.decode(rs.getString("title")), rs.getTimestamp("created_at").toInstant(),
+                rs.getTimestamp("updated_at").toInstant());
     }
 
     private static ChatMessage mapMessage(ResultSet rs, int row) throws SQLException {
         return new ChatMessage(rs.getString("id"), rs.getString("conversation_id"), rs.getInt("seq"),
-                rs.getString("role"), rs.getString("content"), rs.getString("status"),
-                rs.getString("finish_reason"), rs.getString("error_message"), rs.getString("session_hash"),
+                rs.getString("role"), StoredText.decode(rs.getString("content")), rs.getString("status"),
+                rs.getString("finish_reason"), StoredText.decode(rs.getString("error_message")),
+                rs.getString("session_hash"),
                 (Integer) rs.getObject("prompt_tokens", Integer.class),
                 (Integer) rs.getObject("completion_tokens", Integer.class),
                 rs.getTimestamp("created_at").toInstant());

@@ -11,6 +11,8 @@ import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.jdbc.support.GeneratedKeyHolder;
 import org.springframework.stereotype.Repository;
 
+import dev.llmrelay.gateway.system.StoredText;
+
 @Repository
 class ApiKeyRepository {
 
@@ -27,7 +29,7 @@ class ApiKeyRepository {
         var keys = new GeneratedKeyHolder();
         jdbc.sql("INSERT INTO api_key (name, key_hash, key_prefix, requests_per_minute, tokens_per_minute, "
                         + "max_concurrent_streams, enabled, created_at) VALUES (?, ?, ?, ?, ?, ?, TRUE, ?)")
-                .params(name, hash, prefix, rpm, tpm, streams, Timestamp.from(now))
+                .params(StoredText.encode(name), hash, prefix, rpm, tpm, streams, Timestamp.from(now))
                 .update(keys, "id");
         return keys.getKey().longValue();
     }
@@ -51,12 +53,19 @@ class ApiKeyRepository {
                 .query(Long.class).single() > 0;
     }
 
-    void update(ApiKey key) {
-        jdbc.sql("UPDATE api_key SET name = ?, requests_per_minute = ?, tokens_per_minute = ?, "
-                        + "max_concurrent_streams = ?, enabled = ? WHERE id = ?")
-                .params(key.name(), key.requestsPerMinute(), key.tokensPerMinute(), key.maxConcurrentStreams(),
-                        key.enabled(), key.id())
-                .update();
+    /**
+     * Sets the given columns (null: keep) in one statement, so concurrent edits of different fields
+     * never undo each other (a read-modify-write of the whole row did). False when there is no key.
+     */
+    boolean update(long id, String name, Integer requestsPerMinute, Integer tokensPerMinute,
+            Integer maxConcurrentStreams, Boolean enabled) {
+        return jdbc.sql("UPDATE api_key SET name = COALESCE(?, name), "
+                        + "requests_per_minute = COALESCE(?, requests_per_minute), "
+                        + "tokens_per_minute = COALESCE(?, tokens_per_minute), "
+                        + "max_concurrent_streams = COALESCE(?, max_concurrent_streams), "
+                        + "enabled = COALESCE(?, enabled) WHERE id = ?")
+                .params(StoredText.encode(name), requestsPerMinute, tokensPerMinute, maxConcurrentStreams, enabled, id)
+                .update() > 0;
     }
 
     void touch(long id, Instant now) {
@@ -69,7 +78,7 @@ class ApiKeyRepository {
 
     private static ApiKey map(ResultSet rs, int row) throws SQLException {
         Timestamp lastUsed = rs.getTimestamp("last_used_at");
-        return new ApiKey(rs.getLong("id"), rs.getString("name"), rs.getString("key_prefix"),
+        return new ApiKey(rs.getLong("id"), StoredText.decode(rs.getString("name")), rs.getString("key_prefix"),
                 rs.getInt("requests_per_minute"), rs.getInt("tokens_per_minute"),
                 rs.getInt("max_concurrent_streams"), rs.getBoolean("enabled"),
                 rs.getTimestamp("created_at").toInstant(), lastUsed == null ? null : lastUsed.toInstant());

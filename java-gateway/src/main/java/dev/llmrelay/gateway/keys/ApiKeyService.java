@@ -107,18 +107,12 @@ public class ApiKeyService {
     }
 
     public Optional<ApiKey> update(long id, KeyChanges changes) {
-        return repository.findById(id).map(current -> {
-            ApiKey next = new ApiKey(current.id(),
-                    changes.name() == null || changes.name().isBlank() ? current.name() : changes.name().strip(),
-                    current.prefix(),
-                    orDefault(changes.requestsPerMinute(), current.requestsPerMinute()),
-                    orDefault(changes.tokensPerMinute(), current.tokensPerMinute()),
-                    orDefault(changes.maxConcurrentStreams(), current.maxConcurrentStreams()),
-                    changes.enabled() == null ? current.enabled() : changes.enabled(),
-                    current.createdAt(), current.lastUsedAt());
-            repository.update(next);
-            return next;
-        });
+        String name = changes.name() == null || changes.name().isBlank() ? null : changes.name().strip();
+        if (!repository.update(id, name, changes.requestsPerMinute(), changes.tokensPerMinute(),
+                changes.maxConcurrentStreams(), changes.enabled())) {
+            return Optional.empty();
+        }
+        return repository.findById(id);
     }
 
     public boolean delete(long id) {

@@ -9,6 +9,8 @@ import org.springframework.stereotype.Repository;
 
 import io.swagger.v3.oas.annotations.media.Schema;
 
+import dev.llmrelay.gateway.system.StoredText;
+
 @Repository
 class UsageRepository {
 
@@ -22,7 +24,8 @@ class UsageRepository {
         jdbc.sql("INSERT INTO usage_record (request_id, key_id, endpoint, upstream, model, streamed, prompt_tokens, "
                         + "completion_tokens, usage_source, end_reason, http_status, ttft_ms, duration_ms, created_at, "
                         + "request_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                .params(r.requestId(), r.keyId(), r.endpoint(), r.upstream(), truncate(r.model(), 200), r.streamed(),
+                .params(r.requestId(), r.keyId(), r.endpoint(), r.upstream(),
+                        StoredText.encode(truncate(r.model(), 200)), r.streamed(),
                         r.promptTokens(), r.completionTokens(), r.usageSource(), r.endReason().name(),
                         r.httpStatus(), r.ttftMs(), r.durationMs(), Timestamp.from(r.createdAt()), r.requestCount())
                 .update();
@@ -52,8 +55,8 @@ class UsageRepository {
             statement = statement.param(keyId);
         }
         return statement.query((rs, i) -> new KeyTotals(rs.getObject("key_id") == null ? null : rs.getLong("key_id"),
-                rs.getString("name"), rs.getLong("requests"), rs.getLong("prompt"), rs.getLong("completion"),
-                rs.getLong("cancelled"), rs.getLong("errors"), rs.getLong("limited"))).list();
+                StoredText.decode(rs.getString("name")), rs.getLong("requests"), rs.getLong("prompt"),
+                rs.getLong("completion"), rs.getLong("cancelled"), rs.getLong("errors"), rs.getLong("limited"))).list();
     }
 
     List<UsageRecord> recent(int limit, Long keyId) {
@@ -65,7 +68,7 @@ class UsageRepository {
         }
         return statement.param(limit).query((rs, i) -> new UsageRecord(rs.getString("request_id"),
                 rs.getObject("key_id") == null ? null : rs.getLong("key_id"), rs.getString("endpoint"),
-                rs.getString("upstream"), rs.getString("model"), rs.getBoolean("streamed"),
+                rs.getString("upstream"), StoredText.decode(rs.getString("model")), rs.getBoolean("streamed"),
                 rs.getInt("prompt_tokens"), rs.getInt("completion_tokens"), rs.getString("usage_source"),
                 EndReason.valueOf(rs.getString("end_reason")), rs.getInt("http_status"),
                 rs.getObject("ttft_ms") == null ? null : rs.getLong("ttft_ms"), rs.getLong("duration_ms"),

@@ -9,6 +9,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.autoconfigure.actuate.observability.AutoConfigureObservability;
 import org.springframework.boot.test.context.SpringBootTest;
@@ -30,8 +31,11 @@ import okio.BufferedSource;
 
 /**
  * One real gateway (Spring context, Tomcat on a random port, H2 in memory) in front of two scripted
- * upstreams, shared by the test classes that extend this (one cached context).
+ * upstreams, shared by the test classes that extend this (one cached context). With the system
+ * property {@code gateway.test.db=postgres} (the surefire execution "postgres", which runs the
+ * classes tagged {@value #POSTGRES_TAG}) the same context runs on a real PostgreSQL instead.
  */
+@Tag(GatewayTestSupport.POSTGRES_TAG)
 @AutoConfigureObservability(tracing = false) // Boot tests turn metrics export off unless asked
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
         "spring.datasource.url=jdbc:h2:mem:gateway-test;DB_CLOSE_DELAY=-1",
@@ -54,6 +58,9 @@ public abstract class GatewayTestSupport {
 
     public static final ScriptedUpstream UPSTREAM_A = new ScriptedUpstream();
     public static final ScriptedUpstream UPSTREAM_B = new ScriptedUpstream();
+    public static final String POSTGRES_TAG = "postgres";
+    /** True in the PostgreSQL run. */
+    public static final boolean ON_POSTGRES = "postgres".equals(System.getProperty("gateway.test.db"));
     public static final MediaType JSON = MediaType.get("application/json");
 
     /** A real page directory, as GATEWAY_WEB_DIR would name it. */
@@ -63,6 +70,11 @@ public abstract class GatewayTestSupport {
     static void upstreams(DynamicPropertyRegistry registry) {
         registry.add("gateway.upstreams", () -> UPSTREAM_A.baseUrl() + "," + UPSTREAM_B.baseUrl());
         registry.add("gateway.web-dir", WEB_DIR::toString);
+        if (ON_POSTGRES) {
+            registry.add("spring.datasource.url", PostgresServer::jdbcUrl);
+            registry.add("spring.datasource.username", PostgresServer::user);
+            registry.add("spring.datasource.password", () -> "");
+        }
     }
 
     private static java.nio.file.Path webDir() {
