@@ -9,7 +9,7 @@ MODEL_DIR   := models/smollm2-135m-instruct
 GATEWAY_JAR := java-gateway/target/java-gateway.jar
 MVN         := mvn -B -q -Dstyle.color=never
 
-.PHONY: help run test venv model gateway chromium test-model-service test-gateway test-tiers test-fuzz test-browser bench-model-service bench-gateway clean
+.PHONY: help run test venv model gateway chromium redis test-model-service test-gateway test-tiers test-fuzz test-browser bench-model-service bench-gateway clean
 
 help:
 	@echo "make run    - set up and start model-service (:6006) and gateway + web page (:8888)"
@@ -40,16 +40,21 @@ chromium:
 	@{ command -v chromium && dpkg -s fonts-wqy-microhei; } >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
+# Debian's redis-server for the gateway's shared-limit tests (each test starts its own on a free port).
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
 run: venv model gateway
 	scripts/run-stack.sh
 
-test: venv model gateway chromium
+test: venv model gateway chromium redis
 	scripts/run-tests.sh
 
 test-model-service: venv model
 	cd model-service && ../$(PY) -m pytest -q
 
-test-gateway:
+test-gateway: redis
 	cd java-gateway && mvn -B -Dstyle.color=never test
 
 test-tiers: venv model gateway
