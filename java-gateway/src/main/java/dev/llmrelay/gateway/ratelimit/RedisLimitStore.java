@@ -22,6 +22,8 @@ import io.lettuce.core.SocketOptions;
 import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.resource.ClientResources;
+import io.lettuce.core.resource.Delay;
 
 /**
  * Limit state in Redis, shared by every gateway instance. Each decision is one Lua script, so it is atomic
@@ -103,6 +105,7 @@ final class RedisLimitStore implements LimitStore {
             return renewed
             """;
 
+    private final ClientResources resources;
     private final RedisClient client;
     private final Duration lease;
     private final Map<String, String> liveLeases = new ConcurrentHashMap<>(); // lease -> slots key
@@ -113,7 +116,11 @@ final class RedisLimitStore implements LimitStore {
     RedisLimitStore(String url, Duration timeout, Duration lease) {
         RedisURI uri = RedisURI.create(url);
         uri.setTimeout(timeout);
-        this.client = RedisClient.create(uri);
+        // Lettuce's default reconnect backoff grows to 30 s; limits should be shared again soon after Redis is
+        this.resources = ClientResources.builder()
+                .reconnectDelay(Delay.exponential(Duration.ofMillis(100), Duration.ofSeconds(2), 2, TimeUnit.MILLISECONDS))
+                .build();
+        this.client = RedisClient.create(resources, uri);
         client.setOptions(ClientOptions.builder()
                 .autoReconnect(true)
                 // while disconnected, fail at once instead of queueing until the timeout
@@ -175,6 +182,7 @@ final class RedisLimitStore implements LimitStore {
     public void close() {
         renewer.shutdownNow();
         client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+        resources.shutdown(0, 2, TimeUnit.SECONDS);
     }
 
     private void renewLeases() {
