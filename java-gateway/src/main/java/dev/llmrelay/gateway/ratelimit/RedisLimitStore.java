@@ -108,6 +108,7 @@ final class RedisLimitStore implements LimitStore {
     private final ClientResources resources;
     private final RedisClient client;
     private final Duration lease;
+    private final Map<String, String> digests = new ConcurrentHashMap<>(); // script -> SHA-1 for EVALSHA
     private final Map<String, String> liveLeases = new ConcurrentHashMap<>(); // lease -> slots key
     private final ScheduledExecutorService renewer;
     private volatile StatefulRedisConnection<String, String> connection;
@@ -220,7 +221,7 @@ final class RedisLimitStore implements LimitStore {
     private Object eval(String script, ScriptOutputType type, String[] keys, String... args) {
         try {
             RedisCommands<String, String> commands = commands();
-            String sha = commands.digest(script);
+            String sha = digests.computeIfAbsent(script, commands::digest);
             try {
                 return commands.evalsha(sha, type, keys, args);
             } catch (RedisNoScriptException e) {
