@@ -31,6 +31,8 @@ public class KeyRateLimiter {
     private final StoreFailure onFailure;
     private final Duration retryAfter;
     private final MeterRegistry meters;
+    // log an outage once when it starts and once when it ends, not on every request (the metric counts)
+    private final AtomicBoolean storeDown = new AtomicBoolean();
 
     KeyRateLimiter(LimitStore store, StoreFailure onFailure, Duration retryAfter, MeterRegistry meters) {
         this.store = store;
@@ -56,10 +58,15 @@ public class KeyRateLimiter {
         Decision decision;
         try {
             decision = store.admit(keyId, limits, reserved);
+            if (storeDown.compareAndSet(true, false)) {
+                log.info("limit store reachable again");
+            }
         } catch (LimitStoreUnavailableException e) {
             meters.counter("gateway.ratelimit.store.unavailable", "policy", onFailure.name().toLowerCase())
                     .increment();
-            log.warn("limit store unreachable ({}): {}", onFailure, e.getMessage());
+            if (storeDown.compareAndSet(false, true)) {
+                log.warn("limit store unreachable, {} until it answers: {}", onFailure, e.getMessage());
+            }
             if (onFailure == StoreFailure.FAIL_CLOSED) {
                 throw new OpenAiException(503, "server_error", "limits_unavailable", null,
                         "Rate limits cannot be checked right now; retry later",
@@ -141,7 +148,7 @@ public class KeyRateLimiter {
             } catch (LimitStoreUnavailableException e) {
                 // the reservation stands as the charge: a refund is lost, an overrun goes uncharged
                 meters.counter("gateway.ratelimit.store.unavailable", "policy", "settle").increment();
-                log.warn("limit store unreachable, settle of {} tokens lost: {}", difference, e.getMessage());
+                log.debug("limit store unreachable, settle of {} tokens lost: {}", difference, e.getMessage());
             }
         }
 
@@ -155,7 +162,7 @@ public class KeyRateLimiter {
             } catch (LimitStoreUnavailableException e) {
                 // the slot's lease expires on its own
                 meters.counter("gateway.ratelimit.store.unavailable", "policy", "release").increment();
-                log.warn("limit store unreachable, slot left to expire: {}", e.getMessage());
+                log.debug("limit store unreachable, slot left to expire: {}", e.getMessage());
             }
         }
     }

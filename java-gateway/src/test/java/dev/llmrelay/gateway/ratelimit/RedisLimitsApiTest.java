@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.test.annotation.DirtiesContext;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 
@@ -14,6 +15,7 @@ import dev.llmrelay.gateway.support.SseScript;
 import okhttp3.Response;
 
 /** The real gateway with GATEWAY_LIMITS_STORE=redis (fail-closed) on a real redis-server, on /v1. */
+@DirtiesContext // its Redis stops after this class: do not leave a cached context reconnecting to it
 class RedisLimitsApiTest extends GatewayTestSupport {
 
     @RegisterExtension
