@@ -29,7 +29,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 
 /**
  * The limiter on {@link RedisLimitStore} with a real redis-server: the in-memory contract (inherited
- * tests), then two "gateways" (limiters with their own store and connection) sharing one Redis.
+ * tests), then two or three "gateways" (limiters with their own store and connection) sharing one Redis.
  */
 class RedisKeyRateLimiterTest extends KeyRateLimiterTest {
 
@@ -124,8 +124,9 @@ class RedisKeyRateLimiterTest extends KeyRateLimiterTest {
     }
 
     @Test
-    void twoGatewaysNeverOvershootTokensPerMinuteAndAccountEveryRefundExactly() throws Exception {
-        List<KeyRateLimiter> gateways = List.of(gateway(StoreFailure.FAIL_CLOSED), gateway(StoreFailure.FAIL_CLOSED));
+    void threeGatewaysNeverOvershootTokensPerMinuteAndAccountEveryRefundExactly() throws Exception {
+        List<KeyRateLimiter> gateways = List.of(gateway(StoreFailure.FAIL_CLOSED), gateway(StoreFailure.FAIL_CLOSED),
+                gateway(StoreFailure.FAIL_CLOSED));
         ApiKey key = key(11, 100_000, 10_000, 1000);
         AtomicLong used = new AtomicLong();
         AtomicInteger nth = new AtomicInteger();
