@@ -33,6 +33,8 @@ import io.lettuce.core.resource.Delay;
  * Redis's own (TIME), so instances' clocks need not agree. A stream slot is a lease in a sorted set scored
  * by its expiry; this instance renews its live leases, so the slots of a dead instance free themselves.
  * Every command is bounded by {@code timeout}; any Redis failure becomes {@link LimitStoreUnavailableException}.
+ * An admission whose reply times out may still have run: its reservation stays charged for the minute and
+ * its slot, never renewed, expires after one lease.
  */
 final class RedisLimitStore implements LimitStore {
 
@@ -117,9 +119,10 @@ final class RedisLimitStore implements LimitStore {
     RedisLimitStore(String url, Duration timeout, Duration lease) {
         RedisURI uri = RedisURI.create(url);
         uri.setTimeout(timeout);
-        // Lettuce's default reconnect backoff grows to 30 s; limits should be shared again soon after Redis is
+        // Lettuce's default reconnect backoff grows to 30 s; limits should be shared again soon after Redis is back
         this.resources = ClientResources.builder()
-                .reconnectDelay(Delay.exponential(Duration.ofMillis(100), Duration.ofSeconds(2), 2, TimeUnit.MILLISECONDS))
+                .reconnectDelay(Delay.exponential(Duration.ofMillis(100), Duration.ofSeconds(2), 2,
+                        TimeUnit.MILLISECONDS))
                 .build();
         this.client = RedisClient.create(resources, uri);
         client.setOptions(ClientOptions.builder()
@@ -164,8 +167,8 @@ final class RedisLimitStore implements LimitStore {
 
     @Override
     public void settle(String keyId, Limits limits, long difference) {
-        eval(SETTLE, ScriptOutputType.INTEGER, new String[] {tokensKey(keyId, limits)}, Integer.toString(limits.tokensPerMinute()),
-                Long.toString(WINDOW_MS), Long.toString(difference));
+        eval(SETTLE, ScriptOutputType.INTEGER, new String[] {tokensKey(keyId, limits)},
+                Integer.toString(limits.tokensPerMinute()), Long.toString(WINDOW_MS), Long.toString(difference));
     }
 
     @Override
@@ -189,7 +192,8 @@ final class RedisLimitStore implements LimitStore {
     private void renewLeases() {
         for (Map.Entry<String, String> live : liveLeases.entrySet()) {
             try {
-                eval(RENEW, ScriptOutputType.INTEGER, new String[] {live.getValue()}, live.getKey(), Long.toString(lease.toMillis()));
+                eval(RENEW, ScriptOutputType.INTEGER, new String[] {live.getValue()}, live.getKey(),
+                        Long.toString(lease.toMillis()));
             } catch (LimitStoreUnavailableException e) {
                 log.debug("lease renewal failed: {}", e.getMessage());
                 return;
