@@ -10,7 +10,7 @@ GATEWAY_JAR := java-gateway/target/java-gateway.jar
 KUBECONFORM := .tools/bin/kubeconform
 MVN         := mvn -B -q -Dstyle.color=never
 
-.PHONY: help run test venv model gateway chromium postgres kubeconform test-model-service test-gateway test-tiers test-fuzz test-browser bench-model-service bench-gateway clean
+.PHONY: help run test venv model gateway chromium postgres redis kubeconform test-model-service test-gateway test-tiers test-fuzz test-browser bench-model-service bench-gateway clean
 
 help:
 	@echo "make run    - set up and start model-service (:6006) and gateway + web page (:8888)"
@@ -52,16 +52,21 @@ postgres:
 	@test -x "$$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1)" || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
+# Debian's redis-server for the gateway's shared-limit tests (each test starts its own on a free port).
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
 run: venv model gateway
 	scripts/run-stack.sh
 
-test: venv model gateway chromium postgres kubeconform
+test: venv model gateway chromium postgres redis kubeconform
 	scripts/run-tests.sh
 
 test-model-service: venv model
 	cd model-service && ../$(PY) -m pytest -q
 
-test-gateway: postgres
+test-gateway: postgres redis
 	cd java-gateway && mvn -B -Dstyle.color=never test
 
 test-tiers: venv model gateway kubeconform

@@ -32,8 +32,6 @@ from test_compose import GATEWAY_PORT, GATEWAY_SRC, MODEL_SERVICE_PORT, ROOT, _s
 K8S_DIR = ROOT / "deploy" / "k8s"
 KUBECONFORM = ROOT / ".tools" / "bin" / "kubeconform"
 KUBERNETES_VERSION = "1.32.0"
-# Names of issue 9 item 1 (shared limit store), set here before the gateway binds them.
-PENDING_GATEWAY_VARIABLES = {"GATEWAY_LIMITS_STORE", "GATEWAY_REDIS_URL"}
 # Spring Boot's own settings the manifests use (not GATEWAY_*).
 SPRING_VARIABLES = {"SERVER_PORT", "MANAGEMENT_ENDPOINT_HEALTH_PROBES_ENABLED", "JAVA_TOOL_OPTIONS"}
 
@@ -240,7 +238,7 @@ def test_gateway_env_names_are_bound_by_the_gateway():
     assert {"GATEWAY_UPSTREAMS", "GATEWAY_TIMEOUTS_RETRY_AFTER", "GATEWAY_BROWSER_MAX_TOKENS",
             "GATEWAY_DB_URL", "GATEWAY_ADMIN_TOKEN"} <= bound
     container = _container(_one("Deployment", "java-gateway"))
-    unknown = _env_names(container) - bound - PENDING_GATEWAY_VARIABLES - SPRING_VARIABLES
+    unknown = _env_names(container) - bound - SPRING_VARIABLES
     assert unknown == set()
 
 

@@ -1,37 +1,82 @@
 package dev.llmrelay.gateway.ratelimit;
 
+import java.time.Duration;
+import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
-import org.springframework.stereotype.Component;
-
 import io.github.bucket4j.Bandwidth;
 import io.github.bucket4j.Bucket;
-import io.github.bucket4j.BucketConfiguration;
-import io.github.bucket4j.local.LocalBucketBuilder;
+import io.github.bucket4j.ConsumptionProbe;
 
-/** Limit state in this JVM (one gateway instance). */
-@Component
+/**
+ * Limit state in this JVM (one gateway instance), with Bucket4j buckets that refill once a minute, all
+ * at once. Also the local fallback of the Redis store under the fail-open policy.
+ */
 class InMemoryLimitStore implements LimitStore {
+
+    private static final Duration WINDOW = Duration.ofMinutes(1);
 
     private final ConcurrentMap<String, Bucket> buckets = new ConcurrentHashMap<>();
     private final ConcurrentMap<String, AtomicInteger> slots = new ConcurrentHashMap<>();
 
     @Override
-    public Bucket bucket(String id, BucketConfiguration configuration) {
-        return buckets.computeIfAbsent(id, ignored -> {
-            LocalBucketBuilder builder = Bucket.builder();
-            for (Bandwidth bandwidth : configuration.getBandwidths()) {
-                builder.addLimit(bandwidth);
-            }
-            return builder.build();
-        });
+    public Decision admit(String keyId, Limits limits, long reserve) {
+        Bucket requests = bucket("rpm:" + keyId + ":" + limits.requestsPerMinute(), limits.requestsPerMinute());
+        Bucket tokens = tokens(keyId, limits);
+        ConsumptionProbe requestProbe = requests.tryConsumeAndReturnRemaining(1);
+        if (!requestProbe.isConsumed()) {
+            return new Decision("requests", requestProbe.getRemainingTokens(), tokens.getAvailableTokens(),
+                    requestProbe.getNanosToWaitForReset(), requestProbe.getNanosToWaitForRefill(), null);
+        }
+        ConsumptionProbe tokenProbe = tokens.tryConsumeAndReturnRemaining(reserve);
+        if (!tokenProbe.isConsumed()) {
+            requests.addTokens(1);
+            return new Decision("tokens", requestProbe.getRemainingTokens() + 1, tokenProbe.getRemainingTokens(),
+                    requestProbe.getNanosToWaitForReset(), tokenProbe.getNanosToWaitForRefill(), null);
+        }
+        if (!tryAcquireSlot(keyId, limits.maxConcurrentStreams())) {
+            requests.addTokens(1);
+            tokens.addTokens(reserve);
+            return new Decision("streams", requestProbe.getRemainingTokens() + 1,
+                    tokenProbe.getRemainingTokens() + reserve, requestProbe.getNanosToWaitForReset(),
+                    1_000_000_000L, null);
+        }
+        return new Decision(null, requestProbe.getRemainingTokens(), tokenProbe.getRemainingTokens(),
+                requestProbe.getNanosToWaitForReset(), 0, UUID.randomUUID().toString());
     }
 
     @Override
-    public boolean tryAcquireSlot(String id, int max) {
-        AtomicInteger used = slots.computeIfAbsent(id, ignored -> new AtomicInteger());
+    public void settle(String keyId, Limits limits, long difference) {
+        Bucket tokens = tokens(keyId, limits);
+        if (difference > 0) {
+            tokens.consumeIgnoringRateLimits(difference); // may go into debt: the next minute pays
+        } else if (difference < 0) {
+            tokens.addTokens(-difference);
+        }
+    }
+
+    @Override
+    public void release(String keyId, String lease) {
+        AtomicInteger used = slots.get(keyId);
+        if (used != null) {
+            used.updateAndGet(n -> Math.max(0, n - 1));
+        }
+    }
+
+    private Bucket tokens(String keyId, Limits limits) {
+        return bucket("tpm:" + keyId + ":" + limits.tokensPerMinute(), limits.tokensPerMinute());
+    }
+
+    private Bucket bucket(String id, int perMinute) {
+        return buckets.computeIfAbsent(id, ignored -> Bucket.builder()
+                .addLimit(Bandwidth.builder().capacity(perMinute).refillIntervally(perMinute, WINDOW).build())
+                .build());
+    }
+
+    private boolean tryAcquireSlot(String keyId, int max) {
+        AtomicInteger used = slots.computeIfAbsent(keyId, ignored -> new AtomicInteger());
         while (true) {
             int current = used.get();
             if (current >= max) {
@@ -40,14 +85,6 @@ class InMemoryLimitStore implements LimitStore {
             if (used.compareAndSet(current, current + 1)) {
                 return true;
             }
-        }
-    }
-
-    @Override
-    public void releaseSlot(String id) {
-        AtomicInteger used = slots.get(id);
-        if (used != null) {
-            used.updateAndGet(n -> Math.max(0, n - 1));
         }
     }
 }

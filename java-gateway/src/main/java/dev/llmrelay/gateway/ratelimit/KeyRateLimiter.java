@@ -5,31 +5,40 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 
-import org.springframework.stereotype.Service;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import dev.llmrelay.gateway.keys.ApiKey;
-import io.github.bucket4j.Bandwidth;
-import io.github.bucket4j.Bucket;
-import io.github.bucket4j.BucketConfiguration;
-import io.github.bucket4j.ConsumptionProbe;
+import dev.llmrelay.gateway.ratelimit.LimitStore.Decision;
+import dev.llmrelay.gateway.ratelimit.LimitStore.Limits;
+import dev.llmrelay.gateway.system.GatewayProperties.Limits.StoreFailure;
+import dev.llmrelay.gateway.system.OpenAiException;
 import io.micrometer.core.instrument.MeterRegistry;
 
 /**
- * Per-key limits with Bucket4j: requests per minute, tokens per minute (reserve the prompt estimate plus
- * max_tokens up front, settle with the real usage afterwards) and concurrent streams. Buckets refill
- * once a minute, all at once, so "N requests per minute" means exactly that and X-RateLimit-Reset is the
- * time to the next refill.
+ * Per-key limits: requests per minute, tokens per minute (reserve the prompt estimate plus max_tokens up
+ * front, settle with the real usage afterwards) and concurrent streams. Budgets refill once a minute, all
+ * at once, so "N requests per minute" means exactly that and X-RateLimit-Reset is the time to the next
+ * refill. The {@link LimitStore} decides; when a shared store is unreachable, {@link StoreFailure} says
+ * whether this instance admits on its own counters or refuses with 503.
  */
-@Service
 public class KeyRateLimiter {
 
-    private static final Duration WINDOW = Duration.ofMinutes(1);
+    private static final Logger log = LoggerFactory.getLogger(KeyRateLimiter.class);
 
     private final LimitStore store;
+    private final LimitStore local;
+    private final StoreFailure onFailure;
+    private final Duration retryAfter;
     private final MeterRegistry meters;
+    // log an outage once when it starts and once when it ends, not on every request (the metric counts)
+    private final AtomicBoolean storeDown = new AtomicBoolean();
 
-    KeyRateLimiter(LimitStore store, MeterRegistry meters) {
+    KeyRateLimiter(LimitStore store, StoreFailure onFailure, Duration retryAfter, MeterRegistry meters) {
         this.store = store;
+        this.local = store instanceof InMemoryLimitStore ? store : new InMemoryLimitStore();
+        this.onFailure = onFailure;
+        this.retryAfter = retryAfter;
         this.meters = meters;
     }
 
@@ -37,59 +46,62 @@ public class KeyRateLimiter {
      * Admits one request for {@code key} that may use up to {@code tokenEstimate} tokens.
      *
      * @throws RateLimitExceededException (429 with Retry-After and X-RateLimit-*) when a limit is spent
+     * @throws OpenAiException 503 with Retry-After when the shared store is unreachable and the policy is
+     *         fail-closed
      */
     public RateLimitPermit admit(ApiKey key, long tokenEstimate) {
-        Bucket requests = store.bucket("rpm:" + key.id() + ":" + key.requestsPerMinute(),
-                perMinute(key.requestsPerMinute()));
-        Bucket tokens = store.bucket("tpm:" + key.id() + ":" + key.tokensPerMinute(),
-                perMinute(key.tokensPerMinute()));
-
-        ConsumptionProbe requestProbe = requests.tryConsumeAndReturnRemaining(1);
-        if (!requestProbe.isConsumed()) {
-            throw reject("requests", "Rate limit reached: " + key.requestsPerMinute() + " requests per minute",
-                    requestProbe.getNanosToWaitForRefill(), key, requestProbe.getRemainingTokens(),
-                    requestProbe.getNanosToWaitForReset(), tokens.getAvailableTokens());
-        }
-        // a reservation never exceeds the bucket, or a large max_tokens could never pass
+        Limits limits = new Limits(key.requestsPerMinute(), key.tokensPerMinute(), key.maxConcurrentStreams());
+        // a reservation never exceeds the budget, or a large max_tokens could never pass
         long reserved = Math.max(1, Math.min(tokenEstimate, key.tokensPerMinute()));
-        ConsumptionProbe tokenProbe = tokens.tryConsumeAndReturnRemaining(reserved);
-        if (!tokenProbe.isConsumed()) {
-            requests.addTokens(1);
-            throw reject("tokens", "Token limit reached: " + key.tokensPerMinute() + " tokens per minute (this "
-                            + "request reserves " + reserved + ")",
-                    tokenProbe.getNanosToWaitForRefill(), key, requestProbe.getRemainingTokens() + 1,
-                    requestProbe.getNanosToWaitForReset(), tokenProbe.getRemainingTokens());
+        String keyId = Long.toString(key.id());
+        LimitStore decidedBy = store;
+        Decision decision;
+        try {
+            decision = store.admit(keyId, limits, reserved);
+            if (storeDown.compareAndSet(true, false)) {
+                log.info("limit store reachable again");
+            }
+        } catch (LimitStoreUnavailableException e) {
+            meters.counter("gateway.ratelimit.store.unavailable", "policy", onFailure.name().toLowerCase())
+                    .increment();
+            if (storeDown.compareAndSet(false, true)) {
+                log.warn("limit store unreachable, {} until it answers: {}", onFailure, e.getMessage());
+            }
+            if (onFailure == StoreFailure.FAIL_CLOSED) {
+                throw new OpenAiException(503, "server_error", "limits_unavailable", null,
+                        "Rate limits cannot be checked right now; retry later",
+                        Map.of("Retry-After", Long.toString(Math.max(1, retryAfter.toSeconds()))));
+            }
+            decidedBy = local;
+            decision = local.admit(keyId, limits, reserved);
         }
-        String slot = "streams:" + key.id();
-        if (!store.tryAcquireSlot(slot, key.maxConcurrentStreams())) {
-            requests.addTokens(1);
-            tokens.addTokens(reserved);
-            throw reject("streams", "Too many concurrent streams for this key (max " + key.maxConcurrentStreams()
-                            + ")", 1_000_000_000L, key, requestProbe.getRemainingTokens() + 1,
-                    requestProbe.getNanosToWaitForReset(), tokenProbe.getRemainingTokens() + reserved);
+        if (!decision.admitted()) {
+            throw reject(decision, key, reserved);
         }
-        Map<String, String> headers = headers(key, requestProbe.getRemainingTokens(),
-                requestProbe.getNanosToWaitForReset(), tokenProbe.getRemainingTokens());
-        return new Permit(tokens, slot, reserved, headers);
+        return new Permit(decidedBy, keyId, limits, reserved, decision.lease(), headers(key, decision));
     }
 
-    private RateLimitExceededException reject(String limit, String message, long nanosToWait, ApiKey key,
-            long requestsRemaining, long nanosToReset, long tokensRemaining) {
-        meters.counter("gateway.ratelimit.rejections", "limit", limit).increment();
-        long retryAfter = Math.max(1, ceilSeconds(nanosToWait));
-        Map<String, String> headers = headers(key, requestsRemaining, nanosToReset, tokensRemaining);
-        headers.put("Retry-After", Long.toString(retryAfter));
-        return new RateLimitExceededException(limit, message, retryAfter, headers);
+    private RateLimitExceededException reject(Decision decision, ApiKey key, long reserved) {
+        String message = switch (decision.rejected()) {
+            case "requests" -> "Rate limit reached: " + key.requestsPerMinute() + " requests per minute";
+            case "tokens" -> "Token limit reached: " + key.tokensPerMinute() + " tokens per minute (this "
+                    + "request reserves " + reserved + ")";
+            default -> "Too many concurrent streams for this key (max " + key.maxConcurrentStreams() + ")";
+        };
+        meters.counter("gateway.ratelimit.rejections", "limit", decision.rejected()).increment();
+        long retryAfterSeconds = Math.max(1, ceilSeconds(decision.nanosToWait()));
+        Map<String, String> headers = headers(key, decision);
+        headers.put("Retry-After", Long.toString(retryAfterSeconds));
+        return new RateLimitExceededException(decision.rejected(), message, retryAfterSeconds, headers);
     }
 
-    private static Map<String, String> headers(ApiKey key, long requestsRemaining, long nanosToReset,
-            long tokensRemaining) {
+    private static Map<String, String> headers(ApiKey key, Decision decision) {
         Map<String, String> headers = new LinkedHashMap<>();
         headers.put("X-RateLimit-Limit", Integer.toString(key.requestsPerMinute()));
-        headers.put("X-RateLimit-Remaining", Long.toString(Math.max(0, requestsRemaining)));
-        headers.put("X-RateLimit-Reset", Long.toString(ceilSeconds(nanosToReset)));
+        headers.put("X-RateLimit-Remaining", Long.toString(Math.max(0, decision.requestsRemaining())));
+        headers.put("X-RateLimit-Reset", Long.toString(ceilSeconds(decision.nanosToReset())));
         headers.put("X-RateLimit-Limit-Tokens", Integer.toString(key.tokensPerMinute()));
-        headers.put("X-RateLimit-Remaining-Tokens", Long.toString(Math.max(0, tokensRemaining)));
+        headers.put("X-RateLimit-Remaining-Tokens", Long.toString(Math.max(0, decision.tokensRemaining())));
         return headers;
     }
 
@@ -97,24 +109,23 @@ public class KeyRateLimiter {
         return (Math.max(0, nanos) + 999_999_999L) / 1_000_000_000L;
     }
 
-    private static BucketConfiguration perMinute(int limit) {
-        return BucketConfiguration.builder()
-                .addLimit(Bandwidth.builder().capacity(limit).refillIntervally(limit, WINDOW).build())
-                .build();
-    }
-
     private final class Permit implements RateLimitPermit {
-        private final Bucket tokens;
-        private final String slot;
+        private final LimitStore store;
+        private final String keyId;
+        private final Limits limits;
         private final long reserved;
+        private final String lease;
         private final Map<String, String> headers;
         private final AtomicBoolean settled = new AtomicBoolean();
         private final AtomicBoolean released = new AtomicBoolean();
 
-        Permit(Bucket tokens, String slot, long reserved, Map<String, String> headers) {
-            this.tokens = tokens;
-            this.slot = slot;
+        Permit(LimitStore store, String keyId, Limits limits, long reserved, String lease,
+                Map<String, String> headers) {
+            this.store = store;
+            this.keyId = keyId;
+            this.limits = limits;
             this.reserved = reserved;
+            this.lease = lease;
             this.headers = Map.copyOf(headers);
         }
 
@@ -129,17 +140,29 @@ public class KeyRateLimiter {
                 return;
             }
             long difference = Math.max(0, actualTokens) - reserved;
-            if (difference > 0) {
-                tokens.consumeIgnoringRateLimits(difference); // may go into debt: the next minute pays
-            } else if (difference < 0) {
-                tokens.addTokens(-difference);
+            if (difference == 0) {
+                return;
+            }
+            try {
+                store.settle(keyId, limits, difference);
+            } catch (LimitStoreUnavailableException e) {
+                // the reservation stands as the charge: a refund is lost, an overrun goes uncharged
+                meters.counter("gateway.ratelimit.store.unavailable", "policy", "settle").increment();
+                log.debug("limit store unreachable, settle of {} tokens lost: {}", difference, e.getMessage());
             }
         }
 
         @Override
         public void release() {
-            if (released.compareAndSet(false, true)) {
-                store.releaseSlot(slot);
+            if (!released.compareAndSet(false, true)) {
+                return;
+            }
+            try {
+                store.release(keyId, lease);
+            } catch (LimitStoreUnavailableException e) {
+                // the slot's lease expires on its own
+                meters.counter("gateway.ratelimit.store.unavailable", "policy", "release").increment();
+                log.debug("limit store unreachable, slot left to expire: {}", e.getMessage());
             }
         }
     }

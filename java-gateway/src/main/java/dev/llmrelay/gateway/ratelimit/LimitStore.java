@@ -1,21 +1,46 @@
 package dev.llmrelay.gateway.ratelimit;
 
-import io.github.bucket4j.Bucket;
-import io.github.bucket4j.BucketConfiguration;
-
 /**
- * Where limit state lives. The in-memory store serves one gateway; a Redis store (Bucket4j's
- * {@code LettuceBasedProxyManager} for buckets, INCR/DECR for slots) lets several instances share limits
- * without touching {@link KeyRateLimiter}.
+ * Where limit state lives, at the level of whole decisions so that a shared store can make each one
+ * atomically (one Redis round trip): admit (one request, a token reservation and a stream slot, all or
+ * nothing), settle a reservation, release a slot. {@link InMemoryLimitStore} serves one gateway;
+ * {@link RedisLimitStore} lets several instances share exact limits.
  */
-public interface LimitStore {
+interface LimitStore extends AutoCloseable {
 
-    /** The bucket named {@code id}, created with {@code configuration} on first use. */
-    Bucket bucket(String id, BucketConfiguration configuration);
+    /** Admits one request for {@code keyId} reserving {@code reserve} tokens; nothing is taken on refusal. */
+    Decision admit(String keyId, Limits limits, long reserve);
 
-    /** Takes one of {@code max} slots named {@code id}; false when all are taken. */
-    boolean tryAcquireSlot(String id, int max);
+    /** Charges ({@code difference > 0}) or refunds ({@code < 0}) tokens against the key's minute. */
+    void settle(String keyId, Limits limits, long difference);
 
-    /** Gives back a slot taken by {@link #tryAcquireSlot}. */
-    void releaseSlot(String id);
+    /** Frees the stream slot {@code lease} that {@link #admit} took. */
+    void release(String keyId, String lease);
+
+    /** Stops background work and connections; state held elsewhere (leases, counters) stays. */
+    @Override
+    default void close() {
+    }
+
+    /** A key's limits; part of the state's identity, so changing a limit starts fresh counters. */
+    record Limits(int requestsPerMinute, int tokensPerMinute, int maxConcurrentStreams) {
+    }
+
+    /**
+     * The outcome of {@link #admit}.
+     *
+     * @param rejected          null when admitted, else the spent limit: requests, tokens or streams
+     * @param requestsRemaining requests left this minute (after this one when admitted)
+     * @param tokensRemaining   tokens left this minute (after the reservation when admitted)
+     * @param nanosToReset      time to the next refill of the requests budget
+     * @param nanosToWait       on refusal, time until the spent limit could admit this request
+     * @param lease             the stream slot held, for {@link #release}
+     */
+    record Decision(String rejected, long requestsRemaining, long tokensRemaining, long nanosToReset,
+            long nanosToWait, String lease) {
+
+        boolean admitted() {
+            return rejected == null;
+        }
+    }
 }

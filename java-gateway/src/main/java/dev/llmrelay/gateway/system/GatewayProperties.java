@@ -26,7 +26,9 @@ public record GatewayProperties(
         @DefaultValue Timeouts timeouts,
         @DefaultValue Breaker breaker,
         @DefaultValue Health health,
-        @DefaultValue Routing routing) {
+        @DefaultValue Routing routing,
+        @DefaultValue Limits limits,
+        @DefaultValue Redis redis) {
 
     /**
      * @param connect TCP connect to an upstream
@@ -86,5 +88,34 @@ public record GatewayProperties(
             @DefaultValue("4") int affinityMaxWaiting,
             @DefaultValue("0.95") double affinityMaxKvCache,
             @DefaultValue("10000") int affinityKeys) {
+    }
+
+    /**
+     * Where per-key limit state lives.
+     *
+     * @param store          {@code memory} (this instance only) or {@code redis} (shared by all instances)
+     * @param onStoreFailure what admission does when Redis does not answer in time: {@code fail-open} admits
+     *                       on this instance's own counters, {@code fail-closed} answers 503 with Retry-After
+     *                       ({@link Timeouts#retryAfter})
+     * @param streamLease    life of a concurrent-stream slot in Redis, renewed every third of it while the
+     *                       stream lives: a slot of an instance that died frees itself within this time
+     */
+    public record Limits(
+            @DefaultValue("memory") Store store,
+            @DefaultValue("fail-open") StoreFailure onStoreFailure,
+            @DefaultValue("30s") Duration streamLease) {
+
+        public enum Store { MEMORY, REDIS }
+
+        public enum StoreFailure { FAIL_OPEN, FAIL_CLOSED }
+    }
+
+    /**
+     * @param url     Redis URI ({@code redis://host:port/db}, {@code rediss://} for TLS)
+     * @param timeout bound on connecting and on each command; past it the limit-store failure policy applies
+     */
+    public record Redis(
+            @DefaultValue("redis://127.0.0.1:6379") String url,
+            @DefaultValue("500ms") Duration timeout) {
     }
 }

@@ -3,20 +3,30 @@ package dev.llmrelay.gateway.ratelimit;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.time.Duration;
 import java.time.Instant;
 
 import org.junit.jupiter.api.Test;
 
 import dev.llmrelay.gateway.keys.ApiKey;
+import dev.llmrelay.gateway.system.GatewayProperties.Limits.StoreFailure;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 
-/** The limiter with its real in-memory Bucket4j store. */
+/**
+ * The limiter with its real in-memory Bucket4j store; {@link RedisKeyRateLimiterTest} runs the same
+ * decisions on the Redis store.
+ */
 class KeyRateLimiterTest {
 
-    private final SimpleMeterRegistry meters = new SimpleMeterRegistry();
-    private final KeyRateLimiter limiter = new KeyRateLimiter(new InMemoryLimitStore(), meters);
+    protected final SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    protected final KeyRateLimiter limiter = new KeyRateLimiter(store(), StoreFailure.FAIL_CLOSED,
+            Duration.ofSeconds(5), meters);
 
-    private static ApiKey key(long id, int rpm, int tpm, int streams) {
+    protected LimitStore store() {
+        return new InMemoryLimitStore();
+    }
+
+    protected static ApiKey key(long id, int rpm, int tpm, int streams) {
         return new ApiKey(id, "k", "sk-relay-x", rpm, tpm, streams, true, Instant.now(), null);
     }
 

@@ -37,6 +37,8 @@ class GatewayPropertiesBindingTest {
         assertThat(p.defaultTokensPerMinute()).isEqualTo(100000);
         assertThat(p.defaultMaxConcurrentStreams()).isEqualTo(4);
         assertThat(p.timeouts().read()).isGreaterThan(Duration.ofSeconds(60));
+        assertThat(p.limits().store()).isEqualTo(GatewayProperties.Limits.Store.MEMORY); // make run needs no Redis
+        assertThat(p.limits().onStoreFailure()).isEqualTo(GatewayProperties.Limits.StoreFailure.FAIL_OPEN);
     }
 
     @Test
@@ -62,5 +64,20 @@ class GatewayPropertiesBindingTest {
         assertThat(p.defaultTokensPerMinute()).isEqualTo(8);
         assertThat(p.defaultMaxConcurrentStreams()).isEqualTo(9);
         assertThat(p.timeouts().read()).isEqualTo(Duration.ofSeconds(600));
+    }
+
+    @Test
+    void limitStoreEnvironmentVariablesBind() {
+        GatewayProperties p = bind(Map.of(
+                "GATEWAY_LIMITS_STORE", "redis",
+                "GATEWAY_LIMITS_ON_STORE_FAILURE", "fail-closed",
+                "GATEWAY_LIMITS_STREAM_LEASE", "45s",
+                "GATEWAY_REDIS_URL", "redis://cache:6380/2",
+                "GATEWAY_REDIS_TIMEOUT", "250ms"));
+        assertThat(p.limits().store()).isEqualTo(GatewayProperties.Limits.Store.REDIS);
+        assertThat(p.limits().onStoreFailure()).isEqualTo(GatewayProperties.Limits.StoreFailure.FAIL_CLOSED);
+        assertThat(p.limits().streamLease()).isEqualTo(Duration.ofSeconds(45));
+        assertThat(p.redis().url()).isEqualTo("redis://cache:6380/2");
+        assertThat(p.redis().timeout()).isEqualTo(Duration.ofMillis(250));
     }
 }

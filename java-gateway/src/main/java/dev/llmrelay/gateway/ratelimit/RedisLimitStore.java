@@ -1,0 +1,260 @@
+package dev.llmrelay.gateway.ratelimit;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.lettuce.core.ClientOptions;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisException;
+import io.lettuce.core.RedisNoScriptException;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.SocketOptions;
+import io.lettuce.core.TimeoutOptions;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.resource.ClientResources;
+import io.lettuce.core.resource.Delay;
+
+/**
+ * Limit state in Redis, shared by every gateway instance. Each decision is one Lua script, so it is atomic
+ * without compare-and-swap retries (Bucket4j's Lettuce proxy retries under contention, which is exactly
+ * when many instances admit the same key). Budgets mirror {@link InMemoryLimitStore}'s buckets: full at
+ * first use, refilled once a minute by the whole limit, debt carried into the next minute. The clock is
+ * Redis's own (TIME), so instances' clocks need not agree. A stream slot is a lease in a sorted set scored
+ * by its expiry; this instance renews its live leases, so the slots of a dead instance free themselves.
+ * Every command is bounded by {@code timeout}; any Redis failure becomes {@link LimitStoreUnavailableException}.
+ * An admission whose reply times out may still have run: its reservation stays charged for the minute and
+ * its slot, never renewed, expires after one lease.
+ */
+final class RedisLimitStore implements LimitStore {
+
+    private static final Logger log = LoggerFactory.getLogger(RedisLimitStore.class);
+    private static final long WINDOW_MS = Duration.ofMinutes(1).toMillis();
+    private static final Duration RECONNECT_PAUSE = Duration.ofSeconds(1);
+
+    // budget helpers shared by the scripts: load refills whole minutes since "next", save expires the
+    // hash once it would be full again anyway
+    private static final String BUDGET = """
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local function load(key, limit, window)
+              local v = redis.call('HMGET', key, 'n', 'next')
+              local n, nxt = tonumber(v[1]), tonumber(v[2])
+              if not n then return limit, now + window end
+              if now >= nxt then
+                local periods = math.floor((now - nxt) / window) + 1
+                n = math.min(limit, n + periods * limit)
+                nxt = nxt + periods * window
+              end
+              return n, nxt
+            end
+            local function save(key, limit, window, n, nxt)
+              local debt = 0
+              if n < 0 then debt = math.ceil(-n / limit) end
+              redis.call('HSET', key, 'n', n, 'next', nxt)
+              redis.call('PEXPIRE', key, nxt - now + debt * window + 1000)
+            end
+            """;
+
+    // KEYS: requests, tokens, slots. ARGV: rpm, tpm, max streams, reserve, window ms, lease, lease ms.
+    // Returns {outcome (0 admitted, 1 requests, 2 tokens, 3 streams), requests left, tokens left,
+    // ms to requests reset, ms to wait}
+    private static final String ADMIT = BUDGET + """
+            local rpm, tpm, streams, reserve = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+            local window = tonumber(ARGV[5])
+            local r, rnext = load(KEYS[1], rpm, window)
+            local k, knext = load(KEYS[2], tpm, window)
+            if r < 1 then return {1, r, k, rnext - now, rnext - now} end
+            if k < reserve then
+              local minutes = math.ceil((reserve - k) / tpm)
+              return {2, r, k, rnext - now, knext - now + (minutes - 1) * window}
+            end
+            redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+            if redis.call('ZCARD', KEYS[3]) >= streams then return {3, r, k, rnext - now, 1000} end
+            save(KEYS[1], rpm, window, r - 1, rnext)
+            save(KEYS[2], tpm, window, k - reserve, knext)
+            local lease = tonumber(ARGV[7])
+            redis.call('ZADD', KEYS[3], now + lease, ARGV[6])
+            redis.call('PEXPIRE', KEYS[3], lease)
+            return {0, r - 1, k - reserve, rnext - now, 0}
+            """;
+
+    // KEYS: tokens. ARGV: tpm, window ms, difference (charge > 0, refund < 0; a refund fills at most the limit)
+    private static final String SETTLE = BUDGET + """
+            local tpm, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+            local k, knext = load(KEYS[1], tpm, window)
+            save(KEYS[1], tpm, window, math.min(tpm, k - tonumber(ARGV[3])), knext)
+            return 0
+            """;
+
+    // KEYS: slots. ARGV: lease, lease ms. A lease that already expired is not brought back.
+    private static final String RENEW = """
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local lease = tonumber(ARGV[2])
+            local renewed = redis.call('ZADD', KEYS[1], 'XX', 'CH', now + lease, ARGV[1])
+            if renewed > 0 then redis.call('PEXPIRE', KEYS[1], lease) end
+            return renewed
+            """;
+
+    private final ClientResources resources;
+    private final RedisClient client;
+    private final Duration lease;
+    private final Map<String, String> digests = new ConcurrentHashMap<>(); // script -> SHA-1 for EVALSHA
+    private final Map<String, String> liveLeases = new ConcurrentHashMap<>(); // lease -> slots key
+    private final ScheduledExecutorService renewer;
+    private volatile StatefulRedisConnection<String, String> connection;
+    private volatile long nextConnectNanos;
+
+    RedisLimitStore(String url, Duration timeout, Duration lease) {
+        RedisURI uri = RedisURI.create(url);
+        uri.setTimeout(timeout);
+        // Lettuce's default reconnect backoff grows to 30 s; limits should be shared again soon after Redis is back
+        this.resources = ClientResources.builder()
+                .reconnectDelay(Delay.exponential(Duration.ofMillis(100), Duration.ofSeconds(2), 2,
+                        TimeUnit.MILLISECONDS))
+                .build();
+        this.client = RedisClient.create(resources, uri);
+        client.setOptions(ClientOptions.builder()
+                .autoReconnect(true)
+                // while disconnected, fail at once instead of queueing until the timeout
+                .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
+                .socketOptions(SocketOptions.builder().connectTimeout(timeout).build())
+                .timeoutOptions(TimeoutOptions.enabled(timeout))
+                .build());
+        this.lease = lease;
+        this.nextConnectNanos = System.nanoTime();
+        this.renewer = Executors.newSingleThreadScheduledExecutor(runnable -> {
+            Thread thread = new Thread(runnable, "redis-lease-renewer");
+            thread.setDaemon(true);
+            return thread;
+        });
+        long every = Math.max(1, lease.toMillis() / 3);
+        renewer.scheduleWithFixedDelay(this::renewLeases, every, every, TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public Decision admit(String keyId, Limits limits, long reserve) {
+        String lease = UUID.randomUUID().toString();
+        String slots = slotsKey(keyId);
+        List<Long> result = run(ADMIT, new String[] {
+                prefix(keyId) + "rpm:" + limits.requestsPerMinute(), tokensKey(keyId, limits), slots},
+                Integer.toString(limits.requestsPerMinute()), Integer.toString(limits.tokensPerMinute()),
+                Integer.toString(limits.maxConcurrentStreams()), Long.toString(reserve), Long.toString(WINDOW_MS),
+                lease, Long.toString(this.lease.toMillis()));
+        String rejected = switch (result.get(0).intValue()) {
+            case 0 -> null;
+            case 1 -> "requests";
+            case 2 -> "tokens";
+            default -> "streams";
+        };
+        if (rejected == null) {
+            liveLeases.put(lease, slots);
+        }
+        return new Decision(rejected, result.get(1), result.get(2), TimeUnit.MILLISECONDS.toNanos(result.get(3)),
+                TimeUnit.MILLISECONDS.toNanos(result.get(4)), rejected == null ? lease : null);
+    }
+
+    @Override
+    public void settle(String keyId, Limits limits, long difference) {
+        eval(SETTLE, ScriptOutputType.INTEGER, new String[] {tokensKey(keyId, limits)},
+                Integer.toString(limits.tokensPerMinute()), Long.toString(WINDOW_MS), Long.toString(difference));
+    }
+
+    @Override
+    public void release(String keyId, String lease) {
+        liveLeases.remove(lease);
+        try {
+            commands().zrem(slotsKey(keyId), lease);
+        } catch (RedisException e) {
+            throw new LimitStoreUnavailableException(e.getMessage(), e);
+        }
+    }
+
+    /** Stops renewing and disconnects, releasing nothing: this instance's leases expire as a dead one's would. */
+    @Override
+    public void close() {
+        renewer.shutdownNow();
+        client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+        resources.shutdown(0, 2, TimeUnit.SECONDS);
+    }
+
+    private void renewLeases() {
+        for (Map.Entry<String, String> live : liveLeases.entrySet()) {
+            try {
+                eval(RENEW, ScriptOutputType.INTEGER, new String[] {live.getValue()}, live.getKey(),
+                        Long.toString(lease.toMillis()));
+            } catch (LimitStoreUnavailableException e) {
+                log.debug("lease renewal failed: {}", e.getMessage());
+                return;
+            } catch (RuntimeException e) {
+                log.warn("lease renewal failed", e);
+                return;
+            }
+        }
+    }
+
+    // one hash slot per key ({id}), so the scripts also run on Redis Cluster
+    private static String prefix(String keyId) {
+        return "llmrelay:limits:{" + keyId + "}:";
+    }
+
+    private static String tokensKey(String keyId, Limits limits) {
+        return prefix(keyId) + "tpm:" + limits.tokensPerMinute();
+    }
+
+    private static String slotsKey(String keyId) {
+        return prefix(keyId) + "streams";
+    }
+
+    @SuppressWarnings("unchecked")
+    private List<Long> run(String script, String[] keys, String... args) {
+        return (List<Long>) eval(script, ScriptOutputType.MULTI, keys, args);
+    }
+
+    private Object eval(String script, ScriptOutputType type, String[] keys, String... args) {
+        try {
+            RedisCommands<String, String> commands = commands();
+            String sha = digests.computeIfAbsent(script, commands::digest);
+            try {
+                return commands.evalsha(sha, type, keys, args);
+            } catch (RedisNoScriptException e) {
+                return commands.eval(script, type, keys, args); // also caches it for evalsha
+            }
+        } catch (RedisException e) {
+            throw new LimitStoreUnavailableException(e.getMessage(), e);
+        }
+    }
+
+    private RedisCommands<String, String> commands() {
+        StatefulRedisConnection<String, String> current = connection;
+        if (current != null) {
+            return current.sync();
+        }
+        synchronized (this) {
+            if (connection == null) {
+                // after a failed connect, refuse at once for a moment instead of every request waiting
+                if (System.nanoTime() - nextConnectNanos < 0) {
+                    throw new LimitStoreUnavailableException("not connected to Redis", null);
+                }
+                try {
+                    connection = client.connect();
+                } catch (RedisException e) {
+                    nextConnectNanos = System.nanoTime() + RECONNECT_PAUSE.toNanos();
+                    throw new LimitStoreUnavailableException(e.getMessage(), e);
+                }
+            }
+            return connection.sync();
+        }
+    }
+}
