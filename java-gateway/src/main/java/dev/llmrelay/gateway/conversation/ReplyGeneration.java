@@ -38,9 +38,18 @@ final class ReplyGeneration implements ReplySource.ReplyListener {
                 String errorMessage, Object usage);
     }
 
+    /** Where else a reply's events go as they are logged (other gateway instances); none by default. */
+    interface Feed {
+
+        Feed NONE = (messageId, event) -> { };
+
+        void publish(String messageId, Event event);
+    }
+
     private final String messageId;
     private final ObjectMapper json;
     private final Ending ending;
+    private final Feed feed;
     private final List<Event> events = new ArrayList<>();
     private final StringBuilder text = new StringBuilder();
     private final Set<ReplySubscriber> subscribers = ConcurrentHashMap.newKeySet();
@@ -50,10 +59,11 @@ final class ReplyGeneration implements ReplySource.ReplyListener {
     private volatile boolean cancelled;
     private volatile long retryAfter;
 
-    ReplyGeneration(String messageId, ObjectMapper json, Ending ending) {
+    ReplyGeneration(String messageId, ObjectMapper json, Ending ending, Feed feed) {
         this.messageId = messageId;
         this.json = json;
         this.ending = ending;
+        this.feed = feed;
     }
 
     String messageId() {
@@ -140,7 +150,9 @@ final class ReplyGeneration implements ReplySource.ReplyListener {
 
     private void append(String name, Map<String, Object> data) {
         try {
-            events.add(Event.of(events.size() + 1L, name, json.writeValueAsString(data)));
+            Event event = Event.of(events.size() + 1L, name, json.writeValueAsString(data));
+            events.add(event);
+            feed.publish(messageId, event);
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("stream event not serialisable", e);
         }

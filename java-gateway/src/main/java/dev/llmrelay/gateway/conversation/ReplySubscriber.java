@@ -21,9 +21,9 @@ final class ReplySubscriber {
     /** Reconnect delay asked of EventSource after a drop (browsers default to about 3 s). */
     static final long RECONNECT_MS = 1000;
 
-    private static final byte[] GREETING = ("retry: " + RECONNECT_MS + "\n: reply stream\n\n")
+    static final byte[] GREETING = ("retry: " + RECONNECT_MS + "\n: reply stream\n\n")
             .getBytes(StandardCharsets.US_ASCII);
-    private static final byte[] PING = ": ping\n\n".getBytes(StandardCharsets.US_ASCII);
+    static final byte[] PING = ": ping\n\n".getBytes(StandardCharsets.US_ASCII);
 
     private final ResponseBodyEmitter emitter;
     private boolean greeted;

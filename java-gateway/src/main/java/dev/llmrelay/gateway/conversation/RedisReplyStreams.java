@@ -1,0 +1,247 @@
+package dev.llmrelay.gateway.conversation;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+import jakarta.annotation.PreDestroy;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
+import org.springframework.http.MediaType;
+import org.springframework.stereotype.Component;
+import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
+
+import dev.llmrelay.gateway.system.GatewayProperties;
+import io.lettuce.core.ClientOptions;
+import io.lettuce.core.Range;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisException;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.SocketOptions;
+import io.lettuce.core.StreamMessage;
+import io.lettuce.core.TimeoutOptions;
+import io.lettuce.core.XAddArgs;
+import io.lettuce.core.XReadArgs;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.pubsub.RedisPubSubAdapter;
+import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
+
+/**
+ * With {@code GATEWAY_LIMITS_STORE=redis}, replies are shared by every gateway instance: each event a
+ * reply logs is also appended to a Redis Stream per reply, with the explicit entry id {@code 0-<event id>}
+ * so the stream's ids are the SSE ids the page resumes from with Last-Event-ID. An instance asked to
+ * follow a reply it is not generating reads that stream (XREAD from the cursor: first what is stored,
+ * then blocking for live entries) until the reply's end event. A stop pressed on another instance is
+ * published on a channel every instance listens to; the one generating the reply cancels its upstream.
+ *
+ * <p>Appends are asynchronous on one connection (ordered, never blocking the upstream's thread); a
+ * Redis outage only costs other instances the reply, never this instance's own stream.
+ */
+@Component
+@ConditionalOnProperty(prefix = "gateway.limits", name = "store", havingValue = "redis")
+class RedisReplyStreams implements ReplyGeneration.Feed {
+
+    static final String CANCEL_CHANNEL = "llm-relay:reply-cancel";
+
+    private static final Logger log = LoggerFactory.getLogger(RedisReplyStreams.class);
+    /** Bounds a runaway reply's stream; a reply has at most max_tokens token events plus its end. */
+    private static final long MIN_MAXLEN = 1000;
+    /** A reply whose gateway died never gets its end: its stream expires this long after its last event. */
+    private static final Duration LIVE_TTL = Duration.ofHours(1);
+
+    private final RedisClient client;
+    private final StatefulRedisConnection<String, String> connection;
+    private final StatefulRedisPubSubConnection<String, String> cancels;
+    private final Duration timeout;
+    private final Duration retention;
+    private final Duration streamTimeout;
+    private final Duration block;
+    private final long maxLen;
+    private final ExecutorService readers = Executors.newCachedThreadPool(runnable -> {
+        Thread thread = new Thread(runnable, "redis-reply-reader");
+        thread.setDaemon(true);
+        return thread;
+    });
+    private final Set<ResponseBodyEmitter> open = ConcurrentHashMap.newKeySet();
+
+    RedisReplyStreams(GatewayProperties gateway, BrowserProperties browser, ReplyRegistry replies) {
+        this.timeout = gateway.redis().timeout();
+        this.retention = browser.replyRetention();
+        this.streamTimeout = gateway.timeouts().stream();
+        this.block = Duration.ofMillis(Math.max(200, Math.min(1000, gateway.timeouts().heartbeat().toMillis())));
+        this.maxLen = Math.max(MIN_MAXLEN, 2L * browser.maxTokens() + 16);
+        RedisURI uri = RedisURI.create(gateway.redis().url());
+        uri.setTimeout(timeout);
+        this.client = RedisClient.create(uri);
+        client.setOptions(ClientOptions.builder()
+                .autoReconnect(true)
+                .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
+                .socketOptions(SocketOptions.builder().connectTimeout(timeout).build())
+                .timeoutOptions(TimeoutOptions.enabled(timeout))
+                .build());
+        this.connection = client.connect();
+        this.cancels = client.connectPubSub();
+        cancels.addListener(new RedisPubSubAdapter<>() {
+            @Override
+            public void message(String channel, String messageId) {
+                // off Lettuce's event loop: cancelling stores the stopped reply in the database
+                readers.execute(() -> replies.find(messageId).ifPresent(ReplyGeneration::cancel));
+            }
+        });
+        cancels.sync().subscribe(CANCEL_CHANNEL);
+    }
+
+    private static String key(String messageId) {
+        return "llm-relay:reply:" + messageId;
+    }
+
+    // ---- the owning instance --------------------------------------------------------------
+
+    /** Called under the reply's lock, so entries go out in event order. */
+    @Override
+    public void publish(String messageId, ReplyGeneration.Event event) {
+        String key = key(messageId);
+        try {
+            connection.async().xadd(key, new XAddArgs().id("0-" + event.id()).maxlen(maxLen).approximateTrimming(),
+                    Map.of("event", event.name(), "data", event.data()));
+            connection.async().pexpire(key, (isEnd(event.name()) ? retention : LIVE_TTL).toMillis());
+        } catch (RedisException e) {
+            log.warn("reply {} event {} not shared: {}", messageId, event.id(), e.toString());
+        }
+    }
+
+    /** Asks whichever instance generates the reply to stop it (a no-op if none does any more). */
+    void requestCancel(String messageId) {
+        connection.sync().publish(CANCEL_CHANNEL, messageId);
+    }
+
+    // ---- any instance -----------------------------------------------------------------------
+
+    /**
+     * Follows a reply generated elsewhere after {@code lastEventId}; empty when there is nothing left to send.
+     *
+     * @param streaming whether the stored reply is still being generated (a reply may not have logged
+     *                  an event yet, and one whose gateway died ends when its lease runs out)
+     * @param release   ends the HTTP exchange after a failed write
+     */
+    Optional<ResponseBodyEmitter> follow(String messageId, long lastEventId, BooleanSupplier streaming,
+            Runnable release) {
+        String key = key(messageId);
+        List<StreamMessage<String, String>> last = connection.sync().xrevrange(key, Range.create("-", "+"),
+                io.lettuce.core.Limit.from(1));
+        boolean ended = !last.isEmpty() && isEnd(last.get(0).getBody().get("event"));
+        if (ended ? lastEventId >= eventId(last.get(0)) : last.isEmpty() && !streaming.getAsBoolean()) {
+            return Optional.empty();
+        }
+        ResponseBodyEmitter emitter = new ResponseBodyEmitter(streamTimeout.toMillis());
+        Reader reader = new Reader(key, lastEventId, emitter, streaming, release);
+        emitter.onCompletion(reader::stop);
+        emitter.onTimeout(reader::stop);
+        emitter.onError(error -> reader.stop());
+        open.add(emitter);
+        readers.execute(reader);
+        return Optional.of(emitter);
+    }
+
+    private final class Reader implements Runnable {
+
+        private final String key;
+        private final ResponseBodyEmitter emitter;
+        private final BooleanSupplier streaming;
+        private final Runnable release;
+        private long cursor;
+        private volatile boolean stopped;
+
+        Reader(String key, long cursor, ResponseBodyEmitter emitter, BooleanSupplier streaming, Runnable release) {
+            this.key = key;
+            this.cursor = cursor;
+            this.emitter = emitter;
+            this.streaming = streaming;
+            this.release = release;
+        }
+
+        void stop() {
+            stopped = true;
+            open.remove(emitter);
+        }
+
+        @Override
+        public void run() {
+            // its own connection: a blocking XREAD holds the connection it runs on
+            try (StatefulRedisConnection<String, String> reading = client.connect()) {
+                reading.setTimeout(block.plus(timeout));
+                RedisCommands<String, String> redis = reading.sync();
+                emitter.send(ReplySubscriber.GREETING, MediaType.TEXT_EVENT_STREAM);
+                while (!stopped) {
+                    List<StreamMessage<String, String>> batch = redis.xread(
+                            XReadArgs.Builder.block(block).count(256), XReadArgs.StreamOffset.from(key, "0-" + cursor));
+                    if (batch == null || batch.isEmpty()) {
+                        emitter.send(ReplySubscriber.PING, MediaType.TEXT_EVENT_STREAM);
+                        if (redis.exists(key) == 0 && !streaming.getAsBoolean()) {
+                            break; // the reply's gateway stopped before its end, or its events expired
+                        }
+                        continue;
+                    }
+                    for (StreamMessage<String, String> entry : batch) {
+                        String name = entry.getBody().get("event");
+                        cursor = eventId(entry);
+                        emitter.send(ReplyGeneration.Event.of(cursor, name, entry.getBody().get("data")).wire(),
+                                MediaType.TEXT_EVENT_STREAM);
+                        if (isEnd(name)) {
+                            stopped = true;
+                            break;
+                        }
+                    }
+                }
+                open.remove(emitter);
+                emitter.complete();
+            } catch (IOException | IllegalStateException gone) {
+                // the browser went away (it reconnects with Last-Event-ID if it can)
+                stop();
+                release.run();
+            } catch (RedisException e) {
+                // the browser reconnects (here or elsewhere) and resumes after the last event it got
+                log.warn("following {} from Redis failed: {}", key, e.toString());
+                stop();
+                emitter.complete();
+            }
+        }
+    }
+
+    private static boolean isEnd(String eventName) {
+        return "finish".equals(eventName) || "error".equals(eventName);
+    }
+
+    private static long eventId(StreamMessage<String, String> entry) {
+        String id = entry.getId();
+        return Long.parseLong(id.substring(id.indexOf('-') + 1));
+    }
+
+    /** Ends the streams this instance serves from Redis (shutting down); browsers reconnect elsewhere. */
+    @PreDestroy
+    void close() {
+        for (ResponseBodyEmitter emitter : open) {
+            emitter.complete();
+        }
+        readers.shutdownNow();
+        try {
+            readers.awaitTermination(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        cancels.close();
+        connection.close();
+        client.shutdown();
+    }
+}

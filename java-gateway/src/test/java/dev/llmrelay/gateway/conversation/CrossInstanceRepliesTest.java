@@ -1,0 +1,204 @@
+package dev.llmrelay.gateway.conversation;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.springframework.boot.builder.SpringApplicationBuilder;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.boot.web.context.WebServerApplicationContext;
+import org.springframework.context.ConfigurableApplicationContext;
+import org.springframework.test.annotation.DirtiesContext;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import dev.llmrelay.gateway.GatewayApplication;
+import dev.llmrelay.gateway.support.RedisServer;
+
+/**
+ * Two real gateways (A: the test's context, B: a second application in the same JVM) sharing one
+ * database and one real redis-server (limits store {@code redis}), in front of one gated upstream:
+ * a reply generated on A is followed, resumed and stopped through B.
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
+@DirtiesContext // its Redis stops after this class
+class CrossInstanceRepliesTest {
+
+    private static final String KEY = "sk-cross-instance-test-key";
+    private static final String DB = "jdbc:h2:mem:cross-instance;DB_CLOSE_DELAY=-1";
+    private static final GatedUpstream upstream;
+
+    static {
+        try {
+            upstream = new GatedUpstream();
+        } catch (IOException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    @RegisterExtension
+    static final RedisServer REDIS = new RedisServer();
+
+    private static ConfigurableApplicationContext instanceB;
+    private static int portB;
+
+    private static Map<String, Object> shared() {
+        return Map.of("gateway.upstreams", upstream.url(), "gateway.bootstrap-key", KEY, "gateway.web-dir", "",
+                "server.shutdown", "immediate", "spring.datasource.url", DB, "gateway.limits.store", "redis",
+                "gateway.redis.url", REDIS.url(), "gateway.timeouts.heartbeat", "200ms");
+    }
+
+    @DynamicPropertySource
+    static void properties(DynamicPropertyRegistry registry) {
+        shared().forEach((name, value) -> registry.add(name, () -> value));
+    }
+
+    @BeforeAll
+    static void startInstanceB() {
+        // as command-line arguments: default properties would lose to application.yml's own defaults
+        List<String> args = new ArrayList<>();
+        shared().forEach((name, value) -> args.add("--" + name + "=" + value));
+        args.add("--server.port=0");
+        instanceB = new SpringApplicationBuilder(GatewayApplication.class).run(args.toArray(String[]::new));
+        portB = ((WebServerApplicationContext) instanceB).getWebServer().getPort();
+    }
+
+    @AfterAll
+    static void stopAll() {
+        if (instanceB != null) {
+            instanceB.close();
+        }
+        upstream.close();
+    }
+
+    @LocalServerPort
+    int portA;
+
+    private final ObjectMapper json = new ObjectMapper();
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    private String cookie;
+
+    @BeforeEach
+    void signIn() throws Exception {
+        HttpResponse<String> response = post(portA, "/api/session", "{\"apiKey\":\"" + KEY + "\"}");
+        assertThat(response.statusCode()).isEqualTo(204);
+        cookie = response.headers().firstValue("Set-Cookie").orElseThrow().split(";", 2)[0];
+    }
+
+    @Test
+    void aReplySentOnAIsFollowedAndResumedOnBWithTheSameEventIds() throws Exception {
+        GatedUpstream.GatedStream stream = upstream.nextStream();
+        String messageId = send("Count to three");
+
+        // B follows before A has logged any event: it waits for them live
+        List<SseClient.Event> first = new ArrayList<>();
+        try (SseClient client = SseClient.open(http, url(portB, streamPath(messageId)), cookie, null)) {
+            assertThat(client.status()).isEqualTo(200);
+            stream.token("One").token(", two");
+            first.add(client.next());
+            first.add(client.next());
+        } // the browser drops here
+        assertThat(first).extracting(SseClient.Event::id).containsExactly("1", "2");
+
+        stream.token(", three").finish("stop", 4, 3);
+        List<SseClient.Event> rest = readAll(portB, messageId, "2");
+        assertThat(rest).extracting(SseClient.Event::id).containsExactly("3", "4");
+        assertThat(rest).extracting(SseClient.Event::name).containsExactly("token", "finish");
+        List<SseClient.Event> all = new ArrayList<>(first);
+        all.addAll(rest);
+        assertThat(textOf(all)).isEqualTo("One, two, three");
+
+        // a reload on B right after the end replays the whole reply once; past its end there is nothing
+        List<SseClient.Event> replay = readAll(portB, messageId, null);
+        assertThat(replay).extracting(SseClient.Event::id).containsExactly("1", "2", "3", "4");
+        assertThat(textOf(replay)).isEqualTo("One, two, three");
+        assertThat(SseClient.open(http, url(portB, streamPath(messageId)), cookie, "4").status()).isEqualTo(204);
+    }
+
+    @Test
+    void cancelOnBStopsTheUpstreamOfTheReplyGeneratedOnA() throws Exception {
+        GatedUpstream.GatedStream stream = upstream.nextStream();
+        stream.token("Once upon");
+        String messageId = send("Tell a long story");
+
+        try (SseClient client = SseClient.open(http, url(portB, streamPath(messageId)), cookie, null)) {
+            assertThat(client.next().name()).isEqualTo("token");
+            assertThat(post(portB, "/api/chat/messages/" + messageId + "/cancel", "").statusCode()).isEqualTo(204);
+            List<SseClient.Event> rest = drain(client);
+            assertThat(rest).extracting(SseClient.Event::name).containsExactly("finish");
+            assertThat(json.readTree(rest.get(0).data()).path("finish_reason").asText()).isEqualTo("stopped");
+        }
+        // A hung up on the model-service
+        assertThat(stream.closedByGateway.await(30, TimeUnit.SECONDS)).isTrue();
+    }
+
+    // ---- helpers ------------------------------------------------------------------------
+
+    private String send(String content) throws Exception {
+        HttpResponse<String> response = post(portA, "/api/chat/messages",
+                json.createObjectNode().put("content", content).toString());
+        assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+        return json.readTree(response.body()).path("messageId").asText();
+    }
+
+    private List<SseClient.Event> readAll(int port, String messageId, String lastEventId) throws Exception {
+        try (SseClient client = SseClient.open(http, url(port, streamPath(messageId)), cookie, lastEventId)) {
+            assertThat(client.status()).isEqualTo(200);
+            return drain(client);
+        }
+    }
+
+    private static List<SseClient.Event> drain(SseClient client) throws IOException {
+        List<SseClient.Event> events = new ArrayList<>();
+        SseClient.Event event;
+        while ((event = client.next()) != null) {
+            events.add(event);
+        }
+        return events;
+    }
+
+    private String textOf(List<SseClient.Event> events) throws IOException {
+        StringBuilder text = new StringBuilder();
+        for (SseClient.Event event : events) {
+            if (event.name().equals("token")) {
+                text.append(json.readTree(event.data()).path("text").asText());
+            }
+        }
+        return text.toString();
+    }
+
+    private static String streamPath(String messageId) {
+        return "/api/chat/messages/" + messageId + "/stream";
+    }
+
+    private static String url(int port, String path) {
+        return "http://127.0.0.1:" + port + path;
+    }
+
+    private HttpResponse<String> post(int port, String path, String body) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url(port, path)))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
+        if (cookie != null) {
+            request.header("Cookie", cookie);
+        }
+        return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+}
