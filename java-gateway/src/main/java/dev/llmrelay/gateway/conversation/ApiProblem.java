@@ -32,6 +32,14 @@ final class ApiProblem extends ErrorResponseException {
         return problem;
     }
 
+    /** A shared part (Redis) did not answer: 503 with a short wait, never a 500. */
+    static ApiProblem unavailable(String code, String detail, long retryAfterSeconds) {
+        ApiProblem problem = new ApiProblem(HttpStatus.SERVICE_UNAVAILABLE, "Service unavailable", detail);
+        problem.getBody().setProperty("code", code);
+        problem.getHeaders().set("Retry-After", Long.toString(retryAfterSeconds));
+        return problem;
+    }
+
     static ApiProblem badRequest(String detail) {
         return new ApiProblem(HttpStatus.BAD_REQUEST, "Bad request", detail);
     }

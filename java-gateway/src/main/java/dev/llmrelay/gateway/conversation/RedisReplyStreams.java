@@ -18,8 +18,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.http.MediaType;
+import org.springframework.scheduling.annotation.Scheduled;
 import org.springframework.stereotype.Component;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.llmrelay.gateway.system.GatewayProperties;
 import io.lettuce.core.ClientOptions;
@@ -61,8 +65,11 @@ class RedisReplyStreams implements ReplyGeneration.Feed {
     private static final Duration LIVE_TTL = Duration.ofHours(1);
 
     private final RedisClient client;
-    private final StatefulRedisConnection<String, String> connection;
-    private final StatefulRedisPubSubConnection<String, String> cancels;
+    private final ReplyRegistry replies;
+    private final ObjectMapper json;
+    // connected lazily (and retried every few seconds), so the gateway starts while Redis is down
+    private volatile StatefulRedisConnection<String, String> connection;
+    private volatile StatefulRedisPubSubConnection<String, String> cancels;
     private final Duration timeout;
     private final Duration retention;
     private final Duration streamTimeout;
@@ -75,7 +82,9 @@ class RedisReplyStreams implements ReplyGeneration.Feed {
     });
     private final Set<ResponseBodyEmitter> open = ConcurrentHashMap.newKeySet();
 
-    RedisReplyStreams(GatewayProperties gateway, BrowserProperties browser, ReplyRegistry replies) {
+    RedisReplyStreams(GatewayProperties gateway, BrowserProperties browser, ReplyRegistry replies, ObjectMapper json) {
+        this.replies = replies;
+        this.json = json;
         this.timeout = gateway.redis().timeout();
         this.retention = browser.replyRetention();
         this.streamTimeout = gateway.timeouts().stream();
@@ -90,16 +99,36 @@ class RedisReplyStreams implements ReplyGeneration.Feed {
                 .socketOptions(SocketOptions.builder().connectTimeout(timeout).build())
                 .timeoutOptions(TimeoutOptions.enabled(timeout))
                 .build());
-        this.connection = client.connect();
-        this.cancels = client.connectPubSub();
-        cancels.addListener(new RedisPubSubAdapter<>() {
-            @Override
-            public void message(String channel, String messageId) {
-                // off Lettuce's event loop: cancelling stores the stopped reply in the database
-                readers.execute(() -> replies.find(messageId).ifPresent(ReplyGeneration::cancel));
+        connect();
+    }
+
+    /** Opens the shared connection and the cancel subscription if they are not open yet. */
+    @Scheduled(fixedDelayString = "PT5S", initialDelayString = "PT5S")
+    void connect() {
+        try {
+            connection();
+            if (cancels == null) {
+                StatefulRedisPubSubConnection<String, String> subscribed = client.connectPubSub();
+                subscribed.addListener(new RedisPubSubAdapter<>() {
+                    @Override
+                    public void message(String channel, String messageId) {
+                        // off Lettuce's event loop: cancelling stores the stopped reply in the database
+                        readers.execute(() -> replies.find(messageId).ifPresent(ReplyGeneration::cancel));
+                    }
+                });
+                subscribed.sync().subscribe(CANCEL_CHANNEL); // Lettuce resubscribes after a reconnect
+                cancels = subscribed;
             }
-        });
-        cancels.sync().subscribe(CANCEL_CHANNEL);
+        } catch (RedisException e) {
+            log.warn("Redis not reachable for shared browser replies (retrying): {}", e.toString());
+        }
+    }
+
+    private synchronized StatefulRedisConnection<String, String> connection() {
+        if (connection == null) {
+            connection = client.connect();
+        }
+        return connection;
     }
 
     private static String key(String messageId) {
@@ -112,10 +141,14 @@ class RedisReplyStreams implements ReplyGeneration.Feed {
     @Override
     public void publish(String messageId, ReplyGeneration.Event event) {
         String key = key(messageId);
+        StatefulRedisConnection<String, String> shared = connection;
+        if (shared == null) {
+            return; // never block the upstream's thread on connecting: connect() retries
+        }
         try {
-            connection.async().xadd(key, new XAddArgs().id("0-" + event.id()).maxlen(maxLen).approximateTrimming(),
+            shared.async().xadd(key, new XAddArgs().id("0-" + event.id()).maxlen(maxLen).approximateTrimming(),
                     Map.of("event", event.name(), "data", event.data()));
-            connection.async().pexpire(key, (isEnd(event.name()) ? retention : LIVE_TTL).toMillis());
+            shared.async().pexpire(key, (isEnd(event.name()) ? retention : LIVE_TTL).toMillis());
         } catch (RedisException e) {
             log.warn("reply {} event {} not shared: {}", messageId, event.id(), e.toString());
         }
@@ -123,7 +156,33 @@ class RedisReplyStreams implements ReplyGeneration.Feed {
 
     /** Asks whichever instance generates the reply to stop it (a no-op if none does any more). */
     void requestCancel(String messageId) {
-        connection.sync().publish(CANCEL_CHANNEL, messageId);
+        try {
+            connection().sync().publish(CANCEL_CHANNEL, messageId);
+        } catch (RedisException e) {
+            throw unavailable(e);
+        }
+    }
+
+    private static ApiProblem unavailable(RedisException e) {
+        log.warn("shared browser replies unavailable: {}", e.toString());
+        return ApiProblem.unavailable("replies_unavailable",
+                "Replies generated by other gateway instances cannot be reached right now: try again.", 1);
+    }
+
+    /** The text of a reply generated elsewhere so far, from its stream's token events. */
+    Optional<String> textSoFar(String messageId) {
+        try {
+            StringBuilder text = new StringBuilder();
+            for (StreamMessage<String, String> entry : connection().sync().xrange(key(messageId),
+                    Range.create("-", "+"))) {
+                if ("token".equals(entry.getBody().get("event"))) {
+                    text.append(json.readTree(entry.getBody().get("data")).path("text").asText());
+                }
+            }
+            return Optional.of(text.toString());
+        } catch (RedisException | JsonProcessingException e) {
+            return Optional.empty(); // the stored content stands in
+        }
     }
 
     // ---- any instance -----------------------------------------------------------------------
@@ -138,8 +197,12 @@ class RedisReplyStreams implements ReplyGeneration.Feed {
     Optional<ResponseBodyEmitter> follow(String messageId, long lastEventId, BooleanSupplier streaming,
             Runnable release) {
         String key = key(messageId);
-        List<StreamMessage<String, String>> last = connection.sync().xrevrange(key, Range.create("-", "+"),
-                io.lettuce.core.Limit.from(1));
+        List<StreamMessage<String, String>> last;
+        try {
+            last = connection().sync().xrevrange(key, Range.create("-", "+"), io.lettuce.core.Limit.from(1));
+        } catch (RedisException e) {
+            throw unavailable(e);
+        }
         boolean ended = !last.isEmpty() && isEnd(last.get(0).getBody().get("event"));
         if (ended ? lastEventId >= eventId(last.get(0)) : last.isEmpty() && !streaming.getAsBoolean()) {
             return Optional.empty();
@@ -240,8 +303,6 @@ class RedisReplyStreams implements ReplyGeneration.Feed {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        cancels.close();
-        connection.close();
-        client.shutdown();
+        client.shutdown(); // closes its connections
     }
 }

@@ -106,7 +106,9 @@ class CrossInstanceRepliesTest {
     @Test
     void aReplySentOnAIsFollowedAndResumedOnBWithTheSameEventIds() throws Exception {
         GatedUpstream.GatedStream stream = upstream.nextStream();
-        String messageId = send("Count to three");
+        JsonNode sent = send(null, "Count to three");
+        String messageId = sent.path("messageId").asText();
+        String conversationId = sent.path("conversationId").asText();
 
         // B follows before A has logged any event: it waits for them live
         List<SseClient.Event> first = new ArrayList<>();
@@ -115,6 +117,12 @@ class CrossInstanceRepliesTest {
             stream.token("One").token(", two");
             first.add(client.next());
             first.add(client.next());
+            // B shows the text so far and refuses a second send while A still generates
+            JsonNode shown = json.readTree(get(portB, "/api/chat/conversations/" + conversationId).body());
+            assertThat(shown.path("messages").get(1).path("content").asText()).isEqualTo("One, two");
+            HttpResponse<String> second = post(portB, "/api/chat/messages", json.createObjectNode()
+                    .put("conversationId", conversationId).put("content", "again").toString());
+            assertThat(second.statusCode()).isEqualTo(409);
         } // the browser drops here
         assertThat(first).extracting(SseClient.Event::id).containsExactly("1", "2");
 
@@ -137,7 +145,7 @@ class CrossInstanceRepliesTest {
     void cancelOnBStopsTheUpstreamOfTheReplyGeneratedOnA() throws Exception {
         GatedUpstream.GatedStream stream = upstream.nextStream();
         stream.token("Once upon");
-        String messageId = send("Tell a long story");
+        String messageId = send(null, "Tell a long story").path("messageId").asText();
 
         try (SseClient client = SseClient.open(http, url(portB, streamPath(messageId)), cookie, null)) {
             assertThat(client.next().name()).isEqualTo("token");
@@ -150,13 +158,40 @@ class CrossInstanceRepliesTest {
         assertThat(stream.closedByGateway.await(30, TimeUnit.SECONDS)).isTrue();
     }
 
+    @Test
+    void redisDownAnswers503ProblemOnBNever500() throws Exception {
+        GatedUpstream.GatedStream stream = upstream.nextStream();
+        String messageId = send(null, "Wait for it").path("messageId").asText();
+        REDIS.stop();
+        try {
+            try (SseClient client = SseClient.open(http, url(portB, streamPath(messageId)), cookie, null)) {
+                assertThat(client.status()).isEqualTo(503);
+                assertThat(client.response.headers().firstValue("Content-Type").orElse(""))
+                        .startsWith("application/problem+json");
+            }
+            HttpResponse<String> cancel = post(portB, "/api/chat/messages/" + messageId + "/cancel", "");
+            assertThat(cancel.statusCode()).isEqualTo(503);
+            assertThat(json.readTree(cancel.body()).path("code").asText()).isEqualTo("replies_unavailable");
+        } finally {
+            REDIS.start();
+        }
+        // A still serves and stops its own reply
+        assertThat(post(portA, "/api/chat/messages/" + messageId + "/cancel", "").statusCode()).isEqualTo(204);
+        assertThat(stream.closedByGateway.await(30, TimeUnit.SECONDS)).isTrue();
+    }
+
     // ---- helpers ------------------------------------------------------------------------
 
-    private String send(String content) throws Exception {
+    private JsonNode send(String conversationId, String content) throws Exception {
         HttpResponse<String> response = post(portA, "/api/chat/messages",
-                json.createObjectNode().put("content", content).toString());
+                json.createObjectNode().put("conversationId", conversationId).put("content", content).toString());
         assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
-        return json.readTree(response.body()).path("messageId").asText();
+        return json.readTree(response.body());
+    }
+
+    private HttpResponse<String> get(int port, String path) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(url(port, path))).header("Cookie", cookie).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
     }
 
     private List<SseClient.Event> readAll(int port, String messageId, String lastEventId) throws Exception {
