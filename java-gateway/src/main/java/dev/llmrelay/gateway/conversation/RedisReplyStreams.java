@@ -17,6 +17,7 @@ import jakarta.annotation.PreDestroy;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
+import org.springframework.context.SmartLifecycle;
 import org.springframework.http.MediaType;
 import org.springframework.scheduling.annotation.Scheduled;
 import org.springframework.stereotype.Component;
@@ -54,7 +55,7 @@ import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
  */
 @Component
 @ConditionalOnProperty(prefix = "gateway.limits", name = "store", havingValue = "redis")
-class RedisReplyStreams implements ReplyGeneration.Feed {
+class RedisReplyStreams implements ReplyGeneration.Feed, SmartLifecycle {
 
     static final String CANCEL_CHANNEL = "llm-relay:reply-cancel";
 
@@ -81,6 +82,7 @@ class RedisReplyStreams implements ReplyGeneration.Feed {
         return thread;
     });
     private final Set<ResponseBodyEmitter> open = ConcurrentHashMap.newKeySet();
+    private volatile boolean running;
 
     RedisReplyStreams(GatewayProperties gateway, BrowserProperties browser, ReplyRegistry replies, ObjectMapper json) {
         this.replies = replies;
@@ -291,12 +293,35 @@ class RedisReplyStreams implements ReplyGeneration.Feed {
         return Long.parseLong(id.substring(id.indexOf('-') + 1));
     }
 
-    /** Ends the streams this instance serves from Redis (shutting down); browsers reconnect elsewhere. */
+    // ---- shutdown: like ReplyRegistry, before the web server's graceful shutdown waits for open requests ----
+
+    @Override
+    public void start() {
+        running = true;
+    }
+
+    /** Ends the streams this instance serves from Redis; browsers reconnect to another instance. */
+    @Override
+    public void stop() {
+        running = false;
+        for (ResponseBodyEmitter emitter : open) {
+            open.remove(emitter);
+            try {
+                emitter.complete();
+            } catch (RuntimeException alreadyEnded) {
+                // the exchange ended meanwhile
+            }
+        }
+    }
+
+    @Override
+    public boolean isRunning() {
+        return running;
+    }
+
     @PreDestroy
     void close() {
-        for (ResponseBodyEmitter emitter : open) {
-            emitter.complete();
-        }
+        stop();
         readers.shutdownNow();
         try {
             readers.awaitTermination(2, TimeUnit.SECONDS);
