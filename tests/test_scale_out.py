@@ -82,10 +82,23 @@ def gateways(upstreams, redis_port, tmp_path_factory):
 
 
 def mint_key(gateway, **limits) -> str:
+    return minted(gateway, **limits)["key"]
+
+
+def minted(gateway, **limits) -> dict:
+    """A new key (POST /admin/keys): its id and plaintext."""
     response = httpx.post(gateway.url + "/admin/keys", json={"name": "scale-out", **limits},
                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert response.status_code == 201, response.text
-    return response.json()["key"]
+    return response.json()
+
+
+def usage_totals(gateway, key_id: int) -> dict:
+    response = httpx.get(gateway.url + "/admin/usage", params={"keyId": key_id},
+                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert response.status_code == 200, response.text
+    keys = response.json()["keys"]
+    return keys[0] if keys else {}
 
 
 def chat(gateway, key: str, **body) -> httpx.Response:
@@ -151,7 +164,8 @@ def hold_all(gateways_in_turn, key: str) -> list[Held] | None:
 
 
 def test_tokens_per_minute_across_three_instances_under_64_streams_never_overshoot(gateways):
-    key = mint_key(gateways[0], requestsPerMinute=100_000, tokensPerMinute=10_000, maxConcurrentStreams=64)
+    new_key = minted(gateways[0], requestsPerMinute=100_000, tokensPerMinute=10_000, maxConcurrentStreams=64)
+    key = new_key["key"]
 
     def worker(index: int) -> tuple[int, list[str]]:
         """Streams through its instance until the key's tokens are spent: (tokens used, unexpected answers)."""
@@ -174,6 +188,12 @@ def test_tokens_per_minute_across_three_instances_under_64_streams_never_oversho
     # every request reserves and uses 100 tokens: 10,000 admissible, not one token more admitted
     assert admitted <= 10_000
     assert admitted >= 9_500
+    # the usage rows all three instances wrote into the one database say the same
+    admitted_requests = admitted // (PROMPT_TOKENS + COMPLETION_TOKENS)
+    totals = wait_for(lambda: (t := usage_totals(gateways[1], new_key["id"])).get("requests", 0)
+                      - t.get("rateLimited", 0) >= admitted_requests and t, timeout_s=30, what="the usage rows")
+    assert totals["promptTokens"] + totals["completionTokens"] == admitted
+    assert totals["errors"] == 0
     # and the next request on any instance is refused for tokens
     for gateway in gateways:
         assert refused_for(chat(gateway, key), "Token limit reached")
