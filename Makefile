@@ -69,7 +69,7 @@ test-model-service: venv model
 test-gateway: postgres redis
 	cd java-gateway && mvn -B -Dstyle.color=never test
 
-test-tiers: venv model gateway kubeconform
+test-tiers: venv model gateway redis kubeconform
 	$(PY) -m pytest -q tests --ignore=tests/browser --ignore=tests/fuzz
 
 test-fuzz: venv model gateway

@@ -140,8 +140,7 @@ class ScriptedUpstream:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), Handler)
         self._thread: threading.Thread | None = None
 
     @property
@@ -174,6 +173,12 @@ class ScriptedUpstream:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default backlog of 5 drops connections when dozens of streams open at once
+    request_queue_size = 128
 
 
 def _error(message: str, type_: str) -> dict:

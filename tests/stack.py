@@ -1,4 +1,4 @@
-"""Starts the real tiers for tests: model-service and java-gateway as child processes.
+"""Starts the real tiers for tests: model-service, java-gateway and redis-server as child processes.
 
     with start_model_service(free_port()) as model, \\
          start_gateway(free_port(), [model.url], env={...}) as gateway:
@@ -193,3 +193,37 @@ def start_gateway(port: int, upstreams: list[str], env: dict[str, str] | None = 
     process.api_key = full_env["GATEWAY_BOOTSTRAP_KEY"]
     process.wait_healthy(timeout_s)
     return process
+
+
+class RedisServer(ManagedProcess):
+    """A redis-server child; healthy once it answers PING (it has no HTTP endpoint)."""
+
+    def wait_healthy(self, timeout_s: float) -> "RedisServer":
+        deadline = time.monotonic() + timeout_s
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.stop()
+                raise StartupError(f"{self.name} exited with {self.process.returncode}\n{self.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as connection:
+                    connection.sendall(b"PING\r\n")
+                    if connection.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError as error:
+                last = str(error)
+            time.sleep(0.1)
+        self.stop()
+        raise StartupError(f"{self.name} not answering PING after {timeout_s:.0f} s ({last})\n{self.log_tail()}")
+
+
+def start_redis(port: int, *, timeout_s: float = 30, log_dir: Path | None = None) -> RedisServer:
+    """The Debian `redis-server` on 127.0.0.1:port, in memory only (nothing saved), waited until it answers PING.
+
+    Stopping it and starting another on the same port is how a test takes Redis away and brings it back.
+    """
+    redis = "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else "redis-server"
+    args = [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--protected-mode", "no", "--logfile", ""]
+    process = RedisServer("redis", args, dict(os.environ), port, "", REPO, log_dir)
+    return process.wait_healthy(timeout_s)
