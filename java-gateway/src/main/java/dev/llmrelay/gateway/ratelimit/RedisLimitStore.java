@@ -141,6 +141,24 @@ final class RedisLimitStore implements LimitStore {
         });
         long every = Math.max(1, lease.toMillis() / 3);
         renewer.scheduleWithFixedDelay(this::renewLeases, every, every, TimeUnit.MILLISECONDS);
+        // Connect now, off the request path: connecting on the first admission put Netty's start-up inside
+        // the command timeout, and a cold instance refused its first burst (tests/test_scale_out.py saw it).
+        renewer.execute(this::connectAtStart);
+    }
+
+    private void connectAtStart() {
+        try {
+            commands();
+        } catch (LimitStoreUnavailableException e) {
+            log.info("Redis not reachable at start ({}); admissions follow the failure policy until it is",
+                    e.getMessage());
+        }
+    }
+
+    /** True once a connection to Redis is open. */
+    boolean connected() {
+        StatefulRedisConnection<String, String> current = connection;
+        return current != null && current.isOpen();
     }
 
     @Override

@@ -280,6 +280,18 @@ class RedisKeyRateLimiterTest extends KeyRateLimiterTest {
     }
 
     @Test
+    void aFreshStoreConnectsWhenItStartsNotOnItsFirstAdmission() throws Exception {
+        // A store that connected only on its first admission refused a cold instance's first burst
+        // (Netty's start-up inside a 500 ms connect bound on a busy machine): connect at start instead.
+        RedisLimitStore store = open(Duration.ofSeconds(30));
+        long bound = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!store.connected()) {
+            assertThat(System.nanoTime()).as("connected without any admission").isLessThan(bound);
+            Thread.sleep(20);
+        }
+    }
+
+    @Test
     void aGatewayStartedWhileRedisIsDownFollowsItsPolicyWithoutHanging() throws Exception {
         REDIS.stop();
         KeyRateLimiter open = gateway(StoreFailure.FAIL_OPEN);
