@@ -1,14 +1,9 @@
 package dev.llmrelay.gateway.upstream;
 
 import java.io.IOException;
-import java.time.Duration;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.springframework.context.SmartLifecycle;
 import org.springframework.stereotype.Component;
 
 import dev.llmrelay.gateway.system.GatewayProperties;
@@ -23,21 +18,19 @@ import okhttp3.Response;
  * then asked for its {@code /v1/models} (context lengths, {@link UpstreamModels}).
  */
 @Component
-class UpstreamHealthProber implements SmartLifecycle {
+class UpstreamHealthProber extends PeriodicTask {
 
     private static final Logger log = LoggerFactory.getLogger(UpstreamHealthProber.class);
 
     private final UpstreamPool pool;
     private final UpstreamModels models;
     private final OkHttpClient client;
-    private final Duration interval;
-    private ScheduledExecutorService scheduler;
 
     UpstreamHealthProber(UpstreamPool pool, UpstreamModels models, OkHttpClient upstreamHttpClient,
             GatewayProperties properties) {
+        super("upstream-health", properties.health().interval(), "upstream health probing is off");
         this.pool = pool;
         this.models = models;
-        this.interval = properties.health().interval();
         this.client = upstreamHttpClient.newBuilder()
                 .callTimeout(properties.health().timeout())
                 .readTimeout(properties.health().timeout())
@@ -45,30 +38,8 @@ class UpstreamHealthProber implements SmartLifecycle {
     }
 
     @Override
-    public void start() {
-        if (interval.isZero() || interval.isNegative()) {
-            log.info("upstream health probing is off");
-            return;
-        }
-        scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread thread = new Thread(r, "upstream-health");
-            thread.setDaemon(true);
-            return thread;
-        });
-        scheduler.scheduleWithFixedDelay(this::probeAll, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
-    }
-
-    @Override
-    public void stop() {
-        if (scheduler != null) {
-            scheduler.shutdownNow();
-            scheduler = null;
-        }
-    }
-
-    @Override
-    public boolean isRunning() {
-        return scheduler != null;
+    void runOnce() {
+        probeAll();
     }
 
     void probeAll() {

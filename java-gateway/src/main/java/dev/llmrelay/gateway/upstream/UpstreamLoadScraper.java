@@ -3,13 +3,9 @@ package dev.llmrelay.gateway.upstream;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.Optional;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.springframework.context.SmartLifecycle;
 import org.springframework.stereotype.Component;
 
 import dev.llmrelay.gateway.system.GatewayProperties;
@@ -25,18 +21,16 @@ import okhttp3.Response;
  * last load ages out ({@code gateway.routing.metrics-max-age}) and the pool falls back to in-flight counts.
  */
 @Component
-class UpstreamLoadScraper implements SmartLifecycle {
+class UpstreamLoadScraper extends PeriodicTask {
 
     private static final Logger log = LoggerFactory.getLogger(UpstreamLoadScraper.class);
 
     private final UpstreamPool pool;
     private final OkHttpClient client;
-    private final Duration interval;
-    private ScheduledExecutorService scheduler;
 
     UpstreamLoadScraper(UpstreamPool pool, OkHttpClient upstreamHttpClient, GatewayProperties properties) {
+        super("upstream-load", properties.routing().scrapeInterval(), "upstream load scraping is off: the pool balances on its own in-flight counts");
         this.pool = pool;
-        this.interval = properties.routing().scrapeInterval();
         Duration timeout = properties.routing().scrapeTimeout();
         this.client = upstreamHttpClient.newBuilder()
                 .connectTimeout(timeout)
@@ -46,30 +40,8 @@ class UpstreamLoadScraper implements SmartLifecycle {
     }
 
     @Override
-    public void start() {
-        if (interval.isZero() || interval.isNegative()) {
-            log.info("upstream load scraping is off: the pool balances on its own in-flight counts");
-            return;
-        }
-        scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread thread = new Thread(r, "upstream-load");
-            thread.setDaemon(true);
-            return thread;
-        });
-        scheduler.scheduleWithFixedDelay(this::scrapeAll, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
-    }
-
-    @Override
-    public void stop() {
-        if (scheduler != null) {
-            scheduler.shutdownNow();
-            scheduler = null;
-        }
-    }
-
-    @Override
-    public boolean isRunning() {
-        return scheduler != null;
+    void runOnce() {
+        scrapeAll();
     }
 
     void scrapeAll() {
