@@ -1,5 +1,7 @@
 package dev.llmrelay.gateway.conversation;
 
+import static dev.llmrelay.gateway.conversation.SseClient.streamPath;
+import static dev.llmrelay.gateway.conversation.SseClient.textOf;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
@@ -224,7 +226,7 @@ class BrowserApiTest {
             assertThat(client.next().data()).contains("\"A\"");
             assertThat(client.next().data()).contains("\"B\"");
             stream.token("C").finish("stop", 1, 3);
-            List<SseClient.Event> rest = drain(client);
+            List<SseClient.Event> rest = client.drain();
             assertThat(textOf(rest)).isEqualTo("C");
             assertThat(rest.get(rest.size() - 1).name()).isEqualTo("finish");
         }
@@ -269,7 +271,7 @@ class BrowserApiTest {
             client.next();
             client.next();
             assertThat(post(cancelPath(messageId), "", cookie).statusCode()).isEqualTo(204);
-            List<SseClient.Event> rest = drain(client);
+            List<SseClient.Event> rest = client.drain();
             assertThat(rest).extracting(SseClient.Event::name).containsExactly("finish");
             assertThat(json.readTree(rest.get(0).data()).path("finish_reason").asText()).isEqualTo("stopped");
         }
@@ -446,31 +448,8 @@ class BrowserApiTest {
     private List<SseClient.Event> readAll(String messageId, String lastEventId, String sessionCookie) throws Exception {
         try (SseClient client = SseClient.open(http, url(streamPath(messageId)), sessionCookie, lastEventId)) {
             assertThat(client.status()).isEqualTo(200);
-            return drain(client);
+            return client.drain();
         }
-    }
-
-    private static List<SseClient.Event> drain(SseClient client) throws IOException {
-        List<SseClient.Event> events = new ArrayList<>();
-        SseClient.Event event;
-        while ((event = client.next()) != null) {
-            events.add(event);
-        }
-        return events;
-    }
-
-    private String textOf(List<SseClient.Event> events) throws IOException {
-        StringBuilder text = new StringBuilder();
-        for (SseClient.Event event : events) {
-            if (event.name().equals("token")) {
-                text.append(json.readTree(event.data()).path("text").asText());
-            }
-        }
-        return text.toString();
-    }
-
-    private static String streamPath(String messageId) {
-        return "/api/chat/messages/" + messageId + "/stream";
     }
 
     private static String cancelPath(String messageId) {

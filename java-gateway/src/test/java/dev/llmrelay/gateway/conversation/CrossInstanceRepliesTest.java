@@ -1,5 +1,7 @@
 package dev.llmrelay.gateway.conversation;
 
+import static dev.llmrelay.gateway.conversation.SseClient.streamPath;
+import static dev.llmrelay.gateway.conversation.SseClient.textOf;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
@@ -150,7 +152,7 @@ class CrossInstanceRepliesTest {
         try (SseClient client = SseClient.open(http, url(portB, streamPath(messageId)), cookie, null)) {
             assertThat(client.next().name()).isEqualTo("token");
             assertThat(post(portB, "/api/chat/messages/" + messageId + "/cancel", "").statusCode()).isEqualTo(204);
-            List<SseClient.Event> rest = drain(client);
+            List<SseClient.Event> rest = client.drain();
             assertThat(rest).extracting(SseClient.Event::name).containsExactly("finish");
             assertThat(json.readTree(rest.get(0).data()).path("finish_reason").asText()).isEqualTo("stopped");
         }
@@ -197,31 +199,8 @@ class CrossInstanceRepliesTest {
     private List<SseClient.Event> readAll(int port, String messageId, String lastEventId) throws Exception {
         try (SseClient client = SseClient.open(http, url(port, streamPath(messageId)), cookie, lastEventId)) {
             assertThat(client.status()).isEqualTo(200);
-            return drain(client);
+            return client.drain();
         }
-    }
-
-    private static List<SseClient.Event> drain(SseClient client) throws IOException {
-        List<SseClient.Event> events = new ArrayList<>();
-        SseClient.Event event;
-        while ((event = client.next()) != null) {
-            events.add(event);
-        }
-        return events;
-    }
-
-    private String textOf(List<SseClient.Event> events) throws IOException {
-        StringBuilder text = new StringBuilder();
-        for (SseClient.Event event : events) {
-            if (event.name().equals("token")) {
-                text.append(json.readTree(event.data()).path("text").asText());
-            }
-        }
-        return text.toString();
-    }
-
-    private static String streamPath(String messageId) {
-        return "/api/chat/messages/" + messageId + "/stream";
     }
 
     private static String url(int port, String path) {

@@ -10,9 +10,15 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 /** Reads a text/event-stream the way EventSource does: id, event, data lines, comments skipped. */
 final class SseClient implements AutoCloseable {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     record Event(String id, String name, String data) {
     }
@@ -75,5 +81,31 @@ final class SseClient implements AutoCloseable {
     @Override
     public void close() throws IOException {
         reader.close();
+    }
+
+    /** The page's stream of one reply. */
+    static String streamPath(String messageId) {
+        return "/api/chat/messages/" + messageId + "/stream";
+    }
+
+    /** Every event until the server ends the stream. */
+    List<Event> drain() throws IOException {
+        List<Event> events = new ArrayList<>();
+        Event event;
+        while ((event = next()) != null) {
+            events.add(event);
+        }
+        return events;
+    }
+
+    /** The reply text carried by the {@code token} events. */
+    static String textOf(List<Event> events) throws IOException {
+        StringBuilder text = new StringBuilder();
+        for (Event event : events) {
+            if (event.name().equals("token")) {
+                text.append(JSON.readTree(event.data()).path("text").asText());
+            }
+        }
+        return text.toString();
     }
 }
