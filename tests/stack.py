@@ -94,18 +94,22 @@ class ManagedProcess:
             if self.process.poll() is not None:
                 self.stop()
                 raise StartupError(f"{self.name} exited with {self.process.returncode}\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + self.health_path, timeout=5) as response:
-                    if response.status == 200:
-                        return self
-                    last = f"HTTP {response.status}"
-            except urllib.error.HTTPError as error:
-                last = f"HTTP {error.code}"
-            except (urllib.error.URLError, OSError) as error:
-                last = str(error)
-            time.sleep(0.25)
+            healthy, last = self.probe()
+            if healthy:
+                return self
+            time.sleep(0.1)
         self.stop()
         raise StartupError(f"{self.name} not healthy after {timeout_s:.0f} s ({last})\n{self.log_tail()}")
+
+    def probe(self) -> tuple[bool, str]:
+        """One health check: (healthy, what was seen)."""
+        try:
+            with urllib.request.urlopen(self.url + self.health_path, timeout=5) as response:
+                return response.status == 200, f"HTTP {response.status}"
+        except urllib.error.HTTPError as error:
+            return False, f"HTTP {error.code}"
+        except (urllib.error.URLError, OSError) as error:
+            return False, str(error)
 
     def log_tail(self, lines: int = 60) -> str:
         try:
@@ -198,23 +202,14 @@ def start_gateway(port: int, upstreams: list[str], env: dict[str, str] | None = 
 class RedisServer(ManagedProcess):
     """A redis-server child; healthy once it answers PING (it has no HTTP endpoint)."""
 
-    def wait_healthy(self, timeout_s: float) -> "RedisServer":
-        deadline = time.monotonic() + timeout_s
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.stop()
-                raise StartupError(f"{self.name} exited with {self.process.returncode}\n{self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as connection:
-                    connection.sendall(b"PING\r\n")
-                    if connection.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError as error:
-                last = str(error)
-            time.sleep(0.1)
-        self.stop()
-        raise StartupError(f"{self.name} not answering PING after {timeout_s:.0f} s ({last})\n{self.log_tail()}")
+    def probe(self) -> tuple[bool, str]:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as connection:
+                connection.sendall(b"PING\r\n")
+                answer = connection.recv(16)
+                return answer.startswith(b"+PONG"), repr(answer)
+        except OSError as error:
+            return False, str(error)
 
 
 def start_redis(port: int, *, timeout_s: float = 30, log_dir: Path | None = None) -> RedisServer:
