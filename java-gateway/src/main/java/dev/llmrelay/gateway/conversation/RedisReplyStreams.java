@@ -27,14 +27,12 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.llmrelay.gateway.system.GatewayProperties;
-import io.lettuce.core.ClientOptions;
+import dev.llmrelay.gateway.system.RedisClientOptions;
 import io.lettuce.core.Range;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisException;
 import io.lettuce.core.RedisURI;
-import io.lettuce.core.SocketOptions;
 import io.lettuce.core.StreamMessage;
-import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.XAddArgs;
 import io.lettuce.core.XReadArgs;
 import io.lettuce.core.api.StatefulRedisConnection;
@@ -95,12 +93,7 @@ class RedisReplyStreams implements ReplyGeneration.Feed, SmartLifecycle {
         RedisURI uri = RedisURI.create(gateway.redis().url());
         uri.setTimeout(timeout);
         this.client = RedisClient.create(uri);
-        client.setOptions(ClientOptions.builder()
-                .autoReconnect(true)
-                .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
-                .socketOptions(SocketOptions.builder().connectTimeout(timeout).build())
-                .timeoutOptions(TimeoutOptions.enabled(timeout))
-                .build());
+        client.setOptions(RedisClientOptions.bounded(timeout));
         connect();
     }
 

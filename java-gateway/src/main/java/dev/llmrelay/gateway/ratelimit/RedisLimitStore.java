@@ -12,14 +12,12 @@ import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import io.lettuce.core.ClientOptions;
+import dev.llmrelay.gateway.system.RedisClientOptions;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisException;
 import io.lettuce.core.RedisNoScriptException;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.SocketOptions;
-import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.resource.ClientResources;
@@ -125,13 +123,7 @@ final class RedisLimitStore implements LimitStore {
                         TimeUnit.MILLISECONDS))
                 .build();
         this.client = RedisClient.create(resources, uri);
-        client.setOptions(ClientOptions.builder()
-                .autoReconnect(true)
-                // while disconnected, fail at once instead of queueing until the timeout
-                .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
-                .socketOptions(SocketOptions.builder().connectTimeout(timeout).build())
-                .timeoutOptions(TimeoutOptions.enabled(timeout))
-                .build());
+        client.setOptions(RedisClientOptions.bounded(timeout));
         this.lease = lease;
         this.nextConnectNanos = System.nanoTime();
         this.renewer = Executors.newSingleThreadScheduledExecutor(runnable -> {
