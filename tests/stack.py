@@ -29,6 +29,8 @@ VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 # LLM_RELAY_GATEWAY_JAR points at a jar built elsewhere (e.g. a private build directory)
 GATEWAY_JAR = Path(os.environ.get("LLM_RELAY_GATEWAY_JAR") or REPO / "java-gateway" / "target" / "java-gateway.jar")
 WEB_DIR = REPO / "web"
+# what `make model` prepares and the model-service loads by default
+DEFAULT_MODEL_DIR = REPO / "models" / "smollm2-135m-instruct"
 
 _running: list["ManagedProcess"] = []
 
@@ -160,6 +162,9 @@ def start_model_service(port: int, env: dict[str, str] | None = None, *, timeout
     """The real model-service (`python -m model_service`) on 127.0.0.1:port, waited until /health is 200."""
     full_env = {**os.environ, "MODEL_SERVICE_HOST": "127.0.0.1", "MODEL_SERVICE_PORT": str(port),
                 **(env or {})}
+    model_dir = Path(full_env.get("MODEL_SERVICE_MODEL_PATH", DEFAULT_MODEL_DIR))
+    if not (model_dir / "config.json").is_file():
+        raise StartupError(f"model directory {model_dir} is not prepared: run `make model`")
     python = str(VENV_PYTHON if VENV_PYTHON.exists() else sys.executable)
     process = ManagedProcess("model-service", [python, "-m", "model_service"], full_env, port,
                              "/health", REPO, log_dir)

@@ -9,9 +9,8 @@ import httpx
 import openai
 import pytest
 
-from stack import REPO, free_port, metric_value, start_gateway, start_model_service, wait_for
+from stack import free_port, metric_value, start_gateway, start_model_service, wait_for
 
-MODEL_DIR = REPO / "models" / "smollm2-135m-instruct"
 UPSTREAM_KEY = "ms-cross-tier-secret"
 ADMIN_TOKEN = "admin-cross-tier"
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -24,8 +23,6 @@ def metric(url: str, name: str) -> float:
 
 @pytest.fixture(scope="module")
 def model_service(tmp_path_factory):
-    if not (MODEL_DIR / "config.json").is_file():
-        pytest.fail(f"{MODEL_DIR} is missing: run `make model`")
     with start_model_service(free_port(), {"MODEL_SERVICE_API_KEY": UPSTREAM_KEY},
                              log_dir=tmp_path_factory.mktemp("logs")) as service:
         yield service

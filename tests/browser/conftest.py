@@ -58,8 +58,6 @@ def scripted_gateway(scripted_upstream, tmp_path_factory):
 @pytest.fixture(scope="module")
 def model_service(tmp_path_factory):
     """The real model-service with the small default model, on a free port."""
-    if not (MODEL_DIR / "config.json").exists():
-        pytest.fail(f"model directory {MODEL_DIR} is not prepared: run `make model`")
     with start_model_service(free_port(), {"MODEL_SERVICE_MODEL_PATH": str(MODEL_DIR)},
                              log_dir=tmp_path_factory.mktemp("logs")) as service:
         yield service

@@ -21,11 +21,10 @@ import httpx
 import pytest
 
 from edge_cases import EDGE_CASES
-from stack import REPO, free_port, start_gateway, start_model_service
+from stack import free_port, start_gateway, start_model_service
 
 FUZZ_DIR = Path(__file__).resolve().parent
 ST = Path(sys.executable).with_name("st")
-MODEL_DIR = REPO / "models" / "smollm2-135m-instruct"
 MIN_CASES = 500
 UPSTREAM_KEY = "ms-fuzz-" + secrets.token_urlsafe(12)
 
@@ -49,8 +48,6 @@ def test_gateway_openapi_fuzz(gateway, tmp_path):
 
 @pytest.fixture(scope="module")
 def model_service(tmp_path_factory):
-    if not (MODEL_DIR / "config.json").is_file():
-        pytest.fail(f"{MODEL_DIR} is missing: run `make model`")
     with start_model_service(free_port(), {"MODEL_SERVICE_API_KEY": UPSTREAM_KEY},
                              log_dir=tmp_path_factory.mktemp("logs")) as service:
         yield service
