@@ -251,8 +251,7 @@ public class ChatStreamService {
             ChatUsage reported = reportedUsage;
             ChatUsage billed = reported != null ? reported
                     : new ChatUsage(relayedAny ? promptEstimate : 0, contentChunks, false);
-            permit.settle(billed.totalTokens());
-            permit.release();
+            permit.finish(billed.totalTokens());
             long now = System.nanoTime();
             Long ttft = firstTokenNanos == 0 ? null : TimeUnit.NANOSECONDS.toMillis(firstTokenNanos - startNanos);
             UpstreamLease current = lease;

@@ -204,6 +204,26 @@ class RedisKeyRateLimiterTest extends KeyRateLimiterTest {
     }
 
     @Test
+    void finishSettlesAndFreesTheSlotInOneCallSeenByTheOtherInstance() {
+        KeyRateLimiter a = gateway(StoreFailure.FAIL_CLOSED);
+        KeyRateLimiter b = gateway(StoreFailure.FAIL_CLOSED);
+        ApiKey key = key(26, 100, 1000, 1);
+
+        RateLimitPermit refunded = a.admit(key, 800);
+        refunded.finish(50); // refund 750; the slot (max 1) is free, or b would be refused for streams
+        RateLimitPermit charged = b.admit(key, 900);
+        assertThat(charged.headers().get("X-RateLimit-Remaining-Tokens")).isEqualTo("50");
+        charged.finish(950); // charge 50 more than reserved
+        charged.finish(950); // idempotent: charged and freed once
+        charged.release();
+        assertThatThrownBy(() -> a.admit(key, 1))
+                .isInstanceOfSatisfying(RateLimitExceededException.class, e -> {
+                    assertThat(e.limit()).isEqualTo("tokens");
+                    assertThat(e.headers()).containsEntry("X-RateLimit-Remaining-Tokens", "0");
+                });
+    }
+
+    @Test
     void aDeadInstancesSlotExpiresAfterItsLeaseWhileALiveOneKeepsItsSlot() throws Exception {
         ApiKey key = key(14, 100, 1000, 1);
         Duration lease = Duration.ofSeconds(1);
