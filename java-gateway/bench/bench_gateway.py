@@ -170,20 +170,22 @@ def start_python_server(work: Path, name: str, script: str, *args: str) -> tuple
     raise RuntimeError(f"{script} did not start\n{tail(log)}")
 
 
-def start_gateway(work: Path, jar: Path, upstream_port: int, jvm_opts: list[str]) -> tuple[Process, str]:
+def start_gateway(work: Path, jar: Path, upstream_port: int, jvm_opts: list[str],
+                  extra_env: dict[str, str] | None = None, name: str = "gateway") -> tuple[Process, str]:
     port = free_port()
     java = shutil.which("java") or "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"
     env = dict(os.environ,
                SERVER_PORT=str(port),
                GATEWAY_UPSTREAMS=f"http://127.0.0.1:{upstream_port}",
-               GATEWAY_DB_URL=f"jdbc:h2:file:{work}/gateway-db",
+               GATEWAY_DB_URL=f"jdbc:h2:file:{work}/{name}-db",
                GATEWAY_BOOTSTRAP_KEY=BENCH_KEY,
                GATEWAY_WEB_DIR="",
                # Limits far above the offered load: this measures the relay, not the limiter.
                GATEWAY_DEFAULT_REQUESTS_PER_MINUTE="1000000",
                GATEWAY_DEFAULT_TOKENS_PER_MINUTE="1000000000",
-               GATEWAY_DEFAULT_MAX_CONCURRENT_STREAMS="100000")
-    gateway = Process("gateway", [java, *jvm_opts, "-jar", str(jar)], work / "gateway.log", env=env, cwd=work)
+               GATEWAY_DEFAULT_MAX_CONCURRENT_STREAMS="100000",
+               **(extra_env or {}))
+    gateway = Process(name, [java, *jvm_opts, "-jar", str(jar)], work / f"{name}.log", env=env, cwd=work)
     base = f"http://127.0.0.1:{port}"
     wait_http_ok(f"{base}/actuator/health", gateway.popen, 180, gateway.log)
     return gateway, base
