@@ -27,7 +27,6 @@ import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.resource.ClientResources;
-import io.lettuce.core.resource.Delay;
 
 /**
  * Limit state in Redis, shared by every gateway instance. Each decision is one Lua script, so it is atomic
@@ -140,11 +139,7 @@ final class RedisLimitStore implements LimitStore {
     RedisLimitStore(String url, Duration timeout, Duration lease) {
         RedisURI uri = RedisURI.create(url);
         uri.setTimeout(timeout);
-        // Lettuce's default reconnect backoff grows to 30 s; limits should be shared again soon after Redis is back
-        this.resources = ClientResources.builder()
-                .reconnectDelay(Delay.exponential(Duration.ofMillis(100), Duration.ofSeconds(2), 2,
-                        TimeUnit.MILLISECONDS))
-                .build();
+        this.resources = RedisClientOptions.resources();
         this.client = RedisClient.create(resources, uri);
         client.setOptions(RedisClientOptions.bounded(timeout));
         this.lease = lease;

@@ -178,6 +178,45 @@ class CrossInstanceRepliesTest {
         assertThat(stream.closedByGateway.await(30, TimeUnit.SECONDS)).isTrue();
     }
 
+    @Test
+    void eventsLoggedWhileRedisIsDownReachTheSharedStreamInOrderOnceItIsBack() throws Exception {
+        GatedUpstream.GatedStream stream = upstream.nextStream();
+        String messageId = send(null, "Count through an outage").path("messageId").asText();
+        stream.token("One");
+        try (SseClient followed = onB.stream(messageId, cookie, null)) {
+            assertThat(followed.next().id()).isEqualTo("1"); // event 1 is in Redis
+        }
+        REDIS.stop(); // comes back empty: a restarted Redis without persistence
+        try {
+            stream.token(", two");
+            try (SseClient own = onA.stream(messageId, cookie, "1")) {
+                assertThat(own.next().id()).isEqualTo("2"); // A logged event 2 while Redis was down
+            }
+        } finally {
+            REDIS.start();
+        }
+        stream.token(", three").finish("stop", 4, 3);
+
+        // B replays the whole reply from Redis once A has caught up: every event once, in order
+        List<SseClient.Event> replay = null;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            try (SseClient followed = onB.stream(messageId, cookie, null)) {
+                if (followed.status() == 200) {
+                    List<SseClient.Event> events = followed.drain();
+                    if (!events.isEmpty() && events.get(events.size() - 1).name().equals("finish")) {
+                        replay = events;
+                        break;
+                    }
+                }
+            }
+            Thread.sleep(200);
+        }
+        assertThat(replay).as("B never saw the reply's end").isNotNull();
+        assertThat(replay).extracting(SseClient.Event::id).containsExactly("1", "2", "3", "4");
+        assertThat(textOf(replay)).isEqualTo("One, two, three");
+    }
+
     // ---- helpers ------------------------------------------------------------------------
 
     private JsonNode send(String conversationId, String content) throws Exception {
