@@ -79,15 +79,13 @@ public record GatewayProperties(
      * @param affinityMaxWaiting a replica with more requests waiting than this is overloaded: requests
      *                           with an affinity key (a conversation, an OpenAI {@code user}) leave it
      * @param affinityMaxKvCache a replica whose KV cache use (0..1) reaches this is overloaded too
-     * @param affinityKeys       affinity keys remembered (least recently used forgotten first)
      */
     public record Routing(
             @DefaultValue("2s") Duration scrapeInterval,
             @DefaultValue("1s") Duration scrapeTimeout,
             @DefaultValue("10s") Duration metricsMaxAge,
             @DefaultValue("4") int affinityMaxWaiting,
-            @DefaultValue("0.95") double affinityMaxKvCache,
-            @DefaultValue("10000") int affinityKeys) {
+            @DefaultValue("0.95") double affinityMaxKvCache) {
     }
 
     /**
