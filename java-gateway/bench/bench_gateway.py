@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -40,6 +41,20 @@ BENCH_KEY = "bench-key-not-a-secret"
 # LiteLLM refuses to start without a master key; with no database it checks it in memory.
 LITELLM_MASTER_KEY = "sk-bench-litellm-master-key-not-a-secret-0123456789abcdef"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+@contextlib.contextmanager
+def workspace(prefix: str):
+    """A temporary directory and a list for the processes a run starts; on leaving, every process is
+    stopped (the last started first) and the directory removed."""
+    processes: list[Process] = []
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work, processes
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -386,9 +401,7 @@ def main() -> int:
     if args.nice:
         os.nice(args.nice)  # inherited by the upstream, the relays and their threads
 
-    processes: list[Process] = []
-    work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    try:
+    with workspace("gateway-bench-") as (work, processes):
         upstream, upstream_port = start_python_server(work, "upstream", "synthetic_upstream.py",
                                                       "--events-per-second", str(args.rate))
         processes.append(upstream)
@@ -441,10 +454,6 @@ def main() -> int:
             write_doc(args.doc, block)
             print(f"\nwrote {args.doc.relative_to(ROOT)} and {args.json.relative_to(ROOT)}")
         return 0
-    finally:
-        for process in reversed(processes):
-            process.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

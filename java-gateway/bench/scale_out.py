@@ -20,14 +20,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sse_load  # noqa: E402
 from bench_gateway import (BENCH_KEY, ROOT, Process, free_port, java_version, start_gateway,  # noqa: E402
-                           start_python_server)
+                           start_python_server, workspace)
 from synthetic_upstream import run as run_loop  # noqa: E402
 
 
@@ -86,9 +85,7 @@ def main() -> int:
         print("redis-server missing (make redis)", file=sys.stderr)
         return 2
 
-    processes: list[Process] = []
-    work = Path(tempfile.mkdtemp(prefix="scale-bench-"))
-    try:
+    with workspace("scale-bench-") as (work, processes):
         redis, redis_port = start_redis(work)
         processes.append(redis)
         upstream, upstream_port = start_python_server(work, "upstream", "synthetic_upstream.py",
@@ -122,10 +119,6 @@ def main() -> int:
         print(f"\nthree / one events/s: {statistics.median(ratios):.2f} (per repeat: "
               + ", ".join(f"{x:.2f}" for x in ratios) + ")")
         return 0
-    finally:
-        for process in reversed(processes):
-            process.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
