@@ -23,7 +23,8 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
  * (one store and connection each); prints admission latency p50/p99 and the tokens/min overshoot of a
  * contended key. Each admitted request holds its slot for {@code holdMs} (a stream running) before it
  * settles and releases. Args: redis URL, streams, requests per stream, instances, holdMs, measured rounds
- * (default 3; memory and Redis alternate within each, after one warm-up round), and "burst" (default: all
+ * (default 3; memory, a bare PING per decision (the floor of any round trip) and Redis alternate within
+ * each, after one warm-up round), and "burst" (default: all
  * streams start together, so each round of admissions reaches the store at once) or "spread" (starts spread
  * evenly over one hold time: 200 streams held 100 ms are 2,000 steady admissions per second).
  */
@@ -40,39 +41,53 @@ public final class LimitStoreBench {
         System.out.println("Streams start " + (spread ? "evenly over one hold time (steady arrivals)"
                 : "together (each round of admissions arrives as one burst)"));
         List<Double> added = new ArrayList<>();
+        List<Double> pingAdded = new ArrayList<>();
         System.out.println("| round | store | instances | streams | admissions | admit p50 ms | admit p99 ms | admit + finish p99 ms | tokens overshoot | Redis CPU us per request | Redis us per script |");
         System.out.println("|---|---|---|---|---|---|---|---|---|---|---|");
         RedisClient statsClient = RedisClient.create(url);
         try (StatefulRedisConnection<String, String> stats = statsClient.connect()) {
             // round 0 warms the JIT; then memory and Redis alternate, so both see the same machine
             for (int round = 0; round <= rounds; round++) {
-                double[] p99 = new double[2];
-                for (String kind : List.of("memory", "redis")) {
+                double[] p99 = new double[3];
+                for (String kind : List.of("memory", "ping", "redis")) {
                     int n = kind.equals("memory") ? 1 : instances;
                     List<LimitStore> stores = new ArrayList<>();
                     List<KeyRateLimiter> limiters = new ArrayList<>();
                     for (int i = 0; i < n; i++) {
-                        LimitStore store = kind.equals("memory") ? new InMemoryLimitStore()
-                                : new RedisLimitStore(url, Duration.ofSeconds(2), Duration.ofSeconds(30));
+                        LimitStore store = switch (kind) {
+                            case "memory" -> new InMemoryLimitStore();
+                            case "ping" -> new PingStore(url);
+                            default -> new RedisLimitStore(url, Duration.ofSeconds(2), Duration.ofSeconds(30));
+                        };
                         stores.add(store);
                         limiters.add(new KeyRateLimiter(store, StoreFailure.FAIL_CLOSED, Duration.ofSeconds(5),
                                 new SimpleMeterRegistry()));
+                    }
+                    // connected before the clock starts: otherwise the first admission of every stream waits
+                    // for the connection, and those waits (one per stream, 5% of the samples) are the p99
+                    for (LimitStore store : stores) {
+                        while (store instanceof RedisLimitStore redis && !redis.connected()) {
+                            Thread.sleep(5);
+                        }
                     }
                     stats.sync().configResetstat();
                     double cpuBefore = redisCpuSeconds(stats.sync().info("cpu"));
                     double[] row = run(limiters, streams, perStream, holdMs, spread);
                     // each stream asks twice per request (the roomy key, the contended key)
-                    String cpu = kind.equals("memory") ? "–" : String.format("%.1f",
+                    String cpu = !kind.equals("redis") ? "–" : String.format("%.1f",
                             (redisCpuSeconds(stats.sync().info("cpu")) - cpuBefore) * 1e6 / (2.0 * streams * perStream));
-                    String perCall = kind.equals("memory") ? "–" : scriptCost(stats.sync().info("commandstats"));
+                    String perCall = !kind.equals("redis") ? "–" : scriptCost(stats.sync().info("commandstats"));
                     stores.forEach(LimitStore::close);
-                    p99[kind.equals("memory") ? 0 : 1] = row[1];
-                    System.out.printf("| %s | %s | %d | %d | %d | %.3f | %.3f | %.3f | %d | %s | %s |%n",
+                    p99[kind.equals("memory") ? 0 : kind.equals("ping") ? 1 : 2] = row[1];
+                    // the control admits everything: an overshoot there means nothing
+                    String overshoot = kind.equals("ping") ? "–" : Long.toString((long) row[3]);
+                    System.out.printf("| %s | %s | %d | %d | %d | %.3f | %.3f | %.3f | %s | %s | %s |%n",
                             round == 0 ? "warm-up" : Integer.toString(round), kind, n, streams, streams * perStream,
-                            row[0], row[1], row[2], (long) row[3], cpu, perCall);
+                            row[0], row[1], row[2], overshoot, cpu, perCall);
                 }
                 if (round > 0) {
-                    added.add(p99[1] - p99[0]);
+                    added.add(p99[2] - p99[0]);
+                    pingAdded.add(p99[1] - p99[0]);
                 }
             }
         } finally {
@@ -81,6 +96,48 @@ public final class LimitStoreBench {
         System.out.println();
         System.out.println("p99 admit added by Redis, per measured round (ms): "
                 + added.stream().map(d -> String.format("%+.2f", d)).toList());
+        System.out.println("p99 added by a bare PING round trip instead (the floor), per round (ms): "
+                + pingAdded.stream().map(d -> String.format("%+.2f", d)).toList());
+    }
+
+    /**
+     * The control: every decision is a bare PING on the instance's connection (admit, and finish at the
+     * end), so the row shows what any Redis round trip from these threads costs on this machine.
+     */
+    private static final class PingStore implements LimitStore {
+        private final RedisClient client;
+        private final StatefulRedisConnection<String, String> connection;
+
+        PingStore(String url) {
+            client = RedisClient.create(url);
+            connection = client.connect();
+        }
+
+        @Override
+        public Decision admit(String keyId, Limits limits, long reserve) {
+            connection.sync().ping();
+            return new Decision(null, limits.requestsPerMinute(), limits.tokensPerMinute(), 0, 0, "lease");
+        }
+
+        @Override
+        public void settle(String keyId, Limits limits, long difference) {
+            connection.sync().ping();
+        }
+
+        @Override
+        public void release(String keyId, String lease) {
+            connection.sync().ping();
+        }
+
+        @Override
+        public void finish(String keyId, Limits limits, long difference, String lease) {
+            connection.sync().ping();
+        }
+
+        @Override
+        public void close() {
+            client.shutdown();
+        }
     }
 
     // redis-server's own CPU time so far (INFO cpu: user + system)
