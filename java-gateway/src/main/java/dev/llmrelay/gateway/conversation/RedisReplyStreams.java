@@ -5,7 +5,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -44,9 +43,9 @@ import io.lettuce.core.XReadArgs;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.codec.Base16;
-import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
 import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
+import io.lettuce.core.resource.ClientResources;
 
 /**
  * With {@code GATEWAY_LIMITS_STORE=redis}, replies are shared by every gateway instance: each event a
@@ -248,9 +247,10 @@ class RedisReplyStreams implements ReplyGeneration.Feed, SmartLifecycle {
                     top = reached; // may be lower than assumed (Redis restarted empty): goes on from there
                 }
                 behind.remove(messageId);
-                // an event logged while this ran may have been skipped as behind: take it next time
+                // an event logged while this ran may have been skipped as behind: take it at once
                 if (generation.get().lastEventId() > top) {
                     behind.add(messageId);
+                    repairer.execute(this::repair);
                 } else {
                     log.info("reply {}: shared again, {} events in Redis", messageId, top);
                 }

@@ -234,7 +234,7 @@ final class RedisLimitStore implements LimitStore {
     // connection), instead of one blocking round trip per lease
     private void renewLeases() {
         Map<String, List<String>> byKey = new HashMap<>();
-        liveLeases.forEach((lease, slots) -> byKey.computeIfAbsent(slots, ignored -> new ArrayList<>()).add(lease));
+        liveLeases.forEach((id, slots) -> byKey.computeIfAbsent(slots, ignored -> new ArrayList<>()).add(id));
         if (byKey.isEmpty()) {
             return;
         }
