@@ -17,10 +17,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import dev.llmrelay.gateway.degrade.AdaptiveLimiter;
+import dev.llmrelay.gateway.degrade.Degradation;
 import dev.llmrelay.gateway.keys.ApiKey;
 import dev.llmrelay.gateway.ratelimit.RateLimitExceededException;
 import dev.llmrelay.gateway.ratelimit.RateLimitPermit;
 import dev.llmrelay.gateway.system.GatewayProperties;
+import dev.llmrelay.gateway.system.OpenAiException;
 import dev.llmrelay.gateway.upstream.AttemptOutcome;
 import dev.llmrelay.gateway.upstream.UpstreamLease;
 import dev.llmrelay.gateway.upstream.UpstreamPool;
@@ -74,10 +77,13 @@ public class ChatStreamService {
     private final GatewayProperties properties;
     private final EventSource.Factory eventSources;
     private final AtomicInteger activeStreams = new AtomicInteger();
+    private final Degradation degradation;
 
     ChatStreamService(UpstreamPool pool, ChatAdmission admission, UsageRecorder usage, ObjectMapper mapper,
-            GatewayProperties properties, OkHttpClient upstreamHttpClient, MeterRegistry meters) {
+            GatewayProperties properties, OkHttpClient upstreamHttpClient, MeterRegistry meters,
+            Degradation degradation) {
         this.pool = pool;
+        this.degradation = degradation;
         this.admission = admission;
         this.usage = usage;
         this.mapper = mapper;
@@ -106,11 +112,25 @@ public class ChatStreamService {
     public ChatStreamHandle start(ApiKey key, ObjectNode openAiRequest, String requestId, String affinityKey,
             ChatStreamListener listener) {
         boolean clientStreams = ChatRequests.wantsStream(openAiRequest);
+        degradation.capMaxTokens(openAiRequest);
         ChatAdmission.Admitted admitted = admission.admit(key, openAiRequest, requestId, clientStreams);
         RateLimitPermit permit = admitted.permit();
+        Degradation.Route route;
+        try {
+            route = degradation.route(key, admitted.model());
+        } catch (OpenAiException refused) {
+            permit.settle(0);
+            permit.release();
+            usage.recordRefused(requestId, key.id(), ENDPOINT, admitted.model(), clientStreams, EndReason.degraded,
+                    refused.status());
+            throw refused;
+        }
         boolean clientWantsUsage = openAiRequest.path("stream_options").path("include_usage").asBoolean(false);
         ObjectNode upstreamRequest = openAiRequest.deepCopy();
         upstreamRequest.put("stream", true);
+        if (route.fallbackFrom() != null) {
+            upstreamRequest.put("model", route.model());
+        }
         // always ask for usage (billing); a client's "stream_options": null or junk is replaced
         ObjectNode options = upstreamRequest.get("stream_options") instanceof ObjectNode existing ? existing
                 : upstreamRequest.putObject("stream_options");
@@ -120,9 +140,10 @@ public class ChatStreamService {
             body = mapper.writeValueAsBytes(upstreamRequest);
         } catch (JsonProcessingException e) {
             permit.release();
+            route.slot().release();
             throw new IllegalStateException(e);
         }
-        StreamCall call = new StreamCall(key, requestId, admitted.model(), admitted.promptEstimate(), clientStreams,
+        StreamCall call = new StreamCall(key, requestId, route, admitted.promptEstimate(), clientStreams,
                 clientWantsUsage, body, permit, listener, affinityKey);
         activeStreams.incrementAndGet();
         call.connect();
@@ -139,6 +160,8 @@ public class ChatStreamService {
         private final boolean clientWantsUsage;
         private final byte[] body;
         private final RateLimitPermit permit;
+        private final Degradation.Route route;
+        private final AdaptiveLimiter.Slot slot;
         private final ChatStreamListener listener;
         private final long startNanos = System.nanoTime();
         private final Failover failover;
@@ -154,12 +177,14 @@ public class ChatStreamService {
         private volatile String finishReason;
         private volatile ChatUsage reportedUsage;
 
-        StreamCall(ApiKey key, String requestId, String model, int promptEstimate, boolean clientStreams,
+        StreamCall(ApiKey key, String requestId, Degradation.Route route, int promptEstimate, boolean clientStreams,
                 boolean clientWantsUsage, byte[] body, RateLimitPermit permit, ChatStreamListener listener,
                 String affinityKey) {
             this.key = key;
             this.requestId = requestId;
-            this.model = model;
+            this.route = route;
+            this.slot = route.slot();
+            this.model = route.model();
             this.promptEstimate = promptEstimate;
             this.clientStreams = clientStreams;
             this.clientWantsUsage = clientWantsUsage;
@@ -215,7 +240,12 @@ public class ChatStreamService {
 
         @Override
         public Map<String, String> rateLimitHeaders() {
-            return permit.headers();
+            if (route.fallbackFrom() == null) {
+                return permit.headers();
+            }
+            Map<String, String> headers = new java.util.LinkedHashMap<>(permit.headers());
+            headers.putAll(route.headers());
+            return headers;
         }
 
         @Override
@@ -248,6 +278,7 @@ public class ChatStreamService {
         /** Settles the limits, writes the usage row; a cut stream is billed for what was relayed. */
         private ChatUsage account(EndReason reason, int status) {
             activeStreams.decrementAndGet();
+            slot.release();
             ChatUsage reported = reportedUsage;
             ChatUsage billed = reported != null ? reported
                     : new ChatUsage(relayedAny ? promptEstimate : 0, contentChunks, false);
@@ -346,6 +377,7 @@ public class ChatStreamService {
                 if (!relayedAny) {
                     failover.served(); // the first event: this attempt is the one that serves
                     attemptLease.started();
+                    slot.firstToken();
                 }
                 relayedAny = true;
                 JsonNode choice = choices.path(0);

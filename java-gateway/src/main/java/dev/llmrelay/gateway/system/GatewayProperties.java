@@ -28,7 +28,8 @@ public record GatewayProperties(
         @DefaultValue Health health,
         @DefaultValue Routing routing,
         @DefaultValue Limits limits,
-        @DefaultValue Redis redis) {
+        @DefaultValue Redis redis,
+        @DefaultValue Degrade degrade) {
 
     /**
      * @param connect TCP connect to an upstream
@@ -117,5 +118,23 @@ public record GatewayProperties(
     public record Redis(
             @DefaultValue("redis://127.0.0.1:6379") String url,
             @DefaultValue("500ms") Duration timeout) {
+    }
+
+    /**
+     * Graceful degradation (degrade/, docs/operations.md). Each upstream pool admits at most an adaptive
+     * number of concurrent streams (Gradient2 fed with time to first token), kept within
+     * [{@code minLimit}, {@code maxLimit}]; past it a request is shed at once with 503 and
+     * {@code Retry-After: shedRetryAfter}. {@code minLimit == maxLimit} pins the limit.
+     *
+     * @param reloadInterval how often the switches and fallback routes stored in the database are read
+     *                       again, so a change made through another instance applies here too
+     */
+    public record Degrade(
+            @DefaultValue("true") boolean adaptiveLimit,
+            @DefaultValue("64") int initialLimit,
+            @DefaultValue("16") int minLimit,
+            @DefaultValue("1024") int maxLimit,
+            @DefaultValue("1s") Duration shedRetryAfter,
+            @DefaultValue("1s") Duration reloadInterval) {
     }
 }
