@@ -124,13 +124,15 @@ public record GatewayProperties(
      * Graceful degradation (degrade/, docs/operations.md). Each upstream pool admits at most an adaptive
      * number of concurrent streams (Gradient2 fed with time to first token), kept within
      * [{@code minLimit}, {@code maxLimit}]; past it a request is shed at once with 503 and
-     * {@code Retry-After: shedRetryAfter}. {@code minLimit == maxLimit} pins the limit.
+     * {@code Retry-After: shedRetryAfter}. {@code minLimit == maxLimit} pins the limit. Off by default
+     * ({@code adaptiveLimit}): the limit only knows a pool's TTFT baseline after traffic, so an operator
+     * turns it on with bounds measured for the deployment (docs/operations.md); slots are counted either way.
      *
      * @param reloadInterval how often the switches and fallback routes stored in the database are read
      *                       again, so a change made through another instance applies here too
      */
     public record Degrade(
-            @DefaultValue("true") boolean adaptiveLimit,
+            @DefaultValue("false") boolean adaptiveLimit,
             @DefaultValue("64") int initialLimit,
             @DefaultValue("16") int minLimit,
             @DefaultValue("1024") int maxLimit,

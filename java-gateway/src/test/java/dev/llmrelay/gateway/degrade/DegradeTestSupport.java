@@ -149,6 +149,23 @@ abstract class DegradeTestSupport {
         }
     }
 
+    /** A browser session cookie for {@code key}. */
+    String signIn(String key) throws IOException {
+        try (Response response = client.newCall(new Request.Builder().url(url("/api/session"))
+                .post(RequestBody.create("{\"apiKey\":\"" + key + "\"}", JSON)).build()).execute()) {
+            assertThat(response.code()).isEqualTo(204);
+            return response.header("Set-Cookie").split(";", 2)[0];
+        }
+    }
+
+    /** POST /api/chat/messages: a new conversation when {@code conversationId} is null. */
+    Response sendMessage(String cookie, String conversationId, String content) throws IOException {
+        String body = conversationId == null ? "{\"content\":\"" + content + "\"}"
+                : "{\"conversationId\":\"" + conversationId + "\",\"content\":\"" + content + "\"}";
+        return client.newCall(new Request.Builder().url(url("/api/chat/messages")).header("Cookie", cookie)
+                .post(RequestBody.create(body, JSON)).build()).execute();
+    }
+
     Upstream primaryUpstream() {
         return pool.upstreams().stream().filter(u -> u.model() == null).findFirst().orElseThrow();
     }
