@@ -170,7 +170,8 @@ def start_python_server(work: Path, name: str, script: str, *args: str) -> tuple
     raise RuntimeError(f"{script} did not start\n{tail(log)}")
 
 
-def start_gateway(work: Path, jar: Path, upstream_port: int, jvm_opts: list[str]) -> tuple[Process, str]:
+def start_gateway(work: Path, jar: Path, upstream_port: int, jvm_opts: list[str],
+                  extra_env: dict[str, str] | None = None) -> tuple[Process, str]:
     port = free_port()
     java = shutil.which("java") or "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"
     env = dict(os.environ,
@@ -182,7 +183,8 @@ def start_gateway(work: Path, jar: Path, upstream_port: int, jvm_opts: list[str]
                # Limits far above the offered load: this measures the relay, not the limiter.
                GATEWAY_DEFAULT_REQUESTS_PER_MINUTE="1000000",
                GATEWAY_DEFAULT_TOKENS_PER_MINUTE="1000000000",
-               GATEWAY_DEFAULT_MAX_CONCURRENT_STREAMS="100000")
+               GATEWAY_DEFAULT_MAX_CONCURRENT_STREAMS="100000",
+               **(extra_env or {}))
     gateway = Process("gateway", [java, *jvm_opts, "-jar", str(jar)], work / "gateway.log", env=env, cwd=work)
     base = f"http://127.0.0.1:{port}"
     wait_http_ok(f"{base}/actuator/health", gateway.popen, 180, gateway.log)
@@ -317,12 +319,17 @@ def targets(summary: dict) -> list[str]:
 
 
 def write_doc(doc: Path, block: str) -> None:
-    text = doc.read_text() if doc.exists() else f"# Gateway relay benchmark\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text:
-        text += f"\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    _, after = rest.split(END, 1)
-    doc.write_text(f"{head}{BEGIN}\n{block}\n{END}{after}")
+    write_doc_between(doc, BEGIN, END, block)
+
+
+def write_doc_between(doc: Path, begin: str, end: str, block: str) -> None:
+    """Replaces what lies between the markers `begin` and `end` (added at the end when missing)."""
+    text = doc.read_text() if doc.exists() else f"# Gateway relay benchmark\n\n{begin}\n{end}\n"
+    if begin not in text:
+        text += f"\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, after = rest.split(end, 1)
+    doc.write_text(f"{head}{begin}\n{block}\n{end}{after}")
 
 
 def java_version() -> str:
