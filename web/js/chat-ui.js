@@ -442,6 +442,10 @@ export class ChatUI {
       if (message.status === Status.STOPPED) state.textContent = "Stopped";
       else if (message.status === Status.ERROR) state.textContent = `Error: ${message.error || "the reply failed"}`;
       else if (message.finishReason === "length") state.textContent = "Cut off at the length limit";
+      else if (message.finishReason === "content_filter") {
+        state.textContent = "Stopped by the content filter: the rest of this reply was withheld";
+        state.classList.add("filtered");
+      }
       footer.appendChild(state);
       if (message.status !== Status.STREAMING && message.content) {
         footer.appendChild(this.copyButton("Copy", "copy-reply", () => message.content));

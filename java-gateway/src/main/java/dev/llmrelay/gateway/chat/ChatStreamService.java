@@ -22,6 +22,7 @@ import dev.llmrelay.gateway.degrade.Degradation;
 import dev.llmrelay.gateway.keys.ApiKey;
 import dev.llmrelay.gateway.ratelimit.RateLimitExceededException;
 import dev.llmrelay.gateway.ratelimit.RateLimitPermit;
+import dev.llmrelay.gateway.safety.ContentFilter;
 import dev.llmrelay.gateway.system.GatewayProperties;
 import dev.llmrelay.gateway.system.OpenAiException;
 import dev.llmrelay.gateway.upstream.AttemptOutcome;
@@ -76,13 +77,15 @@ public class ChatStreamService {
     private final ObjectMapper mapper;
     private final GatewayProperties properties;
     private final EventSource.Factory eventSources;
+    private final ContentFilter contentFilter;
     private final AtomicInteger activeStreams = new AtomicInteger();
     private final Degradation degradation;
 
     ChatStreamService(UpstreamPool pool, ChatAdmission admission, UsageRecorder usage, ObjectMapper mapper,
             GatewayProperties properties, OkHttpClient upstreamHttpClient, MeterRegistry meters,
-            Degradation degradation) {
+            ContentFilter contentFilter, Degradation degradation) {
         this.pool = pool;
+        this.contentFilter = contentFilter;
         this.degradation = degradation;
         this.admission = admission;
         this.usage = usage;
@@ -167,6 +170,9 @@ public class ChatStreamService {
         private final Failover failover;
         private final AtomicBoolean done = new AtomicBoolean();
         private final AtomicBoolean opened = new AtomicBoolean();
+        private final ContentFilter.Output filterOutput;
+        /** The answer's text as the client may see it (content safety); touched on the OkHttp thread only. */
+        private final FilteredChunks filtered;
 
         private volatile String model;
         private volatile UpstreamLease lease;
@@ -192,6 +198,8 @@ public class ChatStreamService {
             this.permit = permit;
             this.listener = listener;
             this.failover = new Failover(pool, properties.timeouts().read(), requestId, affinityKey, model);
+            this.filterOutput = contentFilter.forStream(key.id(), requestId);
+            this.filtered = new FilteredChunks(filterOutput);
         }
 
         /** Tries the next upstream, or fails the stream when none is left. */
@@ -259,8 +267,28 @@ public class ChatStreamService {
             }
             lease.succeeded();
             failover.served();
+            if (!"content_filter".equals(finishReason)) {
+                ObjectNode tail = filtered.tail(); // held text of a stream that ended without a finish_reason
+                if (tail != null) {
+                    safely(() -> listener.onChunk(tail.toString(), tail));
+                    String text = tail.path("choices").path(0).path("delta").path("content").asText("");
+                    if (!text.isEmpty()) {
+                        safely(() -> listener.onDelta(text));
+                    }
+                }
+            }
             ChatUsage usage = account(EndReason.ofFinishReason(finishReason), 200);
             safely(() -> listener.onFinish(finishReason, usage));
+        }
+
+        /** A block list matched: the filtered chunk is the last one, the upstream stops generating. */
+        private void blocked() {
+            finishReason = "content_filter";
+            finish();
+            EventSource current = source;
+            if (current != null) {
+                current.cancel();
+            }
         }
 
         private void fail(ChatStreamError error) {
@@ -279,6 +307,7 @@ public class ChatStreamService {
         private ChatUsage account(EndReason reason, int status) {
             activeStreams.decrementAndGet();
             slot.release();
+            filterOutput.record();
             ChatUsage reported = reportedUsage;
             ChatUsage billed = reported != null ? reported
                     : new ChatUsage(relayedAny ? promptEstimate : 0, contentChunks, false);
@@ -393,10 +422,17 @@ public class ChatStreamService {
                 if (done.get()) {
                     return; // cancelled while this event was parsed: no new callback starts after cancel()
                 }
-                String relayed = data;
-                safely(() -> listener.onChunk(relayed, chunk));
-                if (!text.isEmpty() && !done.get()) {
-                    safely(() -> listener.onDelta(text));
+                FilteredChunks.Result result = chunk instanceof ObjectNode object ? filtered.apply(data, object)
+                        : new FilteredChunks.Result(data, chunk, text, false, null);
+                if (result.skip()) {
+                    return; // all of its text is held back until the next chunk shows how it goes on
+                }
+                safely(() -> listener.onChunk(result.data(), result.chunk()));
+                if (!result.text().isEmpty() && !done.get()) {
+                    safely(() -> listener.onDelta(result.text()));
+                }
+                if (result.blockedBy() != null) {
+                    blocked();
                 }
             }
 

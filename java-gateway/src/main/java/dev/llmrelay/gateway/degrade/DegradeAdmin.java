@@ -130,8 +130,7 @@ class DegradeAdmin {
                 changes.put(setting, fallback);
             });
         }
-        repository.apply(changes);
-        policy.changed();
+        policy.change(() -> repository.apply(changes));
     }
 
     private List<String> poolNames() {

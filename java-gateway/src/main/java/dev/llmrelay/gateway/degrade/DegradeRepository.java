@@ -5,11 +5,10 @@ import java.util.Map;
 
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
-import org.springframework.transaction.annotation.Transactional;
 
 import dev.llmrelay.gateway.system.StoredText;
 
-/** The {@code degrade_setting} rows: read as one {@link DegradePolicy}, changed in one transaction. */
+/** The {@code degrade_setting} rows, read as one {@link DegradePolicy}. */
 @Repository
 class DegradeRepository {
 
@@ -47,9 +46,8 @@ class DegradeRepository {
 
     /**
      * Applies a change: each entry of {@code changes} is (kind, subject) -> new value, null to delete.
-     * All or nothing.
+     * Run it inside {@link PolicySource#change} (one transaction with the version bump).
      */
-    @Transactional
     void apply(Map<Setting, String> changes) {
         changes.forEach((setting, value) -> {
             jdbc.sql("DELETE FROM degrade_setting WHERE kind = ? AND subject = ?")

@@ -1,14 +1,35 @@
 package dev.llmrelay.gateway.degrade;
 
+import org.springframework.stereotype.Component;
+
+import dev.llmrelay.gateway.policy.LiveSnapshot;
+import dev.llmrelay.gateway.policy.PolicyVersions;
+
 /**
- * Where the live {@link DegradePolicy} comes from. Behind an interface so the database poll of
- * {@link StoredPolicySource} can give way to a shared live-reload component in one place.
+ * The live {@link DegradePolicy}: stored in the database and published to every instance by the
+ * shared {@link PolicyVersions} (an instance sees another's change within its poll interval).
  */
-public interface PolicySource {
+@Component
+public class PolicySource {
+
+    private final PolicyVersions versions;
+    private final LiveSnapshot<DegradePolicy> snapshot;
+
+    PolicySource(PolicyVersions versions, DegradeRepository repository) {
+        this.versions = versions;
+        this.snapshot = versions.register("degradation", repository::load);
+    }
 
     /** The policy in force now (cheap: read on every request). */
-    DegradePolicy current();
+    public DegradePolicy current() {
+        return snapshot.get();
+    }
 
-    /** The stored policy was just changed through this instance: read it again now. */
-    void changed();
+    /** Runs {@code write} (changes to the stored policy) all or nothing, then publishes it everywhere. */
+    public void change(Runnable write) {
+        versions.change(() -> {
+            write.run();
+            return null;
+        });
+    }
 }

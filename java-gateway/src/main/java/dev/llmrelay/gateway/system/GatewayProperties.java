@@ -127,16 +127,13 @@ public record GatewayProperties(
      * {@code Retry-After: shedRetryAfter}. {@code minLimit == maxLimit} pins the limit. Off by default
      * ({@code adaptiveLimit}): the limit only knows a pool's TTFT baseline after traffic, so an operator
      * turns it on with bounds measured for the deployment (docs/operations.md); slots are counted either way.
-     *
-     * @param reloadInterval how often the switches and fallback routes stored in the database are read
-     *                       again, so a change made through another instance applies here too
+     * The switches and fallback routes are live policies (gateway.policy.poll-interval), not settings.
      */
     public record Degrade(
             @DefaultValue("false") boolean adaptiveLimit,
             @DefaultValue("64") int initialLimit,
             @DefaultValue("16") int minLimit,
             @DefaultValue("1024") int maxLimit,
-            @DefaultValue("1s") Duration shedRetryAfter,
-            @DefaultValue("1s") Duration reloadInterval) {
+            @DefaultValue("1s") Duration shedRetryAfter) {
     }
 }

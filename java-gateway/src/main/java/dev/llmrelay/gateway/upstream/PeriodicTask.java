@@ -11,8 +11,7 @@ import org.springframework.context.SmartLifecycle;
 
 /**
  * Runs {@link #runOnce} on a thread of its own every interval while the application context runs; an
- * interval of zero or less turns it off. What the health prober, the load scraper and the degradation
- * policy reload share.
+ * interval of zero or less turns it off. What the health prober, the load scraper and the policy poller share.
  */
 public abstract class PeriodicTask implements SmartLifecycle {
 

@@ -80,8 +80,7 @@ abstract class DegradeTestSupport {
     @BeforeEach
     @AfterEach
     void clearPolicy() {
-        jdbc.sql("DELETE FROM degrade_setting").update();
-        policy.changed();
+        policy.change(() -> jdbc.sql("DELETE FROM degrade_setting").update());
         PRIMARY.answer(request -> answer("smollm2", "Hi"));
         SMALL.answer(request -> answer("small", "Hello"));
         for (Upstream upstream : pool.upstreams()) {
