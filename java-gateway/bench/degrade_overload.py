@@ -8,7 +8,8 @@ capacity clients in a closed loop (a shed client retries after `--retry-ms`) for
 It prints, for each gateway setting, the admitted requests' TTFT against the unloaded one,
 how many were shed and how fast a shed answer came back, and any other status. Settings:
 the limit off (everything piles into the model's queue), pinned at the capacity
-(min = max), and adaptive (Gradient2 between 1 and 4 x capacity, starting at the capacity).
+(min = max), and adaptive (Gradient2 between 1 and 4 x capacity, starting at the capacity,
+with the default tolerance 1.5 and with 1.1).
 
     java-gateway/bench/degrade_overload.py [--jar java-gateway/target/java-gateway.jar] [--doc]
 
@@ -80,9 +81,10 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--rate", type=float, default=50, help="events per second per stream")
     parser.add_argument("--factor", type=int, default=5, help="clients per batch slot")
-    parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--retry-ms", type=float, default=100, help="a shed client's wait before it retries")
-    parser.add_argument("--unloaded", type=int, default=15, help="one-at-a-time streams for the baseline")
+    parser.add_argument("--seconds", type=float, default=12)
+    parser.add_argument("--retry-ms", type=float, default=1000,
+                        help="a shed client's wait before it retries (Retry-After is 1 s)")
+    parser.add_argument("--unloaded", type=int, default=10, help="one-at-a-time streams for the baseline")
     parser.add_argument("--doc", action="store_true", help="write the table into docs/benchmarks-gateway.md")
     args = parser.parse_args()
     if not args.jar.exists():
@@ -93,8 +95,14 @@ def main() -> int:
         ("limit off", {"GATEWAY_DEGRADE_ADAPTIVE_LIMIT": "false"}),
         (f"pinned at {c}", {"GATEWAY_DEGRADE_ADAPTIVE_LIMIT": "true", "GATEWAY_DEGRADE_MIN_LIMIT": str(c),
                             "GATEWAY_DEGRADE_MAX_LIMIT": str(c), "GATEWAY_DEGRADE_INITIAL_LIMIT": str(c)}),
-        (f"adaptive 1..{4 * c}", {"GATEWAY_DEGRADE_ADAPTIVE_LIMIT": "true", "GATEWAY_DEGRADE_MIN_LIMIT": "1",
-                                  "GATEWAY_DEGRADE_MAX_LIMIT": str(4 * c), "GATEWAY_DEGRADE_INITIAL_LIMIT": str(c)}),
+        (f"adaptive 1..{4 * c}, tolerance 1.5", {
+            "GATEWAY_DEGRADE_ADAPTIVE_LIMIT": "true", "GATEWAY_DEGRADE_MIN_LIMIT": "1",
+            "GATEWAY_DEGRADE_MAX_LIMIT": str(4 * c), "GATEWAY_DEGRADE_INITIAL_LIMIT": str(c),
+            "GATEWAY_DEGRADE_RTT_TOLERANCE": "1.5"}),
+        (f"adaptive 1..{4 * c}, tolerance 1.1", {
+            "GATEWAY_DEGRADE_ADAPTIVE_LIMIT": "true", "GATEWAY_DEGRADE_MIN_LIMIT": "1",
+            "GATEWAY_DEGRADE_MAX_LIMIT": str(4 * c), "GATEWAY_DEGRADE_INITIAL_LIMIT": str(c),
+            "GATEWAY_DEGRADE_RTT_TOLERANCE": "1.1"}),
     ]
     rows = []
     with tempfile.TemporaryDirectory(prefix="degrade-bench-") as tmp:

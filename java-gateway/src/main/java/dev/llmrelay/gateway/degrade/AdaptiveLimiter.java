@@ -81,7 +81,8 @@ public class AdaptiveLimiter {
     private PoolLimit newPool(String name) {
         int initial = Math.max(settings.minLimit(), Math.min(settings.maxLimit(), settings.initialLimit()));
         Limit limit = Gradient2Limit.newBuilder().initialLimit(initial).minLimit(settings.minLimit())
-                .maxConcurrency(settings.maxLimit()).build();
+                .maxConcurrency(settings.maxLimit()).rttTolerance(settings.rttTolerance())
+                .queueSize(settings.queueSize()).build();
         PoolLimit pool = new PoolLimit(limit, new AtomicInteger(), Counter.builder("gateway.degrade.shed")
                 .tag("pool", name).description("requests shed at the pool's concurrency limit").register(meters));
         Gauge.builder("gateway.degrade.limit", limit, Limit::getLimit).tag("pool", name)

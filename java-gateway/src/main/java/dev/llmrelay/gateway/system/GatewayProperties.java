@@ -128,12 +128,21 @@ public record GatewayProperties(
      * ({@code adaptiveLimit}): the limit only knows a pool's TTFT baseline after traffic, so an operator
      * turns it on with bounds measured for the deployment (docs/operations.md); slots are counted either way.
      * The switches and fallback routes are live policies (gateway.policy.poll-interval), not settings.
+     *
+     * @param rttTolerance how much slower than its long-term average a time to first token may get before
+     *                     the limit shrinks (Gradient2's tolerance; the library's default 1.5 let admitted
+     *                     streams' TTFT reach 2.5x the unloaded one in bench/degrade_overload.py, 1.1 kept 1.6x)
+     * @param queueSize    how many streams past the estimate the limit probes with (Gradient2's queue size;
+     *                     the library's default is 4, meant for short RPCs: each extra LLM stream waits a
+     *                     whole answer in the model's queue)
      */
     public record Degrade(
             @DefaultValue("false") boolean adaptiveLimit,
             @DefaultValue("64") int initialLimit,
             @DefaultValue("16") int minLimit,
             @DefaultValue("1024") int maxLimit,
-            @DefaultValue("1s") Duration shedRetryAfter) {
+            @DefaultValue("1s") Duration shedRetryAfter,
+            @DefaultValue("1.1") double rttTolerance,
+            @DefaultValue("1") int queueSize) {
     }
 }
