@@ -7,6 +7,7 @@ import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
@@ -19,6 +20,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.llmrelay.gateway.keys.ApiKeyService;
 import dev.llmrelay.gateway.keys.ApiKeyService.KeyChanges;
+import dev.llmrelay.gateway.support.GatewayTestSupport;
+import dev.llmrelay.gateway.support.PostgresServer;
 import dev.llmrelay.gateway.support.ScriptedUpstream;
 import dev.llmrelay.gateway.support.SseScript;
 import dev.llmrelay.gateway.upstream.Upstream;
@@ -35,8 +38,10 @@ import okhttp3.Response;
  * One gateway for the degradation tests: a default pool (one scripted upstream, for requests naming
  * {@code smollm2} and for the browser API) and a pool of its own for the model {@code small} (another
  * scripted upstream). Every pool's concurrency limit is pinned to {@value #LIMIT} (min = max), so how
- * many requests are admitted is exact. Each test starts with no stored switches or routes.
+ * many requests are admitted is exact. Each test starts with no stored switches or routes. In the
+ * "postgres" surefire run it runs on a real PostgreSQL (as {@link GatewayTestSupport} does).
  */
+@Tag(GatewayTestSupport.POSTGRES_TAG) // again on PostgreSQL in the "postgres" run
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
         "spring.datasource.url=jdbc:h2:mem:degrade;DB_CLOSE_DELAY=-1",
         "gateway.admin-token=degrade-admin",
@@ -60,6 +65,11 @@ abstract class DegradeTestSupport {
     @DynamicPropertySource
     static void upstreams(DynamicPropertyRegistry registry) {
         registry.add("gateway.upstreams", () -> PRIMARY.baseUrl() + ",small=" + SMALL.baseUrl());
+        if (GatewayTestSupport.ON_POSTGRES) {
+            registry.add("spring.datasource.url", PostgresServer::jdbcUrl);
+            registry.add("spring.datasource.username", PostgresServer::user);
+            registry.add("spring.datasource.password", () -> "");
+        }
     }
 
     @LocalServerPort
