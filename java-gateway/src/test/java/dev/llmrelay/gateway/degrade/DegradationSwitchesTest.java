@@ -142,6 +142,28 @@ class DegradationSwitchesTest extends DegradeTestSupport {
         assertThat(healthDetails().path("refuseNewConversations").asBoolean()).isFalse();
     }
 
+    @Test
+    void aSwitchStoredThroughAnotherInstanceAppliesHereAtItsNextPoll() throws Exception {
+        String key = newKey(false);
+        // what another gateway instance's admin call writes: the row and the version bump, one transaction
+        jdbc.sql("INSERT INTO degrade_setting (kind, subject, setting_value) VALUES ('paused', 'small', "
+                + "'Paused on another instance.')").update();
+        jdbc.sql("UPDATE policy_version SET version = version + 1 WHERE id = 1").update();
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (!"Paused on another instance.".equals(policy.current().pausedModels().get("small"))) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("the stored pause never reached this instance");
+            }
+            Thread.sleep(20);
+        }
+        try (Response paused = chat(key, "small", false, null)) {
+            assertThat(paused.code()).isEqualTo(503);
+            assertThat(json.readTree(paused.body().string()).path("error").path("message").asText())
+                    .isEqualTo("Paused on another instance.");
+        }
+        assertThat(SMALL.chatRequests()).isZero();
+    }
+
     private void awaitReplyDone(String conversationId) throws InterruptedException {
         long deadline = System.nanoTime() + 30_000_000_000L;
         while (jdbc.sql("SELECT COUNT(*) FROM chat_message WHERE conversation_id = ? AND status = 'streaming'")
