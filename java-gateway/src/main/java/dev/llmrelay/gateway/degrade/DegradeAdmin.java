@@ -26,6 +26,8 @@ class DegradeAdmin {
 
     static final int MAX_CAP = 1_000_000;
     private static final int MAX_MESSAGE = 1000;
+    /** paused models (and pools) at most: any name passes while a default pool serves every model */
+    static final int MAX_PAUSED = 1000;
     private static final Set<String> MEMBERS = Set.of("maxTokensCap", "pausedModels", "refuseNewConversations",
             "fallbacks");
 
@@ -105,6 +107,21 @@ class DegradeAdmin {
                             + "(resume).");
                 }
             });
+        }
+        if (patch.has("pausedModels")) {
+            java.util.Set<String> paused = new java.util.HashSet<>(policy.current().pausedModels().keySet());
+            changes.forEach((setting, value) -> {
+                if (setting.kind().equals(DegradeRepository.PAUSED)) {
+                    if (value == null) {
+                        paused.remove(setting.subject());
+                    } else {
+                        paused.add(setting.subject());
+                    }
+                }
+            });
+            if (paused.size() > MAX_PAUSED) {
+                throw invalid("pausedModels: at most " + MAX_PAUSED + " paused models or pools.");
+            }
         }
         if (patch.has("fallbacks")) {
             forEachMember(patch.get("fallbacks"), "fallbacks", (pool, value) -> {

@@ -67,6 +67,11 @@ class AdminDegradationApiTest extends DegradeTestSupport {
         assertRefused("{\"refuseNewConversations\":7}", "refuseNewConversations must be");
         assertRefused("{\"maxTokenCap\":5}", "Unknown member 'maxTokenCap'");
         assertRefused("[1]", "must be a JSON object");
+        StringBuilder huge = new StringBuilder("{\"pausedModels\":{");
+        for (int i = 0; i <= DegradeAdmin.MAX_PAUSED; i++) {
+            huge.append(i == 0 ? "" : ",").append("\"m").append(i).append("\":true");
+        }
+        assertRefused(huge.append("}}").toString(), "at most 1000 paused models");
         // a valid part with an invalid one: neither is applied
         assertRefused("{\"maxTokensCap\":50,\"pausedModels\":{\"small\":true},\"fallbacks\":{\"default\":\"nope\"}}",
                 "'nope' has no upstream pool");
