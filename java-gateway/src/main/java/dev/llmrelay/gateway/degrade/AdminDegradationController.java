@@ -9,6 +9,8 @@ import org.springframework.web.bind.annotation.RestController;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.media.Content;
+import io.swagger.v3.oas.annotations.media.Schema;
 import io.swagger.v3.oas.annotations.security.SecurityRequirement;
 import io.swagger.v3.oas.annotations.tags.Tag;
 
@@ -38,10 +40,8 @@ class AdminDegradationController {
             description = "{\"maxTokensCap\": 256 | null, \"pausedModels\": {\"<model or pool>\": \"message\" | null}, "
                     + "\"refuseNewConversations\": \"message\" | true | false, "
                     + "\"fallbacks\": {\"<pool>\": \"<model with a pool of its own>\" | null}}")
-    @io.swagger.v3.oas.annotations.parameters.RequestBody(content = @io.swagger.v3.oas.annotations.media.Content(
-            mediaType = "application/json", schema = @io.swagger.v3.oas.annotations.media.Schema(
-                    type = "object", additionalProperties = io.swagger.v3.oas.annotations.media.Schema
-                            .AdditionalPropertiesValue.TRUE)))
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(content = @Content(mediaType = "application/json",
+            schema = @Schema(type = "object", additionalProperties = Schema.AdditionalPropertiesValue.TRUE)))
     @PatchMapping
     DegradeAdmin.View patch(@RequestBody(required = false) JsonNode body) {
         admin.apply(body);

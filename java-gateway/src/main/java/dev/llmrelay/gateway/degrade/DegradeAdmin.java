@@ -1,10 +1,13 @@
 package dev.llmrelay.gateway.degrade;
 
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
 
 import org.springframework.http.HttpStatus;
 import org.springframework.http.ProblemDetail;
@@ -51,8 +54,8 @@ class DegradeAdmin {
 
     View view() {
         DegradePolicy current = policy.current();
-        return new View(current.maxTokensCap(), new java.util.TreeMap<>(current.pausedModels()),
-                current.newConversationsRefusal(), new java.util.TreeMap<>(current.fallbacks()), limiter.snapshot());
+        return new View(current.maxTokensCap(), new TreeMap<>(current.pausedModels()),
+                current.newConversationsRefusal(), new TreeMap<>(current.fallbacks()), limiter.snapshot());
     }
 
     void apply(JsonNode patch) {
@@ -62,7 +65,7 @@ class DegradeAdmin {
         for (Iterator<String> names = patch.fieldNames(); names.hasNext();) {
             String name = names.next();
             if (!MEMBERS.contains(name)) {
-                throw invalid("Unknown member '" + name + "'; known: " + List.copyOf(new java.util.TreeSet<>(MEMBERS)) + ".");
+                throw invalid("Unknown member '" + name + "'; known: " + List.copyOf(new TreeSet<>(MEMBERS)) + ".");
             }
         }
         Map<Setting, String> changes = new LinkedHashMap<>();
@@ -109,7 +112,7 @@ class DegradeAdmin {
             });
         }
         if (patch.has("pausedModels")) {
-            java.util.Set<String> paused = new java.util.HashSet<>(policy.current().pausedModels().keySet());
+            Set<String> paused = new HashSet<>(policy.current().pausedModels().keySet());
             changes.forEach((setting, value) -> {
                 if (setting.kind().equals(DegradeRepository.PAUSED)) {
                     if (value == null) {
