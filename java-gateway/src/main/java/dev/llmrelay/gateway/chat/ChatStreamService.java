@@ -75,13 +75,15 @@ public class ChatStreamService {
     private final GatewayProperties properties;
     private final EventSource.Factory eventSources;
     private final ContentFilter contentFilter;
+    private final RequestRewriter rewriter;
     private final AtomicInteger activeStreams = new AtomicInteger();
 
     ChatStreamService(UpstreamPool pool, ChatAdmission admission, UsageRecorder usage, ObjectMapper mapper,
             GatewayProperties properties, OkHttpClient upstreamHttpClient, MeterRegistry meters,
-            ContentFilter contentFilter) {
+            ContentFilter contentFilter, RequestRewriter rewriter) {
         this.pool = pool;
         this.contentFilter = contentFilter;
+        this.rewriter = rewriter;
         this.admission = admission;
         this.usage = usage;
         this.mapper = mapper;
@@ -113,15 +115,9 @@ public class ChatStreamService {
         ChatAdmission.Admitted admitted = admission.admit(key, openAiRequest, requestId, clientStreams);
         RateLimitPermit permit = admitted.permit();
         boolean clientWantsUsage = openAiRequest.path("stream_options").path("include_usage").asBoolean(false);
-        ObjectNode upstreamRequest = openAiRequest.deepCopy();
-        upstreamRequest.put("stream", true);
-        // always ask for usage (billing); a client's "stream_options": null or junk is replaced
-        ObjectNode options = upstreamRequest.get("stream_options") instanceof ObjectNode existing ? existing
-                : upstreamRequest.putObject("stream_options");
-        options.put("include_usage", true);
         byte[] body;
         try {
-            body = mapper.writeValueAsBytes(upstreamRequest);
+            body = mapper.writeValueAsBytes(rewriter.upstreamRequest(openAiRequest, key, admitted.model()));
         } catch (JsonProcessingException e) {
             permit.release();
             throw new IllegalStateException(e);
