@@ -78,14 +78,16 @@ public class ChatStreamService {
     private final GatewayProperties properties;
     private final EventSource.Factory eventSources;
     private final ContentFilter contentFilter;
+    private final RequestRewriter rewriter;
     private final AtomicInteger activeStreams = new AtomicInteger();
     private final Degradation degradation;
 
     ChatStreamService(UpstreamPool pool, ChatAdmission admission, UsageRecorder usage, ObjectMapper mapper,
             GatewayProperties properties, OkHttpClient upstreamHttpClient, MeterRegistry meters,
-            ContentFilter contentFilter, Degradation degradation) {
+            ContentFilter contentFilter, RequestRewriter rewriter, Degradation degradation) {
         this.pool = pool;
         this.contentFilter = contentFilter;
+        this.rewriter = rewriter;
         this.degradation = degradation;
         this.admission = admission;
         this.usage = usage;
@@ -129,17 +131,13 @@ public class ChatStreamService {
             throw refused;
         }
         boolean clientWantsUsage = openAiRequest.path("stream_options").path("include_usage").asBoolean(false);
-        ObjectNode upstreamRequest = openAiRequest.deepCopy();
-        upstreamRequest.put("stream", true);
-        if (route.fallbackFrom() != null) {
-            upstreamRequest.put("model", route.model());
-        }
-        // always ask for usage (billing); a client's "stream_options": null or junk is replaced
-        ObjectNode options = upstreamRequest.get("stream_options") instanceof ObjectNode existing ? existing
-                : upstreamRequest.putObject("stream_options");
-        options.put("include_usage", true);
         byte[] body;
         try {
+            // the system prompt of the model that serves (a fallback's own)
+            ObjectNode upstreamRequest = rewriter.upstreamRequest(openAiRequest, key, route.model());
+            if (route.fallbackFrom() != null) {
+                upstreamRequest.put("model", route.model());
+            }
             body = mapper.writeValueAsBytes(upstreamRequest);
         } catch (JsonProcessingException e) {
             permit.release();

@@ -104,11 +104,14 @@ class ContentFilterLists {
         return find(name).orElseThrow();
     }
 
+    /** Deletes the list; 404 (and no version bump) when there is none. */
     void delete(String name) {
-        boolean deleted = versions.change(() -> repository.delete(name));
-        if (!deleted) {
-            throw notFound(name);
-        }
+        versions.change(() -> {
+            if (!repository.delete(name)) {
+                throw notFound(name);
+            }
+            return null;
+        });
     }
 
     List<ContentFilterRepository.HitRow> hits(int limit) {
