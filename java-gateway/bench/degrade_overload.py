@@ -68,6 +68,24 @@ async def overload(base: str, events: int, clients: int, seconds: float, retry_m
     return {"admitted_ttft": admitted_ttft, "shed_ms": shed_ms, "other": other}
 
 
+async def sequential_sheds(base: str, capacity: int, count: int) -> list[float]:
+    """Fills the pool with `capacity` long streams, then sends `count` requests one at a time: each is
+    shed, and its latency is the gateway's shed path alone (no other client competes)."""
+    host, port, long_request = sse_load.request_bytes(base, 1000, BENCH_KEY, "synthetic")
+    holders = [asyncio.create_task(sse_load.one_stream(host, port, long_request, 0, 60)) for _ in range(capacity)]
+    await asyncio.sleep(1.0)
+    _, _, request = sse_load.request_bytes(base, 5, BENCH_KEY, "synthetic")
+    latencies = []
+    for _ in range(count):
+        result, elapsed_ms = await timed_stream(host, port, request)
+        if result.status == 503:
+            latencies.append(elapsed_ms)
+    for holder in holders:
+        holder.cancel()
+    await asyncio.gather(*holders, return_exceptions=True)
+    return latencies
+
+
 def pct(values: list[float], q: float) -> str:
     value = sse_load.percentile(values, q)
     return "-" if value is None else f"{value:.0f}"
@@ -86,6 +104,9 @@ def main() -> int:
                         help="a shed client's wait before it retries (Retry-After is 1 s)")
     parser.add_argument("--unloaded", type=int, default=10, help="one-at-a-time streams for the baseline")
     parser.add_argument("--doc", action="store_true", help="write the table into docs/benchmarks-gateway.md")
+    parser.add_argument("--only", help="run only the settings whose name starts with this (e.g. pinned)")
+    parser.add_argument("--sequential-sheds", type=int, default=200,
+                        help="with the limit pinned: requests shed one at a time (the shed path alone)")
     args = parser.parse_args()
     if not args.jar.exists():
         print(f"{args.jar} is missing: cd java-gateway && mvn -B -q -DskipTests package", file=sys.stderr)
@@ -104,7 +125,9 @@ def main() -> int:
             "GATEWAY_DEGRADE_MAX_LIMIT": str(4 * c), "GATEWAY_DEGRADE_INITIAL_LIMIT": str(c),
             "GATEWAY_DEGRADE_RTT_TOLERANCE": "1.1"}),
     ]
-    rows = []
+    if args.only:
+        settings = [s for s in settings if s[0].startswith(args.only)]
+    rows, notes = [], []
     with tempfile.TemporaryDirectory(prefix="degrade-bench-") as tmp:
         work = Path(tmp)
         upstream, upstream_port = start_python_server(
@@ -119,6 +142,12 @@ def main() -> int:
                     run_loop(unloaded(base, args.events, 10))  # JIT warm-up
                     base_ttft = run_loop(unloaded(base, args.events, args.unloaded))
                     result = run_loop(overload(base, args.events, args.factor * c, args.seconds, args.retry_ms))
+                    if name.startswith("pinned") and args.sequential_sheds:
+                        alone = run_loop(sequential_sheds(base, c, args.sequential_sheds))
+                        notes.append(f"Pinned at {c}, pool full, {len(alone)} requests shed one at a time: "
+                                     f"shed latency p50 {pct(alone, 50)} ms, p99 {pct(alone, 99)} ms, "
+                                     f"max {pct(alone, 100)} ms.")
+                        print(notes[-1], flush=True)
                 finally:
                     gateway.stop()
                 base_p50 = sse_load.percentile(base_ttft, 50)
@@ -141,7 +170,7 @@ def main() -> int:
         "| gateway limit | unloaded TTFT p50 ms | admitted streams | admitted TTFT p50 / p99 ms | "
         "admitted p50 / unloaded | shed (503) | shed latency p50 / p99 ms | other answers |\n"
         "|---|---|---|---|---|---|---|---|\n")
-    table = header + "\n".join(rows) + "\n"
+    table = header + "\n".join(rows) + "\n" + "".join(f"\n{note}\n" for note in notes)
     print()
     print(table)
     if args.doc:
