@@ -9,14 +9,12 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
-import org.springframework.http.HttpStatus;
-import org.springframework.http.ProblemDetail;
 import org.springframework.stereotype.Service;
-import org.springframework.web.ErrorResponseException;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.JsonNode;
 
+import dev.llmrelay.gateway.conversation.ApiProblem;
 import dev.llmrelay.gateway.degrade.DegradeRepository.Setting;
 import dev.llmrelay.gateway.upstream.UpstreamPool;
 
@@ -180,9 +178,7 @@ class DegradeAdmin {
         return text.strip();
     }
 
-    private static ErrorResponseException invalid(String detail) {
-        ProblemDetail body = ProblemDetail.forStatusAndDetail(HttpStatus.BAD_REQUEST, detail);
-        body.setTitle("Invalid degradation change");
-        return new ErrorResponseException(HttpStatus.BAD_REQUEST, body, null);
+    private static ApiProblem invalid(String detail) {
+        return ApiProblem.badRequest(detail);
     }
 }

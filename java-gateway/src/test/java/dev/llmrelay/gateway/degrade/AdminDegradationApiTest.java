@@ -19,7 +19,7 @@ class AdminDegradationApiTest extends DegradeTestSupport {
             assertThat(response.code()).isEqualTo(400);
             assertThat(response.header("Content-Type")).startsWith("application/problem+json");
             JsonNode problem = json.readTree(response.body().string());
-            assertThat(problem.path("title").asText()).isEqualTo("Invalid degradation change");
+            assertThat(problem.path("title").asText()).isEqualTo("Bad request");
             assertThat(problem.path("detail").asText()).contains(detailPart);
         }
         assertThat(getPolicy()).isEqualTo(before);
