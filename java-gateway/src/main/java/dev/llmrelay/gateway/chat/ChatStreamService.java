@@ -133,22 +133,30 @@ public class ChatStreamService {
         boolean clientWantsUsage = openAiRequest.path("stream_options").path("include_usage").asBoolean(false);
         byte[] body;
         try {
-            // the system prompt of the model that serves (a fallback's own)
-            ObjectNode upstreamRequest = rewriter.upstreamRequest(openAiRequest, key, route.model());
-            if (route.fallbackFrom() != null) {
-                upstreamRequest.put("model", route.model());
-            }
-            body = mapper.writeValueAsBytes(upstreamRequest);
-        } catch (JsonProcessingException e) {
+            body = upstreamBody(openAiRequest, key, route);
+        } catch (IllegalStateException e) {
             permit.release();
             route.slot().release();
-            throw new IllegalStateException(e);
+            throw e;
         }
         StreamCall call = new StreamCall(key, requestId, route, admitted.promptEstimate(), clientStreams,
-                clientWantsUsage, body, permit, listener, affinityKey);
+                clientWantsUsage, body, permit, listener, affinityKey, openAiRequest);
         activeStreams.incrementAndGet();
         call.connect();
         return call;
+    }
+
+    /** The upstream request: the client's, rewritten, with the system prompt of the model that serves. */
+    private byte[] upstreamBody(ObjectNode openAiRequest, ApiKey key, Degradation.Route route) {
+        ObjectNode upstreamRequest = rewriter.upstreamRequest(openAiRequest, key, route.model());
+        if (route.fallbackFrom() != null) {
+            upstreamRequest.put("model", route.model());
+        }
+        try {
+            return mapper.writeValueAsBytes(upstreamRequest);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** The state of one stream across its attempts (one per upstream tried). */
@@ -159,13 +167,16 @@ public class ChatStreamService {
         /** For the usage row: whether the client asked for a stream (the upstream is always asked for one). */
         private final boolean clientStreams;
         private final boolean clientWantsUsage;
-        private final byte[] body;
+        /** what the upstream is sent; a fallback (before any event) replaces it with its own, as its route and slot */
+        private volatile byte[] body;
         private final RateLimitPermit permit;
-        private final Degradation.Route route;
-        private final AdaptiveLimiter.Slot slot;
+        private volatile Degradation.Route route;
+        private volatile AdaptiveLimiter.Slot slot;
+        private final ObjectNode clientRequest;
+        private final String affinityKey;
         private final ChatStreamListener listener;
         private final long startNanos = System.nanoTime();
-        private final Failover failover;
+        private volatile Failover failover;
         private final AtomicBoolean done = new AtomicBoolean();
         private final AtomicBoolean opened = new AtomicBoolean();
         private final ContentFilter.Output filterOutput;
@@ -183,8 +194,10 @@ public class ChatStreamService {
 
         StreamCall(ApiKey key, String requestId, Degradation.Route route, int promptEstimate, boolean clientStreams,
                 boolean clientWantsUsage, byte[] body, RateLimitPermit permit, ChatStreamListener listener,
-                String affinityKey) {
+                String affinityKey, ObjectNode clientRequest) {
             this.key = key;
+            this.affinityKey = affinityKey;
+            this.clientRequest = clientRequest;
             this.requestId = requestId;
             this.route = route;
             this.slot = route.slot();
@@ -207,6 +220,10 @@ public class ChatStreamService {
             }
             Optional<UpstreamLease> next = failover.next();
             if (next.isEmpty()) {
+                if (!relayedAny && fallBack()) {
+                    connect();
+                    return;
+                }
                 fail(failover.unavailable());
                 return;
             }
@@ -219,6 +236,31 @@ public class ChatStreamService {
                     .post(RequestBody.create(body, JSON))
                     .build();
             source = eventSources.newEventSource(request, new Attempt(current));
+        }
+
+        /**
+         * Every replica of the pool failed or was busy before any event: the pool's fallback route serves
+         * instead, when the key allows it and the fallback pool has room (degradation). False: no fallback.
+         */
+        private boolean fallBack() {
+            if (route.fallbackFrom() != null) {
+                return false; // one hop only
+            }
+            Optional<Degradation.Route> fallback = degradation.fallback(key, route.model());
+            if (fallback.isEmpty()) {
+                return false;
+            }
+            failover.unavailable(); // settles a replica's undecided error; it is not the answer now
+            slot.release();
+            Degradation.Route next = fallback.get();
+            route = next;
+            slot = next.slot();
+            model = next.model();
+            body = upstreamBody(clientRequest, key, next);
+            failover = new Failover(pool, properties.timeouts().read(), requestId, affinityKey, next.model());
+            log.info("request {}: no replica of {} could serve; falling back to {}", requestId, next.fallbackFrom(),
+                    next.model());
+            return true;
         }
 
         /** Called by cancel() after it claimed the end: stops whatever attempt runs now. */

@@ -114,15 +114,9 @@ public class Degradation {
                 return new Route(model, null, slot.get());
             }
         }
-        String fallback = current.fallbacks().get(pool);
-        if (fallback != null && key.allowFallback() && pauseOf(current, fallback, upstreams.poolName(fallback)) == null
-                && upstreams.usable(fallback)) {
-            Optional<AdaptiveLimiter.Slot> slot = limiter.tryAcquire(upstreams.poolName(fallback));
-            if (slot.isPresent()) {
-                String from = model != null ? model : pool;
-                meters.counter("gateway.degrade.fallbacks", "pool", pool, "fallback", fallback).increment();
-                return new Route(fallback, from, slot.get());
-            }
+        Optional<Route> fallback = fallback(key, model);
+        if (fallback.isPresent()) {
+            return fallback.get();
         }
         if (!usable) {
             Optional<AdaptiveLimiter.Slot> slot = limiter.tryAcquire(pool);
@@ -133,6 +127,25 @@ public class Degradation {
         throw new OpenAiException(503, "server_error", "overloaded", null, "The gateway is at its concurrency limit "
                 + "for the model's pool ('" + pool + "'): the request was shed before reaching a model. Retry after "
                 + shedRetryAfter + " s.", Map.of("Retry-After", Long.toString(shedRetryAfter)));
+    }
+
+    /**
+     * The fallback route of {@code model}'s pool with a slot of its pool, when one is configured, the key
+     * allows it, and the fallback model is neither paused, unusable nor at its limit; else empty. Also
+     * used when every replica of the pool failed or was busy before the first event.
+     */
+    public Optional<Route> fallback(ApiKey key, String model) {
+        DegradePolicy current = policy.current();
+        String pool = upstreams.poolName(model);
+        String fallback = current.fallbacks().get(pool);
+        if (fallback == null || !key.allowFallback() || pauseOf(current, fallback, upstreams.poolName(fallback)) != null
+                || !upstreams.usable(fallback)) {
+            return Optional.empty();
+        }
+        return limiter.tryAcquire(upstreams.poolName(fallback)).map(slot -> {
+            meters.counter("gateway.degrade.fallbacks", "pool", pool, "fallback", fallback).increment();
+            return new Route(fallback, model != null ? model : pool, slot);
+        });
     }
 
     /**

@@ -6,10 +6,12 @@ import org.junit.jupiter.api.Test;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
+import mockwebserver3.MockResponse;
 import okhttp3.Response;
 
 /**
- * A fallback route when the primary pool is unhealthy (its only replica's breaker open), on a scripted
+ * A fallback route when the primary pool is unhealthy (its only replica's breaker open), or when every
+ * replica was busy or failed before the first event, on a scripted
  * upstream per pool: a key that allows it is served by the fallback model's pool on /v1 (stream and
  * non-stream) and the browser API, and the answer says so; a key that does not gets the 503 it got before.
  */
@@ -69,5 +71,43 @@ class ScriptedUpstreamFallbackTest extends DegradeTestSupport {
         }
         assertThat(PRIMARY.chatRequests()).isEqualTo(1);
         assertThat(SMALL.chatRequests()).isEqualTo(1);
+    }
+
+    @Test
+    void whenEveryReplicaIsBusyOrFailsBeforeTheFirstEventTheFallbackPoolServes() throws Exception {
+        setPolicy("{\"fallbacks\":{\"default\":\"small\"}}");
+        PRIMARY.answer(request -> new MockResponse.Builder().code(503).setHeader("Retry-After", "7")
+                .setHeader("Content-Type", "application/json")
+                .body("{\"error\":{\"message\":\"busy\",\"type\":\"server_error\",\"param\":null,"
+                        + "\"code\":\"busy\"}}").build());
+        String allowed = newKey(true);
+        try (Response stream = chat(allowed, "smollm2", true, null)) {
+            assertThat(stream.code()).isEqualTo(200);
+            assertThat(stream.header("X-Relay-Fallback")).isEqualTo("smollm2->small");
+            assertThat(stream.body().string()).contains("\"model\":\"small\"").contains("Hello");
+        }
+        try (Response complete = chat(allowed, "smollm2", false, null)) {
+            assertThat(complete.code()).isEqualTo(200);
+            assertThat(complete.header("X-Relay-Fallback")).isEqualTo("smollm2->small");
+            assertThat(json.readTree(complete.body().string()).path("model").asText()).isEqualTo("small");
+        }
+        // a key without allowFallback gets the busy answer as before
+        try (Response busy = chat(newKey(false), "smollm2", false, null)) {
+            assertThat(busy.code()).isEqualTo(503);
+            assertThat(busy.header("Retry-After")).isEqualTo("7");
+            assertThat(busy.header("X-Relay-Fallback")).isNull();
+        }
+        assertThat(PRIMARY.chatRequests()).isEqualTo(3);
+        assertThat(SMALL.chatRequests()).isEqualTo(2);
+
+        // a replica that fails (500 in OpenAI's shape) before any event: the same
+        PRIMARY.answer(request -> new MockResponse.Builder().code(500).setHeader("Content-Type", "application/json")
+                .body("{\"error\":{\"message\":\"engine died\",\"type\":\"server_error\",\"param\":null,"
+                        + "\"code\":\"internal_error\"}}").build());
+        try (Response stream = chat(allowed, "smollm2", true, null)) {
+            assertThat(stream.code()).isEqualTo(200);
+            assertThat(stream.header("X-Relay-Fallback")).isEqualTo("smollm2->small");
+        }
+        assertThat(PRIMARY.chatRequests()).isEqualTo(1);
     }
 }
