@@ -122,6 +122,11 @@ public class ContentFilter {
             this.requestId = requestId;
         }
 
+        /** Whether any list is in force now (then per-token data such as logprobs must not pass). */
+        public boolean active() {
+            return !rules.get().isEmpty();
+        }
+
         public synchronized StreamFilter choice(int index) {
             return choices.computeIfAbsent(index, i -> new StreamFilter(rules::get, list -> {
                 lists.put(list.name(), list);
