@@ -15,6 +15,7 @@ import dev.llmrelay.gateway.safety.StreamFilter;
  * replaced by what its {@link StreamFilter} lets out (masked, or held back until the next chunk shows
  * whether a word continues), a choice's held text goes out with its {@code finish_reason}, and a
  * {@code block} match turns the chunk into the last one ({@code finish_reason: "content_filter"}).
+ * While any list is in force, {@code logprobs} are dropped: their tokens would repeat the text.
  */
 final class FilteredChunks {
 
@@ -36,6 +37,11 @@ final class FilteredChunks {
         for (JsonNode node : chunk.path("choices")) {
             if (!(node instanceof ObjectNode choice)) {
                 continue;
+            }
+            if (choice.hasNonNull("logprobs") && output.active()) {
+                // token logprobs carry the text (held back or masked here) a second time
+                choice.putNull("logprobs");
+                changed = true;
             }
             JsonNode delta = choice.path("delta");
             String in = delta.path("content").isTextual() ? delta.path("content").asText() : "";

@@ -35,6 +35,7 @@ public class PolicyVersions extends PeriodicTask {
     private final JdbcClient jdbc;
     private final TransactionTemplate transactions;
     private final List<LiveSnapshot<?>> snapshots = new CopyOnWriteArrayList<>();
+    private final List<Runnable> changeListeners = new CopyOnWriteArrayList<>();
     private volatile long loadedVersion;
 
     PolicyVersions(JdbcClient jdbc, TransactionTemplate transactions, PolicyProperties properties,
@@ -65,7 +66,15 @@ public class PolicyVersions extends PeriodicTask {
             return value;
         });
         refresh();
+        for (Runnable listener : changeListeners) {
+            listener.run();
+        }
         return result;
+    }
+
+    /** Called after each change made here has committed (the Redis nudge tells other instances). */
+    void onLocalChange(Runnable listener) {
+        changeListeners.add(listener);
     }
 
     /** The version whose policies this instance serves. */

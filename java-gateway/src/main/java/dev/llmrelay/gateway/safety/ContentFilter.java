@@ -33,7 +33,7 @@ public class ContentFilter {
 
     private static final Logger log = LoggerFactory.getLogger(ContentFilter.class);
 
-    private final LiveSnapshot<FilterRules> rules;
+    private volatile LiveSnapshot<FilterRules> rules;
     private final ContentFilterRepository repository;
     private final MeterRegistry meters;
     private final Clock clock = Clock.systemUTC();
@@ -41,7 +41,14 @@ public class ContentFilter {
     ContentFilter(PolicyVersions versions, ContentFilterRepository repository, MeterRegistry meters) {
         this.repository = repository;
         this.meters = meters;
-        this.rules = versions.register("content-filter", () -> new FilterRules(repository.loadAll()));
+        this.rules = versions.register("content-filter", this::load);
+    }
+
+    /** The lists as stored; the automaton is rebuilt only when they changed (other policies bump the version too). */
+    private FilterRules load() {
+        List<FilterRules.ListRules> lists = repository.loadAll();
+        FilterRules current = rules == null ? null : rules.get();
+        return current != null && current.lists().equals(lists) ? current : new FilterRules(lists);
     }
 
     FilterRules rules() {
@@ -113,6 +120,11 @@ public class ContentFilter {
         private Output(Long keyId, String requestId) {
             this.keyId = keyId;
             this.requestId = requestId;
+        }
+
+        /** Whether any list is in force now (then per-token data such as logprobs must not pass). */
+        public boolean active() {
+            return !rules.get().isEmpty();
         }
 
         public synchronized StreamFilter choice(int index) {

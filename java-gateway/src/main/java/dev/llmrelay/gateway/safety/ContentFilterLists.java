@@ -132,6 +132,13 @@ class ContentFilterLists {
         }
     }
 
+    /** A request alone over the limit is refused before anything else is checked. */
+    private void checkCount(int entries) {
+        if (entries > properties.maxFilterEntries()) {
+            throw ApiProblem.badRequest("At most " + properties.maxFilterEntries() + " entries are allowed.");
+        }
+    }
+
     private static void checkName(String name) {
         if (name == null || !name.matches("[A-Za-z0-9_.-]{1,64}")) {
             throw ApiProblem.badRequest("A list name is 1 to 64 letters, digits, '_', '.' or '-'.");
@@ -152,9 +159,7 @@ class ContentFilterLists {
         if (words == null) {
             return List.of();
         }
-        if (words.size() > properties.maxFilterEntries()) {
-            throw ApiProblem.badRequest("At most " + properties.maxFilterEntries() + " entries are allowed.");
-        }
+        checkCount(words.size());
         List<String> checked = new ArrayList<>(words.size());
         for (int i = 0; i < words.size(); i++) {
             String word = words.get(i) == null ? "" : words.get(i).strip();
@@ -173,9 +178,7 @@ class ContentFilterLists {
         if (patterns == null) {
             return List.of();
         }
-        if (patterns.size() > properties.maxFilterEntries()) {
-            throw ApiProblem.badRequest("At most " + properties.maxFilterEntries() + " entries are allowed.");
-        }
+        checkCount(patterns.size());
         List<PatternRule> checked = new ArrayList<>(patterns.size());
         for (int i = 0; i < patterns.size(); i++) {
             PatternChange p = patterns.get(i);

@@ -109,24 +109,19 @@ class DegradationSwitchesTest extends DegradeTestSupport {
     @Test
     void refusingNewBrowserConversationsLetsExistingOnesGoOn() throws Exception {
         String cookie = signIn(newKey(false));
-        String conversationId;
-        try (Response first = sendMessage(cookie, null, "Hello")) {
-            assertThat(first.code()).isEqualTo(200);
-            conversationId = json.readTree(first.body().string()).path("conversationId").asText();
-        }
+        var first = sendMessage(cookie, null, "Hello");
+        assertThat(first.statusCode()).isEqualTo(200);
+        String conversationId = json.readTree(first.body()).path("conversationId").asText();
         setPolicy("{\"refuseNewConversations\":\"Busy: only existing conversations for now.\"}");
-        try (Response refused = sendMessage(cookie, null, "Hello again")) {
-            assertThat(refused.code()).isEqualTo(503);
-            assertThat(refused.header("Content-Type")).startsWith("application/problem+json");
-            JsonNode problem = json.readTree(refused.body().string());
-            assertThat(problem.path("detail").asText()).isEqualTo("Busy: only existing conversations for now.");
-            assertThat(problem.path("code").asText()).isEqualTo("new_conversations_refused");
-        }
+        var refused = sendMessage(cookie, null, "Hello again");
+        assertThat(refused.statusCode()).isEqualTo(503);
+        assertThat(refused.headers().firstValue("Content-Type").orElseThrow()).startsWith("application/problem+json");
+        JsonNode problem = json.readTree(refused.body());
+        assertThat(problem.path("detail").asText()).isEqualTo("Busy: only existing conversations for now.");
+        assertThat(problem.path("code").asText()).isEqualTo("new_conversations_refused");
         long conversations = jdbc.sql("SELECT COUNT(*) FROM conversation").query(Long.class).single();
         awaitReplyDone(conversationId);
-        try (Response existing = sendMessage(cookie, conversationId, "And more")) {
-            assertThat(existing.code()).isEqualTo(200);
-        }
+        assertThat(sendMessage(cookie, conversationId, "And more").statusCode()).isEqualTo(200);
         assertThat(jdbc.sql("SELECT COUNT(*) FROM conversation").query(Long.class).single()).isEqualTo(conversations);
         assertThat(healthDetails().path("refuseNewConversations").asBoolean()).isTrue();
         assertThat(gauge("gateway.degrade.refuse_new_conversations")).isEqualTo(1.0);
@@ -136,9 +131,7 @@ class DegradationSwitchesTest extends DegradeTestSupport {
         }
 
         setPolicy("{\"refuseNewConversations\":false}");
-        try (Response allowed = sendMessage(cookie, null, "Hello once more")) {
-            assertThat(allowed.code()).isEqualTo(200);
-        }
+        assertThat(sendMessage(cookie, null, "Hello once more").statusCode()).isEqualTo(200);
         assertThat(healthDetails().path("refuseNewConversations").asBoolean()).isFalse();
     }
 

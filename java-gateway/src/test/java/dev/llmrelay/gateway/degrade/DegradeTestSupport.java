@@ -3,6 +3,7 @@ package dev.llmrelay.gateway.degrade;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
+import java.net.http.HttpResponse;
 import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.AfterEach;
@@ -18,6 +19,7 @@ import org.springframework.test.context.DynamicPropertySource;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import dev.llmrelay.gateway.conversation.BrowserHttp;
 import dev.llmrelay.gateway.keys.ApiKeyService;
 import dev.llmrelay.gateway.keys.ApiKeyService.KeyChanges;
 import dev.llmrelay.gateway.support.GatewayTestSupport;
@@ -159,20 +161,15 @@ abstract class DegradeTestSupport {
     }
 
     /** A browser session cookie for {@code key}. */
-    String signIn(String key) throws IOException {
-        try (Response response = client.newCall(new Request.Builder().url(url("/api/session"))
-                .post(RequestBody.create("{\"apiKey\":\"" + key + "\"}", JSON)).build()).execute()) {
-            assertThat(response.code()).isEqualTo(204);
-            return response.header("Set-Cookie").split(";", 2)[0];
-        }
+    String signIn(String key) throws Exception {
+        return new BrowserHttp(port).signIn(key);
     }
 
     /** POST /api/chat/messages: a new conversation when {@code conversationId} is null. */
-    Response sendMessage(String cookie, String conversationId, String content) throws IOException {
+    HttpResponse<String> sendMessage(String cookie, String conversationId, String content) throws Exception {
         String body = conversationId == null ? "{\"content\":\"" + content + "\"}"
                 : "{\"conversationId\":\"" + conversationId + "\",\"content\":\"" + content + "\"}";
-        return client.newCall(new Request.Builder().url(url("/api/chat/messages")).header("Cookie", cookie)
-                .post(RequestBody.create(body, JSON)).build()).execute();
+        return new BrowserHttp(port).post("/api/chat/messages", body, cookie);
     }
 
     Upstream primaryUpstream() {

@@ -37,11 +37,10 @@ class ScriptedUpstreamFallbackTest extends DegradeTestSupport {
             assertThat(completion.path("model").asText()).isEqualTo("small");
             assertThat(completion.path("choices").path(0).path("message").path("content").asText()).isEqualTo("Hello");
         }
-        try (Response browser = sendMessage(signIn(allowed), null, "Hello")) {
-            assertThat(browser.code()).isEqualTo(200);
-            assertThat(browser.header("X-Relay-Fallback")).isEqualTo("default->small");
-            assertThat(json.readTree(browser.body().string()).path("fallback").asText()).isEqualTo("default->small");
-        }
+        var browser = sendMessage(signIn(allowed), null, "Hello");
+        assertThat(browser.statusCode()).isEqualTo(200);
+        assertThat(browser.headers().firstValue("X-Relay-Fallback")).contains("default->small");
+        assertThat(json.readTree(browser.body()).path("fallback").asText()).isEqualTo("default->small");
         assertThat(SMALL.chatRequests()).isEqualTo(3);
         assertThat(PRIMARY.chatRequests()).isZero();
 

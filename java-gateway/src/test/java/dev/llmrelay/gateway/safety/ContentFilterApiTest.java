@@ -229,6 +229,25 @@ class ContentFilterApiTest extends GatewayTestSupport {
         assertThat(hit.get("KEY_ID")).isNotNull();
     }
 
+    @Test
+    void whileAListIsInForceLogprobsAreNotRelayedTheyWouldRepeatTheText() throws Exception {
+        String withLogprobs = "{\"id\":\"lp\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"smollm2\","
+                + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"my secret\"},\"logprobs\":{\"content\":"
+                + "[{\"token\":\" secret\",\"logprob\":-0.1,\"bytes\":null,\"top_logprobs\":[]}]},"
+                + "\"finish_reason\":null}]}";
+        UPSTREAM_A.answer(r -> new SseScript().event(withLogprobs).event(SseScript.chunk("lp", null, "stop")).done()
+                .response());
+        UPSTREAM_B.answer(r -> new SseScript().event(withLogprobs).event(SseScript.chunk("lp", null, "stop")).done()
+                .response());
+        String key = newKey();
+        assertThat(streamText(key, "cf-lp-off").events.get(0)).contains("\"logprobs\":{");
+
+        admin("PUT", "/admin/content-filter/lists/lp-words", listBody("mask", false, List.of("secret"), null));
+        Streamed filtered = streamText(key, "cf-lp-on");
+        assertThat(filtered.text).isEqualTo("my ******");
+        assertThat(String.join("\n", filtered.events)).doesNotContain("secret").doesNotContain("\"logprobs\":{");
+    }
+
     // ---- helpers --------------------------------------------------------------------------
 
     record Streamed(String text, List<String> events) {
