@@ -334,12 +334,17 @@ def targets(summary: dict) -> list[str]:
 
 
 def write_doc(doc: Path, block: str) -> None:
-    text = doc.read_text() if doc.exists() else f"# Gateway relay benchmark\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text:
-        text += f"\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    _, after = rest.split(END, 1)
-    doc.write_text(f"{head}{BEGIN}\n{block}\n{END}{after}")
+    write_doc_between(doc, BEGIN, END, block)
+
+
+def write_doc_between(doc: Path, begin: str, end: str, block: str) -> None:
+    """Replaces what lies between the markers `begin` and `end` (added at the end when missing)."""
+    text = doc.read_text() if doc.exists() else f"# Gateway relay benchmark\n\n{begin}\n{end}\n"
+    if begin not in text:
+        text += f"\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, after = rest.split(end, 1)
+    doc.write_text(f"{head}{begin}\n{block}\n{end}{after}")
 
 
 def java_version() -> str:

@@ -89,6 +89,7 @@ function replyFooter(message) {
   const state = document.createElement("span");
   state.className = "message-state";
   state.textContent = replyState(message);
+  if (message.finishReason === "content_filter") state.classList.add("filtered");
   footer.appendChild(state);
   if (message.status !== Status.STREAMING && message.content) {
     footer.appendChild(copyButton("Copy", "copy-reply", () => message.content));
@@ -100,6 +101,9 @@ function replyState(message) {
   if (message.status === Status.STOPPED) return "Stopped";
   if (message.status === Status.ERROR) return `Error: ${message.error || "the reply failed"}`;
   if (message.finishReason === "length") return "Cut off at the length limit";
+  if (message.finishReason === "content_filter") {
+    return "Stopped by the content filter: the rest of this reply was withheld";
+  }
   return "";
 }
 

@@ -41,6 +41,9 @@ public class UpstreamPool {
     /** {@code model=http(s)://...}: a replica in that model's pool (model ids may hold '/' and ':') */
     private static final Pattern MODEL_ENTRY = Pattern.compile("(?i)^([^=]+)=(https?://.+)$");
 
+    /** The name of the pool of the upstreams named without a model (degradation routes and limits). */
+    public static final String DEFAULT_POOL = "default";
+
     private final List<Upstream> upstreams;
     private final AtomicInteger rotation = new AtomicInteger();
     private final GatewayProperties properties;
@@ -111,6 +114,24 @@ public class UpstreamPool {
         }
         String pool = model != null && groupedModels.contains(model) ? model : null;
         return upstreams.stream().filter(u -> !Objects.equals(u.model(), pool)).collect(Collectors.toSet());
+    }
+
+    /** The name of the pool a request for {@code model} goes to: the model when it has a pool of its own, else {@value #DEFAULT_POOL}. */
+    public String poolName(String model) {
+        return model != null && groupedModels.contains(model) ? model : DEFAULT_POOL;
+    }
+
+    /** Whether {@code name} is a pool ({@link #poolName}): a grouped model, or the default pool when it exists. */
+    public boolean isPool(String name) {
+        return groupedModels.contains(name) || (DEFAULT_POOL.equals(name) && anyModelPool);
+    }
+
+    /** Whether some replica of {@code model}'s pool is healthy and its breaker lets calls through. */
+    public boolean usable(String model) {
+        Set<Upstream> outside = outsidePool(model);
+        return upstreams.stream().anyMatch(u -> !outside.contains(u) && u.healthy()
+                && u.breaker().getState() != CircuitBreaker.State.OPEN
+                && u.breaker().getState() != CircuitBreaker.State.FORCED_OPEN);
     }
 
     /**

@@ -11,12 +11,12 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 
 /** A browser's calls to one gateway instance's /api over real HTTP; each call names its session cookie. */
-final class BrowserHttp {
+public final class BrowserHttp {
 
     private final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
     private final int port;
 
-    BrowserHttp(int port) {
+    public BrowserHttp(int port) {
         this.port = port;
     }
 
@@ -25,17 +25,17 @@ final class BrowserHttp {
     }
 
     /** Signs in with an API key and returns the session cookie as a Cookie header value. */
-    String signIn(String apiKey) throws IOException, InterruptedException {
+    public String signIn(String apiKey) throws IOException, InterruptedException {
         HttpResponse<String> response = post("/api/session", "{\"apiKey\":\"" + apiKey + "\"}", null);
         assertThat(response.statusCode()).as(response.body()).isEqualTo(204);
         return response.headers().firstValue("Set-Cookie").orElseThrow().split(";", 2)[0];
     }
 
-    HttpResponse<String> get(String path, String cookie) throws IOException, InterruptedException {
+    public HttpResponse<String> get(String path, String cookie) throws IOException, InterruptedException {
         return send(request(path).GET(), cookie);
     }
 
-    HttpResponse<String> post(String path, String body, String cookie) throws IOException, InterruptedException {
+    public HttpResponse<String> post(String path, String body, String cookie) throws IOException, InterruptedException {
         return send(request(path).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body)), cookie);
     }
