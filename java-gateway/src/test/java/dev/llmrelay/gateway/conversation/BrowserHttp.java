@@ -10,50 +10,53 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 
-/** A browser's calls to one gateway instance's /api over real HTTP; each call names its session cookie. */
-final class BrowserHttp {
+/**
+ * A browser's calls to one gateway instance's /api over real HTTP; each call names its session cookie.
+ * Public for the browser-API checks of other features (content filter, system prompts).
+ */
+public final class BrowserHttp {
 
     private final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
     private final int port;
 
-    BrowserHttp(int port) {
+    public BrowserHttp(int port) {
         this.port = port;
     }
 
-    String url(String path) {
+    public String url(String path) {
         return "http://127.0.0.1:" + port + path;
     }
 
     /** Signs in with an API key and returns the session cookie as a Cookie header value. */
-    String signIn(String apiKey) throws IOException, InterruptedException {
+    public String signIn(String apiKey) throws IOException, InterruptedException {
         HttpResponse<String> response = post("/api/session", "{\"apiKey\":\"" + apiKey + "\"}", null);
         assertThat(response.statusCode()).as(response.body()).isEqualTo(204);
         return response.headers().firstValue("Set-Cookie").orElseThrow().split(";", 2)[0];
     }
 
-    HttpResponse<String> get(String path, String cookie) throws IOException, InterruptedException {
+    public HttpResponse<String> get(String path, String cookie) throws IOException, InterruptedException {
         return send(request(path).GET(), cookie);
     }
 
-    HttpResponse<String> post(String path, String body, String cookie) throws IOException, InterruptedException {
+    public HttpResponse<String> post(String path, String body, String cookie) throws IOException, InterruptedException {
         return send(request(path).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body)), cookie);
     }
 
-    HttpResponse<String> delete(String path, String cookie) throws IOException, InterruptedException {
+    public HttpResponse<String> delete(String path, String cookie) throws IOException, InterruptedException {
         return send(request(path).DELETE(), cookie);
     }
 
-    HttpRequest.Builder request(String path) {
+    public HttpRequest.Builder request(String path) {
         return HttpRequest.newBuilder(URI.create(url(path)));
     }
 
     /** A reply's event stream, resumed after {@code lastEventId} when it is not null. */
-    SseClient stream(String messageId, String cookie, String lastEventId) throws IOException, InterruptedException {
+    public SseClient stream(String messageId, String cookie, String lastEventId) throws IOException, InterruptedException {
         return SseClient.open(client, url(streamPath(messageId)), cookie, lastEventId);
     }
 
-    HttpResponse<String> send(HttpRequest.Builder request, String cookie)
+    public HttpResponse<String> send(HttpRequest.Builder request, String cookie)
             throws IOException, InterruptedException {
         if (cookie != null) {
             request.header("Cookie", cookie);
