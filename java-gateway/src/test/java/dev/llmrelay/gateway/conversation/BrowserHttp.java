@@ -10,7 +10,10 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 
-/** A browser's calls to one gateway instance's /api over real HTTP; each call names its session cookie. */
+/**
+ * A browser's calls to one gateway instance's /api over real HTTP; each call names its session cookie.
+ * Public for the browser-API checks of other features (content filter, system prompts).
+ */
 public final class BrowserHttp {
 
     private final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
@@ -20,7 +23,7 @@ public final class BrowserHttp {
         this.port = port;
     }
 
-    String url(String path) {
+    public String url(String path) {
         return "http://127.0.0.1:" + port + path;
     }
 
@@ -40,20 +43,20 @@ public final class BrowserHttp {
                 .POST(HttpRequest.BodyPublishers.ofString(body)), cookie);
     }
 
-    HttpResponse<String> delete(String path, String cookie) throws IOException, InterruptedException {
+    public HttpResponse<String> delete(String path, String cookie) throws IOException, InterruptedException {
         return send(request(path).DELETE(), cookie);
     }
 
-    HttpRequest.Builder request(String path) {
+    public HttpRequest.Builder request(String path) {
         return HttpRequest.newBuilder(URI.create(url(path)));
     }
 
     /** A reply's event stream, resumed after {@code lastEventId} when it is not null. */
-    SseClient stream(String messageId, String cookie, String lastEventId) throws IOException, InterruptedException {
+    public SseClient stream(String messageId, String cookie, String lastEventId) throws IOException, InterruptedException {
         return SseClient.open(client, url(streamPath(messageId)), cookie, lastEventId);
     }
 
-    HttpResponse<String> send(HttpRequest.Builder request, String cookie)
+    public HttpResponse<String> send(HttpRequest.Builder request, String cookie)
             throws IOException, InterruptedException {
         if (cookie != null) {
             request.header("Cookie", cookie);

@@ -14,6 +14,7 @@ import org.springframework.beans.factory.annotation.Autowired;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import dev.llmrelay.gateway.conversation.BrowserHttp;
 import dev.llmrelay.gateway.keys.ApiKeyService.KeyChanges;
 import dev.llmrelay.gateway.support.GatewayTestSupport;
 import dev.llmrelay.gateway.support.SseScript;
@@ -139,18 +140,10 @@ class SystemPromptsApiTest extends GatewayTestSupport {
     void theBrowserApiGetsTheAnyModelPrompt() throws Exception {
         assertThat(admin("PUT", "/admin/system-prompts/models/*", "{\"prompt\":\"You are Zephyr.\"}").status)
                 .isEqualTo(200);
-        String key = newKey();
-        Request signIn = new Request.Builder().url(url("/api/session"))
-                .post(RequestBody.create("{\"apiKey\":\"" + key + "\"}", JSON)).build();
-        String cookie;
-        try (Response response = client.newCall(signIn).execute()) {
-            cookie = response.header("Set-Cookie").split(";", 2)[0];
-        }
-        Request send = new Request.Builder().url(url("/api/chat/messages")).header("Cookie", cookie)
-                .post(RequestBody.create("{\"content\":\"Who are you?\"}", JSON)).build();
-        try (Response response = client.newCall(send).execute()) {
-            assertThat(response.code()).isBetween(200, 202);
-        }
+        BrowserHttp browser = new BrowserHttp(port);
+        String cookie = browser.signIn(newKey());
+        assertThat(browser.post("/api/chat/messages", "{\"content\":\"Who are you?\"}", cookie).statusCode())
+                .isBetween(200, 202);
         awaitTrue("the upstream got the browser's request",
                 () -> UPSTREAM_A.chatRequests() + UPSTREAM_B.chatRequests() == 1);
         assertThat(upstreamMessages().toString()).isEqualTo("[{\"role\":\"system\",\"content\":\"You are Zephyr.\"},"

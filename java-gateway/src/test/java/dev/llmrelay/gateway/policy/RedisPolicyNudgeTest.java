@@ -6,14 +6,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.context.ConfigurableApplicationContext;
-import org.springframework.core.env.Environment;
 import org.springframework.test.annotation.DirtiesContext;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 
-import dev.llmrelay.gateway.GatewayApplication;
 import dev.llmrelay.gateway.support.GatewayTestSupport;
 import dev.llmrelay.gateway.support.RedisServer;
 
@@ -35,26 +32,12 @@ class RedisPolicyNudgeTest extends GatewayTestSupport {
     }
 
     @Autowired
-    Environment environment;
-    @Autowired
     PolicyVersions versions;
 
     @Test
     void aChangeReachesASecondGatewayByRedisWithoutAnyPoll() throws Exception {
-        try (ConfigurableApplicationContext second = new SpringApplicationBuilder(GatewayApplication.class).run(
-                "--server.port=0",
-                "--spring.datasource.url=" + environment.getProperty("spring.datasource.url"),
-                "--spring.datasource.username=" + environment.getProperty("spring.datasource.username", "sa"),
-                "--spring.datasource.password=" + environment.getProperty("spring.datasource.password", ""),
-                "--gateway.upstreams=" + UPSTREAM_A.baseUrl(),
-                "--gateway.health.interval=0",
-                "--gateway.routing.scrape-interval=0",
-                "--gateway.web-dir=",
-                "--gateway.limits.store=redis",
-                "--gateway.redis.url=" + REDIS.url(),
-                "--gateway.policy.poll-interval=0",
-                "--spring.jmx.enabled=false",
-                "--logging.level.root=WARN")) {
+        try (ConfigurableApplicationContext second = startSecondGateway("--gateway.limits.store=redis",
+                "--gateway.redis.url=" + REDIS.url(), "--gateway.policy.poll-interval=0")) {
             PolicyVersions other = second.getBean(PolicyVersions.class);
             assertThat(other.isRunning()).isFalse(); // no poll: only the nudge can move it
             long before = other.loadedVersion();

@@ -3,7 +3,7 @@ package dev.llmrelay.gateway.safety;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
-import java.util.ArrayList;
+import java.net.http.HttpResponse;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -16,6 +16,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import dev.llmrelay.gateway.conversation.BrowserHttp;
+import dev.llmrelay.gateway.conversation.SseClient;
 import dev.llmrelay.gateway.support.GatewayTestSupport;
 import dev.llmrelay.gateway.support.SseScript;
 import okhttp3.Request;
@@ -154,15 +156,16 @@ class ContentFilterApiTest extends GatewayTestSupport {
         assertThat(usageRow("cf-prompt-1").get("END_REASON")).isEqualTo("content_filter");
 
         // the browser API refuses the same prompt, as a problem detail, and keeps nothing
-        String cookie = signIn(key);
-        Answer refused = browserPost("/api/chat/messages", "{\"content\":\"ＭＹ 机密 notes\"}", cookie);
-        assertThat(refused.status).isEqualTo(400);
-        assertThat(refused.contentType).startsWith("application/problem+json");
-        assertThat(json.readTree(refused.body).path("code").asText()).isEqualTo("content_filter");
-        assertThat(json.readTree(browserGet("/api/chat/conversations", cookie).body).path("conversations")).isEmpty();
+        String cookie = browser().signIn(key);
+        HttpResponse<String> refused = browser().post("/api/chat/messages", "{\"content\":\"ＭＹ 机密 notes\"}", cookie);
+        assertThat(refused.statusCode()).isEqualTo(400);
+        assertThat(refused.headers().firstValue("Content-Type").orElseThrow()).startsWith("application/problem+json");
+        assertThat(json.readTree(refused.body()).path("code").asText()).isEqualTo("content_filter");
+        assertThat(json.readTree(browser().get("/api/chat/conversations", cookie).body()).path("conversations"))
+                .isEmpty();
         assertThat(UPSTREAM_A.chatRequests() + UPSTREAM_B.chatRequests()).isZero();
 
-        String metrics = browserGet("/actuator/prometheus", null).body;
+        String metrics = browser().get("/actuator/prometheus", null).body();
         assertThat(metrics).contains("gateway_content_filter_hits_total{action=\"block\",application=\"java-gateway\","
                 + "list=\"prompt-words\",side=\"prompt\"} 2.0");
     }
@@ -173,7 +176,7 @@ class ContentFilterApiTest extends GatewayTestSupport {
     void maskedAnswersNeverLeakAWordWhateverTheChunksOnEverySurface() throws Exception {
         admin("PUT", "/admin/content-filter/lists/mask-words", listBody("mask", false, FilterCorpus.WORDS, null));
         String key = newKey();
-        String cookie = signIn(key);
+        String cookie = browser().signIn(key);
         Random random = new Random(11);
         int leaks = 0;
         for (int i = 0; i < 40; i++) {
@@ -197,7 +200,7 @@ class ContentFilterApiTest extends GatewayTestSupport {
     void aBlockListEndsTheAnswerWithContentFilterOnEverySurface() throws Exception {
         admin("PUT", "/admin/content-filter/lists/block-words", listBody("block", false, FilterCorpus.WORDS, null));
         String key = newKey();
-        String cookie = signIn(key);
+        String cookie = browser().signIn(key);
         List<String> pieces = List.of("Here is the pass", "ＷＯＲＤ: SE", "cret and more", " text");
         String text = String.join("", pieces);
         scriptAnswer(pieces);
@@ -274,57 +277,18 @@ class ContentFilterApiTest extends GatewayTestSupport {
         }
     }
 
-    String signIn(String key) throws IOException {
-        Request request = new Request.Builder().url(url("/api/session"))
-                .post(RequestBody.create("{\"apiKey\":\"" + key + "\"}", JSON)).build();
-        try (Response response = client.newCall(request).execute()) {
-            assertThat(response.code()).isEqualTo(204);
-            return response.header("Set-Cookie").split(";", 2)[0];
-        }
-    }
-
-    Answer browserPost(String path, String body, String cookie) throws IOException {
-        Request request = new Request.Builder().url(url(path)).header("Cookie", cookie)
-                .post(RequestBody.create(body, JSON)).build();
-        try (Response response = client.newCall(request).execute()) {
-            return new Answer(response.code(), response.header("Content-Type"), response.body().string());
-        }
-    }
-
-    Answer browserGet(String path, String cookie) throws IOException {
-        Request.Builder request = new Request.Builder().url(url(path));
-        if (cookie != null) {
-            request.header("Cookie", cookie);
-        }
-        try (Response response = client.newCall(request.build()).execute()) {
-            return new Answer(response.code(), response.header("Content-Type"), response.body().string());
-        }
-    }
-
     /** Sends a message in a new conversation and reads its reply stream: token texts, and the data of each event. */
-    Streamed browserReply(String cookie) throws IOException {
-        Answer sent = browserPost("/api/chat/messages", "{\"content\":\"Hello there\"}", cookie);
-        assertThat(sent.status).as(sent.body).isIn(200, 201, 202);
-        String messageId = json.readTree(sent.body).path("messageId").asText();
-        Request request = new Request.Builder().url(url("/api/chat/messages/" + messageId + "/stream"))
-                .header("Cookie", cookie).header("Accept", "text/event-stream").build();
-        try (Response response = client.newCall(request).execute()) {
-            List<String> events = new ArrayList<>();
-            StringBuilder text = new StringBuilder();
-            String name = "message";
-            for (String line : lines(response)) {
-                if (line.startsWith("event:")) {
-                    name = line.substring(6).strip();
-                } else if (line.startsWith("data:")) {
-                    String data = line.substring(5).strip();
-                    events.add(data);
-                    if (name.equals("token")) {
-                        text.append(json.readTree(data).path("text").asText());
-                    }
-                    name = "message";
-                }
-            }
-            return new Streamed(text.toString(), events);
+    Streamed browserReply(String cookie) throws Exception {
+        HttpResponse<String> sent = browser().post("/api/chat/messages", "{\"content\":\"Hello there\"}", cookie);
+        assertThat(sent.statusCode()).as(sent.body()).isIn(200, 201, 202);
+        String messageId = json.readTree(sent.body()).path("messageId").asText();
+        try (SseClient stream = browser().stream(messageId, cookie, null)) {
+            List<SseClient.Event> events = stream.drain();
+            return new Streamed(SseClient.textOf(events), events.stream().map(SseClient.Event::data).toList());
         }
+    }
+
+    private BrowserHttp browser() {
+        return new BrowserHttp(port);
     }
 }

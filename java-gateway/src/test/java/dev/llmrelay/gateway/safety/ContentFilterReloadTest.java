@@ -13,15 +13,11 @@ import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.context.ConfigurableApplicationContext;
-import org.springframework.core.env.Environment;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
-import dev.llmrelay.gateway.GatewayApplication;
 import dev.llmrelay.gateway.support.GatewayTestSupport;
 import dev.llmrelay.gateway.support.SseScript;
 import mockwebserver3.MockResponse;
@@ -39,9 +35,6 @@ class ContentFilterReloadTest extends GatewayTestSupport {
     private static final String ADMIN = "Bearer test-admin-token";
     private final ObjectMapper json = new ObjectMapper();
 
-    @Autowired
-    Environment environment;
-
     private ConfigurableApplicationContext second;
 
     @AfterEach
@@ -50,23 +43,6 @@ class ContentFilterReloadTest extends GatewayTestSupport {
         if (second != null) {
             second.close();
         }
-    }
-
-    private ConfigurableApplicationContext startSecondGateway() {
-        // command-line arguments: they win over application.yml (builder properties would not)
-        return new SpringApplicationBuilder(GatewayApplication.class).run(
-                "--server.port=0",
-                "--spring.datasource.url=" + environment.getProperty("spring.datasource.url"),
-                "--spring.datasource.username=" + environment.getProperty("spring.datasource.username", "sa"),
-                "--spring.datasource.password=" + environment.getProperty("spring.datasource.password", ""),
-                "--gateway.admin-token=test-admin-token",
-                "--gateway.upstreams=" + UPSTREAM_A.baseUrl() + "," + UPSTREAM_B.baseUrl(),
-                "--gateway.health.interval=0",
-                "--gateway.routing.scrape-interval=0",
-                "--gateway.default-max-concurrent-streams=100",
-                "--gateway.web-dir=",
-                "--spring.jmx.enabled=false",
-                "--logging.level.root=WARN");
     }
 
     private String admin(int onPort, String method, String path, String body) throws IOException {
