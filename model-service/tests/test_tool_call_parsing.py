@@ -218,3 +218,52 @@ def test_chatglm_family_renders_tools_as_its_demo_does():
         + json.dumps([WEATHER["function"]], indent=4, ensure_ascii=False))}
     assert messages[2] == {"role": "assistant", "content": "get_weather\n```python\ntool_call(city='北京')\n```"}
     assert messages[3] == {"role": "observation", "content": "晴"}
+
+
+# -- required / named: the bare JSON a grammar forces --------------------------------------
+
+FORCED_CASES = [
+    ('{"name": "get_weather", "arguments": {"city": "Paris"}}', [("get_weather", '{"city": "Paris"}')]),
+    ('[{"name": "get_weather", "arguments": {"city": "a \\"}\\" b", "n": [1, {"x": "]"}]}}, '
+     '{"name": "get_time", "arguments": {}}]',
+     [("get_weather", '{"city": "a \\"}\\" b", "n": [1, {"x": "]"}]}'), ("get_time", "{}")]),
+]
+
+
+@pytest.mark.parametrize("text, calls", FORCED_CASES)
+@pytest.mark.parametrize("seed", range(5))
+def test_forced_calls_stream_their_arguments_as_generated(text, calls, seed):
+    plan = ToolPlan.for_request(ChatCompletionRequest(messages=[{"role": "user", "content": "hi"}],
+                                                      tools=[WEATHER, TIME], tool_choice="required"))
+    assert run(plan.parser(), [text])[:2] == ("", calls)
+    assert run(plan.parser(), splits(text, seed))[:2] == ("", calls)
+    content, streamed, deltas = run(plan.parser(), list(text))
+    assert (content, streamed) == ("", calls)
+    # one fragment per character of the arguments: nothing waits for the end of the call
+    assert len(deltas) == len(calls) + sum(len(arguments) for _, arguments in calls)
+
+
+NESTED = {"type": "function", "function": {"name": "book", "parameters": {
+    "type": "object", "properties": {"guest": {"$ref": "#/$defs/Guest"}, "nights": {"type": "integer", "minimum": 1}},
+    "required": ["guest", "nights"], "additionalProperties": False,
+    "$defs": {"Guest": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}}}}
+
+
+@pytest.mark.parametrize("choice, parallel", [("required", True), ("required", False),
+                                              ({"type": "function", "function": {"name": "book"}}, True)])
+def test_constraint_schema_accepts_exactly_valid_calls(choice, parallel):
+    jsonschema = pytest.importorskip("jsonschema")
+    plan = ToolPlan.for_request(ChatCompletionRequest(messages=[{"role": "user", "content": "hi"}],
+                                                      tools=[WEATHER, NESTED], tool_choice=choice,
+                                                      parallel_tool_calls=parallel))
+    schema = plan.constraint_schema()
+    good = {"name": "book", "arguments": {"guest": {"name": "Ada"}, "nights": 2}}
+    bad = {"name": "book", "arguments": {"guest": {}, "nights": 2}}  # the $ref'd Guest needs a name
+    wrap = (lambda call: [call]) if schema.get("type") == "array" else (lambda call: call)
+    jsonschema.validate(wrap(good), schema)
+    for wrong in (bad, {"name": "get_time", "arguments": {}}, {"name": "book"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(wrap(wrong), schema)
+    if schema.get("type") == "array":
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate([], schema)

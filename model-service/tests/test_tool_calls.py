@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import jsonschema
 import pytest
 
 from test_errors import assert_openai_error
@@ -61,3 +64,83 @@ def test_auto_with_tools_the_model_does_not_call_answers_with_text(client):
     assert choice.finish_reason in ("stop", "length")
     stream = client.chat.completions.create(model=MODEL, messages=ASK, tools=TOOLS, max_tokens=40, stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == choice.message.content
+
+
+PARAMETERS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
+GET_TIME = {"type": "function", "function": {"name": "get_time"}}
+
+
+def calls_of(message) -> list[tuple[str, dict]]:
+    """(name, arguments) of each call, after checking its shape and that its arguments meet its schema."""
+    out = []
+    for call in message.tool_calls:
+        assert call.type == "function" and call.id.startswith("call_")
+        arguments = json.loads(call.function.arguments)
+        jsonschema.validate(arguments, PARAMETERS[call.function.name])
+        out.append((call.function.name, arguments))
+    assert len({c.id for c in message.tool_calls}) == len(out)
+    return out
+
+
+def streamed_calls(chunks) -> tuple[str, list[tuple[str, dict]], list[str]]:
+    """Reassembles streamed tool calls by index, as the SDKs do: id, type and name once, arguments in pieces."""
+    calls: dict[int, dict] = {}
+    content, finish = "", []
+    for chunk in chunks:
+        if not chunk.choices:
+            continue
+        delta = chunk.choices[0].delta
+        content += delta.content or ""
+        for fragment in delta.tool_calls or ():
+            if fragment.id is not None:
+                assert fragment.index not in calls and fragment.type == "function" and fragment.function.name
+                calls[fragment.index] = {"name": fragment.function.name, "arguments": ""}
+            else:
+                assert fragment.function.name is None
+            calls[fragment.index]["arguments"] += fragment.function.arguments or ""
+        if chunk.choices[0].finish_reason:
+            finish.append(chunk.choices[0].finish_reason)
+    assert sorted(calls) == list(range(len(calls)))
+    return content, [(c["name"], json.loads(c["arguments"])) for _, c in sorted(calls.items())], finish
+
+
+@pytest.mark.parametrize("tool_choice, parallel", [
+    ("required", None), ("required", False), (GET_TIME, None), (GET_TIME, False)])
+def test_forced_call_is_valid_and_streams_the_same(client, tool_choice, parallel):
+    extra = {} if parallel is None else {"parallel_tool_calls": parallel}
+    reply = client.chat.completions.create(model=MODEL, messages=ASK, tools=TOOLS, tool_choice=tool_choice,
+                                           max_tokens=200, **extra)
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None
+    calls = calls_of(choice.message)
+    if tool_choice == GET_TIME or parallel is False:
+        assert len(calls) == 1
+    if tool_choice == GET_TIME:
+        assert calls[0][0] == "get_time"
+    chunks = list(client.chat.completions.create(model=MODEL, messages=ASK, tools=TOOLS, tool_choice=tool_choice,
+                                                 max_tokens=200, stream=True, **extra))
+    assert streamed_calls(chunks) == ("", calls, ["tool_calls"])
+
+
+def test_sdk_stream_helper_assembles_the_call(client):
+    with client.chat.completions.stream(model=MODEL, messages=ASK, tools=TOOLS, tool_choice="required",
+                                        max_tokens=200) as stream:
+        final = stream.get_final_completion()
+    reply = client.chat.completions.create(model=MODEL, messages=ASK, tools=TOOLS, tool_choice="required",
+                                           max_tokens=200)
+    assert final.choices[0].finish_reason == "tool_calls"
+    assert calls_of(final.choices[0].message) == calls_of(reply.choices[0].message)
+
+
+def test_round_trip_with_the_tool_result(client):
+    first = client.chat.completions.create(model=MODEL, messages=ASK, tools=TOOLS,
+                                           tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    call = first.choices[0].message.tool_calls[0]
+    history = ASK + [first.choices[0].message.model_dump(exclude_none=True),
+                     {"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 18, "sky": "cloudy"}'}]
+    second = client.chat.completions.create(model=MODEL, messages=history, tools=TOOLS, max_tokens=60)
+    assert second.usage.prompt_tokens > first.usage.prompt_tokens
+    choice = second.choices[0]
+    assert choice.finish_reason == "stop" and choice.message.tool_calls is None
+    assert "18" in choice.message.content  # the small model echoes the result it was given

@@ -88,13 +88,12 @@ class OpenAIServingChat:
             raise APIError(404, f"The model `{request.model}` does not exist.", param="model",
                            code="model_not_found")
         tools = ToolPlan.for_request(request, self._model_type())
-        if tools.constrained:  # until constrained decoding can guarantee the call, promise nothing
-            raise APIError(400, f"tool_choice {tools.mode!r} needs constrained decoding, which this server does not "
-                                "offer yet; use \"auto\"", param="tool_choice", code="unsupported")
         prompt_ids = self._render_prompt(request, tools)
         params = self._sampling_params(request, len(prompt_ids))
+        constraint = tools.constraint(self.manager)
         try:
-            stream = self.manager.engine.submit(GenerationRequest(request_id, prompt_ids, params))
+            stream = self.manager.engine.submit(GenerationRequest(request_id, prompt_ids, params,
+                                                                  constraint=constraint))
         except QueueFullError as exc:
             raise APIError(503, f"the server is busy ({exc.waiting} requests waiting); retry later",
                            code="queue_full", headers={"Retry-After": str(exc.retry_after_s)}) from None

@@ -16,6 +16,12 @@ streamed: text that could still become a call (a partial `<tool_call>` tag, a Ch
 line) is held back, never sent as content. A block that does not parse, or names a function
 that is not among the tools, stays content: nothing the model wrote is lost. With `none`, the
 tools are not shown and the text is not parsed.
+
+With `required` or a named function, a JSON-schema grammar (engine/grammar.py) makes the model
+write the calls as bare JSON, `{"name": <one of the tools>, "arguments": <that function's
+parameters schema>}` (a list of one or more of those when `required` allows parallel calls), and
+nothing else: every call it returns parses and validates against its function's schema. Its
+arguments stream as they are generated.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from .errors import APIError
 from .protocol import (
     ChatCompletionMessageToolCall,
     ChatCompletionNamedToolChoiceParam,
@@ -229,9 +236,44 @@ class ToolPlan:
                 out.insert(0, {"role": "system", "content": block})
         return out
 
+    # -- constrained decoding (required, named) ---------------------------------------------
+    def constraint_schema(self) -> dict:
+        """The JSON schema the whole output must meet: a call, or with parallel `required` a list of calls."""
+        if self.mode == "named" or not self.parallel:
+            base = ""
+        else:
+            base = "/items"
+        calls = self.offered
+        if len(calls) == 1:
+            one = _call_schema(calls[0], base)
+        else:
+            one = {"anyOf": [_call_schema(f, f"{base}/anyOf/{i}") for i, f in enumerate(calls)]}
+        return one if not base else {"type": "array", "items": one, "minItems": 1}
+
+    def constraint(self, manager):
+        """The grammar constraint for `required` or a named function (None otherwise). A parameters
+        schema the grammar cannot enforce is the client's error: 400 naming it, never a silent fallback."""
+        if not self.constrained:
+            return None
+        from .engine.grammar import SchemaError
+
+        try:
+            grammars = manager.grammars
+        except RuntimeError as exc:  # this model's tokenizer cannot drive a grammar
+            raise APIError(400, f"tool_choice {self.mode!r} needs constrained decoding: {exc}", param="tool_choice",
+                           code="unsupported") from None
+        try:
+            return grammars.json_schema_constraint(self.constraint_schema())
+        except SchemaError as exc:
+            raise APIError(400, f"tools: a function's parameters cannot be enforced: {exc}", param="tools",
+                           code="unsupported_schema") from None
+
     # -- output ---------------------------------------------------------------------------
     def parser(self) -> "ToolStreamParser":
-        return self.dialect.parser({f.name for f in self.offered}, self.parallel)
+        names = {f.name for f in self.offered}
+        if self.constrained:
+            return JsonCallsStreamParser(names, self.parallel)
+        return self.dialect.parser(names, self.parallel)
 
     def parse(self, text: str) -> tuple[str | None, list[ChatCompletionMessageToolCall]]:
         """A whole output: its content (None when it is only calls) and its calls."""
@@ -243,6 +285,27 @@ class ToolPlan:
                 f.function.arguments or "" for d in deltas for f in d.tool_calls or () if f.index == c.index)))
             for d in deltas for c in d.tool_calls or () if c.id]
         return (content if content or not calls else None), calls
+
+
+def _call_schema(function: FunctionDefinition, at: str) -> dict:
+    """One call of `function`, its parameters placed at JSON pointer `at` + /properties/arguments."""
+    # No parameters is an empty parameter list (OpenAI): the only arguments are {}.
+    parameters = function.parameters if function.parameters is not None else {
+        "type": "object", "properties": {}, "additionalProperties": False}
+    return {"type": "object", "properties": {
+        "name": {"const": function.name},
+        "arguments": _rebase_refs(parameters, f"{at}/properties/arguments"),
+    }, "required": ["name", "arguments"], "additionalProperties": False}
+
+
+def _rebase_refs(schema, base: str):
+    """Local `$ref`s ("#/$defs/X", "#") rewritten for the schema's new place inside a larger one."""
+    if isinstance(schema, dict):
+        return {k: (f"#{base}{v[1:]}" if k == "$ref" and isinstance(v, str) and v.startswith("#")
+                    else _rebase_refs(v, base)) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_rebase_refs(v, base) for v in schema]
+    return schema
 
 
 def _template_message(m: ChatMessage) -> dict:
@@ -307,12 +370,23 @@ class ToolStreamParser:
         if self.calls and not self.parallel:
             log.info("dropped a second tool call (%s): parallel_tool_calls is false", call.name)
             return
+        index = self._open_call(call.name, out)
+        self._arguments(index, call.arguments, out)
+
+    def _open_call(self, name: str, out: list[DeltaMessage]) -> int:
+        """The first fragment of a call: its index, id, type and name (and empty arguments, as OpenAI sends)."""
+        self._pending_space, self._after_call = "", True
         index = self.calls
         self.calls += 1
         out.append(DeltaMessage(tool_calls=[DeltaToolCall(index=index, id=tool_call_id(), type="function",
-                                                          function=DeltaFunctionCall(name=call.name, arguments=""))]))
-        out.append(DeltaMessage(tool_calls=[DeltaToolCall(index=index, function=DeltaFunctionCall(
-            arguments=call.arguments))]))
+                                                          function=DeltaFunctionCall(name=name, arguments=""))]))
+        return index
+
+    @staticmethod
+    def _arguments(index: int, text: str, out: list[DeltaMessage]) -> None:
+        if text:
+            out.append(DeltaMessage(tool_calls=[DeltaToolCall(index=index, function=DeltaFunctionCall(
+                arguments=text))]))
 
     def _end(self, out: list[DeltaMessage]) -> list[DeltaMessage]:
         if not self.called and self._pending_space:
@@ -445,3 +519,74 @@ def _python_kwargs(code: str) -> str | None:
         return json.dumps({k.arg: ast.literal_eval(k.value) for k in node.keywords}, ensure_ascii=False)
     except (SyntaxError, ValueError, TypeError):
         return None
+
+
+class JsonCallsStreamParser(ToolStreamParser):
+    """The bare-JSON calls a grammar forced (see `ToolPlan.constraint_schema`): each call's name as
+    soon as it is written, then its arguments in the fragments they are generated in."""
+
+    HEAD = re.compile(r'[\s\[\],}]*\{\s*"name"\s*:\s*"([A-Za-z0-9_-]{1,64})"\s*,\s*"arguments"\s*:\s*')
+
+    def __init__(self, names: set[str], parallel: bool) -> None:
+        super().__init__(names, parallel)
+        self._buffer = ""
+        self._scanner: _JsonValueScanner | None = None
+        self._index = -1
+
+    def feed(self, text: str) -> list[DeltaMessage]:
+        self._buffer += text
+        out: list[DeltaMessage] = []
+        while self._buffer:
+            if self._scanner is None:
+                head = self.HEAD.match(self._buffer)
+                if head is None:
+                    break
+                self._index = self._open_call(head.group(1), out)
+                self._buffer = self._buffer[head.end():]
+                self._scanner = _JsonValueScanner()
+            else:
+                skipped, used = self._scanner.scan(self._buffer)
+                self._arguments(self._index, self._buffer[skipped:used], out)
+                self._buffer = self._buffer[used:]
+                if not self._scanner.done:
+                    break
+                self._scanner = None
+        return out
+
+    def finish(self) -> list[DeltaMessage]:
+        self._buffer, self._scanner = "", None  # the closing brackets, or what a length cut left
+        return []
+
+
+class _JsonValueScanner:
+    """Finds where one JSON object ends in text that arrives in pieces (strings and nesting tracked)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.in_string = False
+        self.escaped = False
+        self.done = False
+
+    def scan(self, text: str) -> tuple[int, int]:
+        """(whitespace before the object, characters used) of `text`; `done` once the object is complete."""
+        skipped = 0
+        for i, ch in enumerate(text):
+            if self.depth == 0 and ch.isspace():  # the separator's space can come with the next token
+                skipped = i + 1
+            elif self.in_string:
+                if self.escaped:
+                    self.escaped = False
+                elif ch == "\\":
+                    self.escaped = True
+                elif ch == '"':
+                    self.in_string = False
+            elif ch == '"':
+                self.in_string = True
+            elif ch in "{[":
+                self.depth += 1
+            elif ch in "}]":
+                self.depth -= 1
+                if self.depth == 0:
+                    self.done = True
+                    return skipped, i + 1
+        return skipped, len(text)
