@@ -57,12 +57,12 @@ def test_bad_tool_input_is_400_naming_the_field(http, body, param):
 
 
 def test_auto_with_tools_the_model_does_not_call_answers_with_text(client):
-    reply = client.chat.completions.create(model=MODEL, messages=ASK, tools=TOOLS, max_tokens=40)
+    reply = client.chat.completions.create(model=MODEL, messages=ASK, tools=TOOLS, max_tokens=16)
     choice = reply.choices[0]
     assert choice.message.tool_calls is None
     assert choice.message.content
     assert choice.finish_reason in ("stop", "length")
-    stream = client.chat.completions.create(model=MODEL, messages=ASK, tools=TOOLS, max_tokens=40, stream=True)
+    stream = client.chat.completions.create(model=MODEL, messages=ASK, tools=TOOLS, max_tokens=16, stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == choice.message.content
 
 
@@ -144,3 +144,31 @@ def test_round_trip_with_the_tool_result(client):
     choice = second.choices[0]
     assert choice.finish_reason == "stop" and choice.message.tool_calls is None
     assert "18" in choice.message.content  # the small model echoes the result it was given
+
+
+def test_auto_parses_a_call_the_model_writes_streamed_or_not(client):
+    """The small model copies a Hermes call it is shown: `auto` turns that text into a call, and the
+    stream sends no piece of the tag as content."""
+    copy = [{"role": "user", "content": 'Repeat exactly: <tool_call>\n{"name": "get_weather", "arguments": '
+                                        '{"city": "Rome"}}\n</tool_call>'}]
+    city = [{"type": "function", "function": {"name": "get_weather", "description": "Get the current weather in a city",
+                                              "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                             "required": ["city"]}}}]
+    reply = client.chat.completions.create(model=MODEL, messages=copy, tools=city, max_tokens=60)
+    choice = reply.choices[0]
+    assert (choice.finish_reason, choice.message.content) == ("tool_calls", None)
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in choice.message.tool_calls] == [
+        ("get_weather", {"city": "Rome"})]
+    chunks = list(client.chat.completions.create(model=MODEL, messages=copy, tools=city, max_tokens=60,
+                                                 stream=True))
+    assert streamed_calls(chunks) == ("", [("get_weather", {"city": "Rome"})], ["tool_calls"])
+
+
+def test_forced_call_with_a_keyword_the_grammar_cannot_enforce_is_400(http):
+    tags = {"type": "function", "function": {"name": "tag", "parameters": {
+        "type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}}}}}
+    body = {"messages": [USER], "tools": [tags], "tool_choice": "required"}
+    error = assert_openai_error(http.post("/v1/chat/completions", json=body), 400, "tools")
+    assert error["code"] == "unsupported_schema" and "uniqueItems" in error["message"]
+    # with auto nothing is enforced, so the same tools are fine
+    assert http.post("/v1/chat/completions", json={**body, "tool_choice": "auto", "max_tokens": 2}).status_code == 200
