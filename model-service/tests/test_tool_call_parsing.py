@@ -194,7 +194,8 @@ def test_a_template_that_takes_tools_gets_them_in_transformers_convention(model_
     request = ChatCompletionRequest(tools=[WEATHER], tool_choice="auto", messages=[
         {"role": "user", "content": "Paris?"},
         {"role": "assistant", "tool_calls": [
-            {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
+            {"id": "call_a", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
         {"role": "tool", "tool_call_id": "call_a", "content": "18C"},
     ])
     messages, kwargs = ToolPlan.for_request(request).template_inputs(request.messages, TOOL_TEMPLATE)
@@ -209,7 +210,8 @@ def test_chatglm_family_renders_tools_as_its_demo_does():
     request = ChatCompletionRequest(tools=[WEATHER], messages=[
         {"role": "user", "content": "北京天气？"},
         {"role": "assistant", "tool_calls": [
-            {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"北京"}'}}]},
+            {"id": "call_a", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city":"北京"}'}}]},
         {"role": "tool", "tool_call_id": "call_a", "content": "晴"},
     ])
     messages, _ = ToolPlan.for_request(request, model_type="chatglm").template_inputs(request.messages, None)

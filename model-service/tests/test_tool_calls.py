@@ -151,9 +151,9 @@ def test_auto_parses_a_call_the_model_writes_streamed_or_not(client):
     stream sends no piece of the tag as content."""
     copy = [{"role": "user", "content": 'Repeat exactly: <tool_call>\n{"name": "get_weather", "arguments": '
                                         '{"city": "Rome"}}\n</tool_call>'}]
-    city = [{"type": "function", "function": {"name": "get_weather", "description": "Get the current weather in a city",
-                                              "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                                                             "required": ["city"]}}}]
+    city = [{"type": "function", "function": {
+        "name": "get_weather", "description": "Get the current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
     reply = client.chat.completions.create(model=MODEL, messages=copy, tools=city, max_tokens=60)
     choice = reply.choices[0]
     assert (choice.finish_reason, choice.message.content) == ("tool_calls", None)

@@ -127,7 +127,8 @@ class DeltaToolCall(OpenAIBaseModel):
 
 # Tagged "str"/"dict" so that an error's location reads `tool_choice...`, without a class name in it.
 ToolChoice = Annotated[
-    Annotated[Literal["none", "auto", "required"], Tag("str")] | Annotated[ChatCompletionNamedToolChoiceParam, Tag("dict")],
+    Annotated[Literal["none", "auto", "required"], Tag("str")]
+    | Annotated[ChatCompletionNamedToolChoiceParam, Tag("dict")],
     Discriminator(lambda v: "str" if isinstance(v, str) else "dict"),
 ]
 

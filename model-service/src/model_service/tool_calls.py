@@ -54,9 +54,6 @@ class ParsedCall:
     name: str
     arguments: str  # a JSON object, as text
 
-    def message(self, call_id: str) -> ChatCompletionMessageToolCall:
-        return ChatCompletionMessageToolCall(id=call_id, function=FunctionCall(name=self.name, arguments=self.arguments))
-
 
 def _arguments_text(arguments) -> str | None:
     """The arguments as a JSON object's text, or None when they are not an object."""
