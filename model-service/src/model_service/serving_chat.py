@@ -28,6 +28,7 @@ from .protocol import (
     UsageInfo,
     completion_id,
 )
+from .structured_outputs import response_format_constraint
 
 request_log = logging.getLogger("model_service.requests")
 
@@ -88,8 +89,9 @@ class OpenAIServingChat:
                            code="model_not_found")
         prompt_ids = self._render_prompt(request)
         params = self._sampling_params(request, len(prompt_ids))
+        constraint = response_format_constraint(request.response_format, self.manager)
         try:
-            stream = self.manager.engine.submit(GenerationRequest(request_id, prompt_ids, params))
+            stream = self.manager.engine.submit(GenerationRequest(request_id, prompt_ids, params, constraint))
         except QueueFullError as exc:
             raise APIError(503, f"the server is busy ({exc.waiting} requests waiting); retry later",
                            code="queue_full", headers={"Retry-After": str(exc.retry_after_s)}) from None
