@@ -176,6 +176,27 @@ class StreamOptions(OpenAIBaseModel):
     include_usage: bool = False
 
 
+class JsonSchemaFormat(OpenAIBaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    name: str = Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = None
+    # "schema" would shadow BaseModel.schema(); the wire name stays "schema".
+    schema_: dict | bool = Field(alias="schema")
+    strict: bool | None = None  # the grammar enforces the schema either way
+
+
+class ResponseFormat(OpenAIBaseModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> "ResponseFormat":
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError('type "json_schema" needs a json_schema object')
+        return self
+
+
 class ChatCompletionRequest(OpenAIBaseModel):
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
     model: str | None = None
@@ -183,6 +204,7 @@ class ChatCompletionRequest(OpenAIBaseModel):
     max_tokens: int | None = Field(None, ge=1)
     n: int = 1
     parallel_tool_calls: bool | None = None  # default: true
+    response_format: ResponseFormat | None = None
     seed: int | None = Field(None, ge=SEED_MIN, le=SEED_MAX)
     stop: str | list[str] | None = None
     stream: bool = False

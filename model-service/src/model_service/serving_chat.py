@@ -28,6 +28,7 @@ from .protocol import (
     UsageInfo,
     completion_id,
 )
+from .structured_outputs import response_format_constraint
 from .tool_calls import ToolPlan, finish_reason_with_calls
 
 request_log = logging.getLogger("model_service.requests")
@@ -90,10 +91,13 @@ class OpenAIServingChat:
         tools = ToolPlan.for_request(request, self._model_type())
         prompt_ids = self._render_prompt(request, tools)
         params = self._sampling_params(request, len(prompt_ids))
-        constraint = tools.constraint(self.manager)
+        # With required or a named function the call's grammar decides; response_format shapes text answers.
+        # Both are built, so that either one's bad schema is a 400.
+        tool_constraint = tools.constraint(self.manager)
+        format_constraint = response_format_constraint(request.response_format, self.manager)
+        constraint = tool_constraint or format_constraint
         try:
-            stream = self.manager.engine.submit(GenerationRequest(request_id, prompt_ids, params,
-                                                                  constraint=constraint))
+            stream = self.manager.engine.submit(GenerationRequest(request_id, prompt_ids, params, constraint))
         except QueueFullError as exc:
             raise APIError(503, f"the server is busy ({exc.waiting} requests waiting); retry later",
                            code="queue_full", headers={"Retry-After": str(exc.retry_after_s)}) from None
