@@ -28,6 +28,8 @@ from .protocol import (
     UsageInfo,
     completion_id,
 )
+from .structured_outputs import response_format_constraint
+from .tool_calls import ToolPlan, finish_reason_with_calls
 
 request_log = logging.getLogger("model_service.requests")
 
@@ -86,10 +88,16 @@ class OpenAIServingChat:
         if request.model not in (None, "", self.manager.model_name):
             raise APIError(404, f"The model `{request.model}` does not exist.", param="model",
                            code="model_not_found")
-        prompt_ids = self._render_prompt(request)
+        tools = ToolPlan.for_request(request, self._model_type())
+        prompt_ids = self._render_prompt(request, tools)
         params = self._sampling_params(request, len(prompt_ids))
+        # With required or a named function the call's grammar decides; response_format shapes text answers.
+        # Both are built, so that either one's bad schema is a 400.
+        tool_constraint = tools.constraint(self.manager)
+        format_constraint = response_format_constraint(request.response_format, self.manager)
+        constraint = tool_constraint or format_constraint
         try:
-            stream = self.manager.engine.submit(GenerationRequest(request_id, prompt_ids, params))
+            stream = self.manager.engine.submit(GenerationRequest(request_id, prompt_ids, params, constraint))
         except QueueFullError as exc:
             raise APIError(503, f"the server is busy ({exc.waiting} requests waiting); retry later",
                            code="queue_full", headers={"Retry-After": str(exc.retry_after_s)}) from None
@@ -97,16 +105,16 @@ class OpenAIServingChat:
         self.metrics.prompt_tokens.inc(len(prompt_ids))
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
-            return EventStreamResponse(self._stream(stream, record, include_usage), headers=STREAM_HEADERS)
-        return await self._complete(stream, record, raw_request)
+            return EventStreamResponse(self._stream(stream, record, include_usage, tools), headers=STREAM_HEADERS)
+        return await self._complete(stream, record, raw_request, tools)
 
     # -- request → engine ---------------------------------------------------------------
-    def _render_prompt(self, request: ChatCompletionRequest) -> list[int]:
+    def _render_prompt(self, request: ChatCompletionRequest, tools: ToolPlan) -> list[int]:
         tokenizer = self.manager.tokenizer
-        messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-                    for m in request.messages]
+        messages, template_kwargs = tools.template_inputs(request.messages, tokenizer.chat_template)
         try:
-            rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+            rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                     **template_kwargs)
         except Exception as exc:  # templates raise on orders they do not accept
             raise APIError(400, f"messages: the model's chat template rejected them: {exc}",
                            param="messages", code="invalid_messages") from None
@@ -133,6 +141,10 @@ class OpenAIServingChat:
                               top_p=request.top_p if request.top_p is not None else 1.0,
                               seed=request.seed, stop=tuple(request.stop or ()))
 
+    def _model_type(self) -> str | None:
+        config = getattr(getattr(self.manager.engine, "model", None), "config", None)
+        return getattr(config, "model_type", None)
+
     def _default_temperature(self) -> float:
         """The model's own generation config decides when the request does not (as vLLM does)."""
         engine_model = getattr(self.manager.engine, "model", None)
@@ -142,7 +154,8 @@ class OpenAIServingChat:
         return 0.0
 
     # -- engine → response ---------------------------------------------------------------
-    async def _stream(self, stream: RequestStream, record: _RequestRecord, include_usage: bool) -> AsyncIterator[str]:
+    async def _stream(self, stream: RequestStream, record: _RequestRecord, include_usage: bool,
+                      tools: ToolPlan) -> AsyncIterator[str]:
         chunk_id, created, model = completion_id(), int(time.time()), self.manager.model_name
 
         def chunk(delta: DeltaMessage, finish_reason: str | None = None) -> str:
@@ -151,18 +164,22 @@ class OpenAIServingChat:
             return f"data: {body.model_dump_json(exclude_none=True)}\n\n"
 
         status = 200
+        calls = tools.parser() if tools.parses_output else None
         try:
             yield chunk(DeltaMessage(role="assistant", content=""))
             async for out in stream:
                 record.saw(out)
                 if out.text:
-                    yield chunk(DeltaMessage(content=out.text))
+                    for delta in calls.feed(out.text) if calls else [DeltaMessage(content=out.text)]:
+                        yield chunk(delta)
                 if out.finish_reason == "error":
                     failure = _generation_failure(out)
                     status = failure.status
                     yield f"data: {encode_json(failure.body().model_dump())}\n\n"
                 elif out.finish_reason in ("stop", "length"):
-                    yield chunk(DeltaMessage(), out.finish_reason)
+                    for delta in calls.finish() if calls else ():
+                        yield chunk(delta)
+                    yield chunk(DeltaMessage(), finish_reason_with_calls(out.finish_reason, calls and calls.called))
                     if include_usage:
                         usage = ChatCompletionChunk(id=chunk_id, created=created, model=model, choices=[],
                                                     usage=self._usage(record))
@@ -175,7 +192,8 @@ class OpenAIServingChat:
                 status = 499
             self._log(record, status)
 
-    async def _complete(self, stream: RequestStream, record: _RequestRecord, raw_request: Request) -> Response:
+    async def _complete(self, stream: RequestStream, record: _RequestRecord, raw_request: Request,
+                        tools: ToolPlan) -> Response:
         async def collect() -> None:
             async for out in stream:
                 record.saw(out)
@@ -198,8 +216,12 @@ class OpenAIServingChat:
             self._log(record, failure.status)
             raise failure
         self._log(record, 200)
+        content, calls = "".join(record.output), []
+        if tools.parses_output:
+            content, calls = tools.parse(content)
         body = ChatCompletionResponse(model=self.manager.model_name, choices=[ChatCompletionChoice(
-            message=ResponseMessage(content="".join(record.output)), finish_reason=record.finish_reason)],
+            message=ResponseMessage(content=content, tool_calls=calls or None),
+            finish_reason=finish_reason_with_calls(record.finish_reason, bool(calls)))],
             usage=self._usage(record))
         return JSONResponse(body.model_dump())
 
