@@ -3,6 +3,7 @@ package dev.llmrelay.gateway.chat;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 
 import org.junit.jupiter.api.Test;
 
@@ -54,13 +55,22 @@ class ChoicesAndLogprobsTest extends GatewayTestSupport {
     }
 
     @Test
-    void requestWhoseChoicesCannotFitTheTokenLimitIsRefused() throws Exception {
-        bothUpstreamsAnswer(SseScript.answer("r2", 7, "ok"));
-        String body = chatBody(false, "\"max_tokens\":100,\"n\":3"); // 307 tokens reserved, 250 a minute allowed
-        try (Response response = client.newCall(chat(newKey(1000, 250, 10), body, "n-refused").build()).execute()) {
-            assertThat(response.code()).isEqualTo(429);
+    void whileOneRequestHoldsTokensForItsChoicesTheNextThatCannotFitIsRefused() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        bothUpstreamsAnswer(new SseScript().event(SseScript.chunk("r2", "a", null)).await(release)
+                .event(SseScript.chunk("r2", null, "stop")).event(SseScript.usageChunk("r2", 7, 1)).done());
+        String key = newKey(1000, 500, 10);
+        String body = chatBody(true, "\"max_tokens\":100,\"n\":3"); // reserves 7 + 3 x 100 = 307 of 500
+        try (Response first = client.newCall(chat(key, body, "n-holds").build()).execute()) {
+            assertThat(first.code()).isEqualTo(200);
+            assertThat(first.body().source().readUtf8Line()).startsWith("data: ");
+            try (Response second = client.newCall(chat(key, body, "n-refused").build()).execute()) {
+                assertThat(second.code()).isEqualTo(429);
+            }
+            release.countDown();
+            first.body().string();
         }
-        assertThat(UPSTREAM_A.chatRequests() + UPSTREAM_B.chatRequests()).isZero();
+        assertThat(UPSTREAM_A.chatRequests() + UPSTREAM_B.chatRequests()).isEqualTo(1);
     }
 
     @Test
