@@ -168,7 +168,8 @@ class GenerationLoopEngine(Engine):
             tokens = []
             for i in range(len(seqs)):
                 try:
-                    tokens += sample(logits[i : i + 1], params[i : i + 1], generators[i : i + 1], histories[i : i + 1])
+                    row = slice(i, i + 1)
+                    tokens += sample(logits[row], params[row], generators[row], histories[row])
                 except Exception as exc:
                     tokens.append(exc)
         self._note_sampled(seqs, logits, tokens)
