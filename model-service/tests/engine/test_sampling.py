@@ -167,3 +167,14 @@ def test_logprobs_only_for_rows_that_ask_and_never_minus_infinity():
     assert entries[0] is None
     assert entries[1].logprob == 0.0
     assert [lp for _, lp in entries[1].top] == [0.0, LOGPROB_FLOOR, LOGPROB_FLOOR]
+
+
+def test_sample_edits_in_place_and_leaves_the_logits_raw():
+    params = [SamplingParams(1, logit_bias=((3, 100.0),), repetition_penalty=1.5, frequency_penalty=1.0),
+              SamplingParams(1, temperature=1.0, presence_penalty=2.0)]
+    histories = [history(params[0], [3, 4], [3, 0]), history(params[1], [], [0])]
+    torch.manual_seed(1)
+    logits = torch.randn(2, VOCAB)
+    raw = logits.clone()
+    assert sample(logits, params, [None, torch.Generator().manual_seed(0)], histories)[0] == 3
+    assert torch.equal(logits, raw)

@@ -47,22 +47,46 @@ class SamplingParams:
 
 
 class PenaltyHistory:
-    """What the penalties of one sequence need to know: how often each token occurred in its output
-    (frequency, presence) and which tokens occurred in prompt or output (repetition). One dense row
-    per sequence, updated in O(1) per token, so a step stacks rows instead of recounting."""
+    """What the penalties of one sequence need to know, kept sparse: the distinct tokens seen so far (the
+    prompt's too when repetition_penalty is on) and how often each occurred in the output. A step then
+    touches only those logits, never a whole vocabulary row (allocating rows of 49k floats per step cost
+    more than the model on a loaded CPU)."""
 
     def __init__(self, params: SamplingParams, prompt_ids: list[int], vocab_size: int,
                  device: torch.device | str = "cpu") -> None:
-        self.output_counts = torch.zeros(vocab_size, dtype=torch.float32, device=device)
-        self.seen = torch.zeros(vocab_size, dtype=torch.bool, device=device)
-        if params.repetition_penalty != 1.0 and prompt_ids:
-            ids = torch.tensor([i for i in prompt_ids if 0 <= i < vocab_size], dtype=torch.long, device=device)
-            self.seen[ids] = True
+        self.vocab_size = vocab_size
+        self._slot: dict[int, int] = {}
+        if params.repetition_penalty != 1.0:
+            for token in prompt_ids:
+                if 0 <= token < vocab_size:
+                    self._slot.setdefault(token, len(self._slot))
+        capacity = max(16, 2 * len(self._slot))
+        self._ids = torch.zeros(capacity, dtype=torch.long, device=device)
+        self._counts = torch.zeros(capacity, dtype=torch.float32, device=device)
+        if self._slot:
+            self._ids[: len(self._slot)] = torch.tensor(list(self._slot), dtype=torch.long, device=device)
+
+    @property
+    def ids(self) -> torch.Tensor:
+        """The distinct tokens seen (prompt tokens only when repetition_penalty is on)."""
+        return self._ids[: len(self._slot)]
+
+    @property
+    def counts(self) -> torch.Tensor:
+        """How often each of `ids` occurred in the output (0 for a prompt-only token)."""
+        return self._counts[: len(self._slot)]
 
     def observe(self, token: int) -> None:
-        if 0 <= token < self.output_counts.shape[0]:
-            self.output_counts[token] += 1.0
-            self.seen[token] = True
+        if not 0 <= token < self.vocab_size:
+            return
+        slot = self._slot.get(token)
+        if slot is None:
+            slot = self._slot[token] = len(self._slot)
+            if slot == self._ids.shape[0]:  # grow by doubling: amortised O(1) a token
+                self._ids = torch.cat([self._ids, torch.zeros_like(self._ids)])
+                self._counts = torch.cat([self._counts, torch.zeros_like(self._counts)])
+            self._ids[slot] = token
+        self._counts[slot] += 1.0
 
 
 @dataclass(frozen=True)
@@ -76,41 +100,58 @@ class TokenLogprob:
 
 def apply_controls(logits: torch.Tensor, params: list[SamplingParams],
                    histories: list[PenaltyHistory | None] | None = None) -> torch.Tensor:
-    """Logits with each row's bias and penalties applied. Returns `logits` itself when no row has
-    controls; otherwise a copy (the caller's raw logits stay as they were, e.g. for logprobs)."""
-    rows = [i for i, p in enumerate(params) if p.has_controls]
-    if not rows:
+    """Logits with each row's bias and penalties applied: `logits` itself when no row has controls, else a
+    copy (sample() edits in place and restores instead, to avoid the copy)."""
+    if not any(p.has_controls for p in params):
         return logits
-    index = torch.tensor(rows, device=logits.device)
-    sub = logits.index_select(0, index).float()
-    for j, row in enumerate(rows):  # a bias names a few tokens: a scatter per row
-        bias = params[row].logit_bias
-        if bias:
-            ids = torch.tensor([t for t, _ in bias], dtype=torch.long, device=logits.device)
-            sub[j].index_add_(0, ids, torch.tensor([b for _, b in bias], dtype=sub.dtype, device=logits.device))
-    penalised = [j for j, row in enumerate(rows) if params[row].has_penalties]
+    out = logits.clone()
+    _edit_controls(out, params, histories)
+    return out
+
+
+Undo = list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # (rows, columns, values before the edit)
+
+
+def _edit_controls(logits: torch.Tensor, params: list[SamplingParams],
+                   histories: list[PenaltyHistory | None] | None) -> Undo:
+    """Applies bias, then penalties (vLLM's order) in place, to the few logits they touch; returns what
+    `_restore` needs to put the raw values back."""
+    undo: Undo = []
+    device = logits.device
+    biased = [(i, p.logit_bias) for i, p in enumerate(params) if p.logit_bias]
+    if biased:
+        rows = torch.tensor([i for i, bias in biased for _ in bias], dtype=torch.long, device=device)
+        cols = torch.tensor([t for _, bias in biased for t, _ in bias], dtype=torch.long, device=device)
+        values = torch.tensor([b for _, bias in biased for _, b in bias], dtype=torch.float32, device=device)
+        before = logits[rows, cols]
+        undo.append((rows, cols, before))
+        logits[rows, cols] = (before.float() + values).to(logits.dtype)
+    penalised = [i for i, p in enumerate(params) if p.has_penalties]
     if penalised:
-        sub = _apply_penalties(sub, penalised, [params[rows[j]] for j in penalised],
-                               [histories[rows[j]] if histories else None for j in penalised])
-    return logits.index_copy(0, index, sub.to(logits.dtype))
+        if histories is None or any(histories[i] is None for i in penalised):
+            raise ValueError("a request with penalties has no token history")
+        sizes = torch.tensor([histories[i].ids.shape[0] for i in penalised], device=device)
+        rows = torch.repeat_interleave(torch.tensor(penalised, dtype=torch.long, device=device), sizes)
+        cols = torch.cat([histories[i].ids for i in penalised])
+        counts = torch.cat([histories[i].counts for i in penalised])
+
+        def per_position(name: str) -> torch.Tensor:
+            return torch.repeat_interleave(
+                torch.tensor([getattr(params[i], name) for i in penalised], dtype=torch.float32, device=device),
+                sizes)
+
+        before = logits[rows, cols]
+        undo.append((rows, cols, before))
+        value, rep = before.float(), per_position("repetition_penalty")
+        value = torch.where(value > 0, value / rep, value * rep)  # every position here was seen
+        value = value - per_position("frequency_penalty") * counts - per_position("presence_penalty") * (counts > 0)
+        logits[rows, cols] = value.to(logits.dtype)
+    return undo
 
 
-def _apply_penalties(sub: torch.Tensor, penalised: list[int], params: list[SamplingParams],
-                     histories: list[PenaltyHistory | None]) -> torch.Tensor:
-    """Penalties for the rows `penalised` of `sub`, vectorised over those rows."""
-    if any(h is None for h in histories):
-        raise ValueError("a request with penalties has no token history")
-    device = sub.device
-    index = torch.tensor(penalised, device=device)
-    part = sub.index_select(0, index)
-    counts = torch.stack([h.output_counts for h in histories])
-    seen = torch.stack([h.seen for h in histories])
-    rep = torch.tensor([p.repetition_penalty for p in params], device=device)[:, None]
-    part = torch.where(seen & (part > 0), part / rep, torch.where(seen, part * rep, part))
-    freq = torch.tensor([p.frequency_penalty for p in params], device=device)[:, None]
-    pres = torch.tensor([p.presence_penalty for p in params], device=device)[:, None]
-    part = part - freq * counts - pres * (counts > 0).float()
-    return sub.index_copy(0, index, part)
+def _restore(logits: torch.Tensor, undo: Undo) -> None:
+    for rows, cols, before in reversed(undo):  # reversed: a biased token that was also seen ends raw
+        logits[rows, cols] = before
 
 
 def sample(logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None],
@@ -120,7 +161,14 @@ def sample(logits: torch.Tensor, params: list[SamplingParams], generators: list[
 
     A sampled row whose probabilities are not a usable distribution (NaN or inf logits from
     the model) falls back to its argmax instead of raising."""
-    logits = apply_controls(logits, params, histories)
+    undo = _edit_controls(logits, params, histories) if any(p.has_controls for p in params) else []
+    try:
+        return _pick(logits, params, generators)
+    finally:
+        _restore(logits, undo)  # the caller's logits stay raw (logprobs are taken from them)
+
+
+def _pick(logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None]) -> list[int]:
     chosen = logits.argmax(dim=-1)
     sampled_rows = [i for i, p in enumerate(params) if not p.greedy]
     if sampled_rows:
@@ -148,11 +196,12 @@ def token_logprobs(logits: torch.Tensor, params: list[SamplingParams],
     rows = [i for i, p in enumerate(params) if p.logprobs and isinstance(tokens[i], int)]
     if not rows:
         return result
-    index = torch.tensor(rows, device=logits.device)
-    logprobs = torch.log_softmax(logits.index_select(0, index).float(), dim=-1)
+    raw = logits if len(rows) == len(params) else logits.index_select(0, torch.tensor(rows, device=logits.device))
+    # log_softmax, not logit - logsumexp: measured 4x faster on this CPU (torch 2.13)
+    logprobs = torch.log_softmax(raw.float(), dim=-1)
     chosen = logprobs.gather(1, torch.tensor([[tokens[i]] for i in rows], device=logits.device))[:, 0].tolist()
     k = max(params[i].top_logprobs for i in rows)
-    top_values, top_ids = (logprobs.topk(k, dim=-1) if k else (None, None))
+    top_values, top_ids = logprobs.topk(k, dim=-1) if k else (None, None)
     for j, row in enumerate(rows):
         n = params[row].top_logprobs
         top = ()
