@@ -131,6 +131,21 @@ class ChoicesAndLogprobsTest extends GatewayTestSupport {
     }
 
     @Test
+    void upstreamThatEndsAfterOnlyOneOfTwoChoicesFinishedIsABrokenStreamNotAnAnswer() throws Exception {
+        // no [DONE]: the stream closes cleanly after choice 0's finish_reason, choice 1 still unfinished
+        bothUpstreamsAnswer(new SseScript()
+                .event(choiceChunk("e1", 0, "a", null, null)).event(choiceChunk("e1", 1, "b", null, null))
+                .event(choiceChunk("e1", 0, null, "stop", null)));
+        try (Response response = client.newCall(chat(newKey(), chatBody(false, "\"n\":2"), "n-early-end").build())
+                .execute()) {
+            assertThat(response.code()).isEqualTo(502);
+        }
+        Map<String, Object> row = usageRow("n-early-end");
+        assertThat(row.get("END_REASON")).isEqualTo("upstream_error");
+        assertThat(row.get("COMPLETION_TOKENS")).isEqualTo(2);
+    }
+
+    @Test
     void malformedChoiceCountIsRefusedWithParamN() throws Exception {
         for (String n : new String[] {"0", "-1", "\"three\"", "1.5"}) {
             try (Response response = client.newCall(chat(newKey(), chatBody(false, "\"n\":" + n), "n-bad").build())
