@@ -164,3 +164,17 @@ def test_stream_and_non_stream_agree_under_greedy_with_two_choices(http):
 def test_bad_sampling_controls_are_400_with_param(http, extra, param):
     response = http.post("/v1/chat/completions", json={"messages": QUESTION, "max_tokens": 1, **extra})
     assert assert_openai_error(response, 400, param)["type"] == "invalid_request_error"
+
+
+def test_openai_sdk_reads_choices_and_logprobs(client):
+    reply = client.chat.completions.create(model=MODEL, messages=QUESTION, max_tokens=3, n=2, logprobs=True,
+                                           top_logprobs=2, frequency_penalty=0.5, presence_penalty=0.5,
+                                           logit_bias={"504": -100}, extra_body={"repetition_penalty": 1.1})
+    assert [c.index for c in reply.choices] == [0, 1]
+    for choice in reply.choices:
+        assert [len(entry.top_logprobs) for entry in choice.logprobs.content] == [2, 2, 2]
+        # raw logprobs: the penalties moved the pick off the model's own favourite, which still heads the list
+        first = choice.logprobs.content[0]
+        assert (first.token, first.top_logprobs[0].token) == ("L", "The")
+        assert first.logprob < first.top_logprobs[0].logprob
+    assert reply.usage.completion_tokens == 6
