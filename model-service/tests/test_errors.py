@@ -27,7 +27,7 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
     ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages.0.role"),
     ({"messages": [{"role": "user"}]}, "messages.0"),
     ({"messages": [{"role": "user", "content": 5}]}, None),
-    ({"messages": [GOOD], "n": 2}, "n"),
+    ({"messages": [GOOD], "n": 5}, "n"),  # over MODEL_SERVICE_MAX_N (4)
     ({"messages": [GOOD], "max_tokens": -1}, "max_tokens"),
     ({"messages": [GOOD], "max_tokens": "many"}, "max_tokens"),
     ({"messages": [GOOD], "temperature": 5}, "temperature"),

@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     max_model_len: int | None = Field(None, ge=16)  # default: the model's context length
     # max_tokens of a request that names none; at most what the context leaves after the prompt
     default_max_tokens: int = Field(1024, ge=1)
+    # Sampling defaults for a request that sets none; unset: the model directory's generation_config.json
+    # decides, else greedy with no penalties (see generation_defaults.py).
+    default_temperature: float | None = Field(None, ge=0.0, le=2.0)
+    default_top_p: float | None = Field(None, gt=0.0, le=1.0)
+    default_repetition_penalty: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    default_frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    default_presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    max_n: int = Field(4, ge=1)  # choices one request may ask for (`n`); each is a sequence in the batch
     # Padded prompt tokens prefilled in one pass. Default: 512 on CPU (later arrivals get their
     # first token sooner; measured TTFT p50 at 16 streams 2.9 s -> 1.2 s), 4096 on CUDA.
     max_prefill_tokens: int | None = Field(None, ge=64)

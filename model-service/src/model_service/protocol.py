@@ -20,6 +20,8 @@ from pydantic import (
 
 # OpenAI documents `seed` as an int64; torch seeds map each of these to a distinct generator state.
 SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+MAX_TOP_LOGPROBS = 20  # OpenAI's limit
+LOGIT_BIAS_LIMIT = 100.0
 
 
 def unicode_text(value: str) -> str:
@@ -200,10 +202,14 @@ class ResponseFormat(OpenAIBaseModel):
 class ChatCompletionRequest(OpenAIBaseModel):
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
     model: str | None = None
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = False
     max_completion_tokens: int | None = Field(None, ge=1)
     max_tokens: int | None = Field(None, ge=1)
-    n: int = 1
+    n: int = Field(1, ge=1)  # the upper bound is a setting (MODEL_SERVICE_MAX_N), checked when serving
     parallel_tool_calls: bool | None = None  # default: true
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     response_format: ResponseFormat | None = None
     seed: int | None = Field(None, ge=SEED_MIN, le=SEED_MAX)
     stop: str | list[str] | None = None
@@ -213,15 +219,28 @@ class ChatCompletionRequest(OpenAIBaseModel):
     # tools before tool_choice (against OpenAI's alphabetical order): tool_choice is checked against them.
     tools: list[ChatCompletionToolParam] | None = None
     tool_choice: ToolChoice | None = Field(None, validate_default=True)
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     user: str | None = None
+    # vLLM's extension: > 1 discourages tokens already in the prompt or output, < 1 encourages them
+    repetition_penalty: float | None = Field(None, gt=0.0, allow_inf_nan=False)
 
-    @field_validator("n")
+    @field_validator("logit_bias")
     @classmethod
-    def _only_one_choice(cls, n: int) -> int:
-        if n != 1:
-            raise ValueError("only n=1 is supported")
-        return n
+    def _logit_bias(cls, bias: dict[str, float] | None) -> dict[str, float] | None:
+        for key, value in (bias or {}).items():
+            if not key.isascii() or not key.isdigit():
+                raise ValueError(f"keys must be token ids (non-negative integers as strings), got {key!r}")
+            if not -LOGIT_BIAS_LIMIT <= value <= LOGIT_BIAS_LIMIT:
+                raise ValueError(f"the bias of token {key} must be between -100 and 100, got {value}")
+        return bias
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _top_logprobs_needs_logprobs(cls, top_logprobs: int | None, info: ValidationInfo) -> int | None:
+        if top_logprobs is not None and not info.data.get("logprobs"):
+            raise ValueError("`logprobs` must be true when `top_logprobs` is set")
+        return top_logprobs
 
     @field_validator("stop")
     @classmethod
@@ -278,10 +297,27 @@ class ResponseMessage(OpenAIBaseModel):
     tool_calls: list[ChatCompletionMessageToolCall] | None = Field(None, exclude_if=lambda calls: calls is None)
 
 
+class TopLogprob(OpenAIBaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class ChatCompletionTokenLogprob(OpenAIBaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+
+
+class ChoiceLogprobs(OpenAIBaseModel):
+    content: list[ChatCompletionTokenLogprob] | None = None
+
+
 class ChatCompletionChoice(OpenAIBaseModel):
     index: int = 0
     message: ResponseMessage
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: str | None = None
 
 
@@ -307,7 +343,7 @@ class DeltaMessage(OpenAIBaseModel):
 class ChatCompletionStreamChoice(OpenAIBaseModel):
     index: int = 0
     delta: DeltaMessage
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: str | None = None
 
 

@@ -6,15 +6,19 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import AsyncIterator, Callable
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from .engine.base import GenerationOutput, GenerationRequest, QueueFullError, RequestStream
-from .engine.sampling import SamplingParams
+from .choice_streams import ChoiceStreams
+from .engine.base import GenerationOutput, GenerationRequest, QueueFullError
+from .engine.constraints import Constraint
+from .engine.sampling import SamplingParams, TokenLogprob
 from .errors import APIError, encode_json
+from .generation_defaults import GenerationDefaults
+from .logprobs import TokenTexts
 from .metrics import ServiceMetrics
 from .model_manager import ModelManager
 from .protocol import (
@@ -23,6 +27,7 @@ from .protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     ChatCompletionStreamChoice,
+    ChoiceLogprobs,
     DeltaMessage,
     ResponseMessage,
     UsageInfo,
@@ -50,35 +55,58 @@ class EventStreamResponse(StreamingResponse):
 
 
 @dataclass
+class _ChoiceRecord:
+    """One choice's output so far."""
+
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    output: list[str] = field(default_factory=list, repr=False)
+    logprobs: list[TokenLogprob] = field(default_factory=list, repr=False)
+
+
+@dataclass
 class _RequestRecord:
-    """What the per-request log line and the metrics need."""
+    """What the per-request log line and the metrics need; usage counts every choice, the prompt once."""
 
     request_id: str
     stream: bool
     prompt_tokens: int
     started: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None
-    completion_tokens: int = 0
     finish_reason: str | None = None
     prompt_ids: list[int] = field(default_factory=list, repr=False)
-    output: list[str] = field(default_factory=list, repr=False)
-    last: GenerationOutput | None = None  # the output that finished the request
+    choices: list[_ChoiceRecord] = field(default_factory=lambda: [_ChoiceRecord()], repr=False)
+    last: GenerationOutput | None = None  # the output that finished the request (an error's, if any)
 
-    def saw(self, out: GenerationOutput) -> None:
+    @property
+    def completion_tokens(self) -> int:
+        return sum(c.completion_tokens for c in self.choices)
+
+    @property
+    def output(self) -> list[str]:
+        return self.choices[0].output
+
+    def saw(self, out: GenerationOutput, index: int = 0) -> None:
         if self.first_token_at is None and out.completion_tokens:
             self.first_token_at = time.perf_counter()
-        self.completion_tokens = out.completion_tokens
+        choice = self.choices[index]
+        choice.completion_tokens = out.completion_tokens
         if out.text:
-            self.output.append(out.text)
+            choice.output.append(out.text)
+        choice.logprobs += out.logprobs
         if out.finish_reason:
-            self.finish_reason = out.finish_reason
-            self.last = out
+            choice.finish_reason = out.finish_reason
+            if self.finish_reason != "error":  # one failed choice fails the request
+                self.finish_reason = out.finish_reason
+                self.last = out
 
 
 class OpenAIServingChat:
     def __init__(self, manager: ModelManager, metrics: ServiceMetrics) -> None:
         self.manager = manager
         self.metrics = metrics
+        self._defaults: tuple[object, GenerationDefaults] | None = None  # (engine, its defaults)
+        self._token_texts: TokenTexts | None = None
 
     async def create_chat_completion(self, request: ChatCompletionRequest, raw_request: Request) -> Response:
         request_id = raw_request.state.request_id
@@ -88,25 +116,27 @@ class OpenAIServingChat:
         if request.model not in (None, "", self.manager.model_name):
             raise APIError(404, f"The model `{request.model}` does not exist.", param="model",
                            code="model_not_found")
+        self._check_choices(request)
         tools = ToolPlan.for_request(request, self._model_type())
         prompt_ids = self._render_prompt(request, tools)
         params = self._sampling_params(request, len(prompt_ids))
-        # With required or a named function the call's grammar decides; response_format shapes text answers.
-        # Both are built, so that either one's bad schema is a 400.
-        tool_constraint = tools.constraint(self.manager)
-        format_constraint = response_format_constraint(request.response_format, self.manager)
-        constraint = tool_constraint or format_constraint
-        try:
-            stream = self.manager.engine.submit(GenerationRequest(request_id, prompt_ids, params, constraint))
-        except QueueFullError as exc:
-            raise APIError(503, f"the server is busy ({exc.waiting} requests waiting); retry later",
-                           code="queue_full", headers={"Retry-After": str(exc.retry_after_s)}) from None
-        record = _RequestRecord(request_id, request.stream, len(prompt_ids), prompt_ids=prompt_ids)
+
+        def constraint():
+            """A fresh grammar state for each choice. With required or a named function the call's grammar
+            decides; response_format shapes text answers. Both are built, so either one's bad schema is a 400."""
+            tool_constraint = tools.constraint(self.manager)
+            format_constraint = response_format_constraint(request.response_format, self.manager)
+            return tool_constraint or format_constraint
+
+        stream = self._submit_choices(request_id, prompt_ids, params, request.n, constraint)
+        record = _RequestRecord(request_id, request.stream, len(prompt_ids), prompt_ids=prompt_ids,
+                                choices=[_ChoiceRecord() for _ in range(request.n)])
         self.metrics.prompt_tokens.inc(len(prompt_ids))
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
-            return EventStreamResponse(self._stream(stream, record, include_usage, tools), headers=STREAM_HEADERS)
-        return await self._complete(stream, record, raw_request, tools)
+            return EventStreamResponse(self._stream(stream, record, include_usage, request.logprobs, tools),
+                                       headers=STREAM_HEADERS)
+        return await self._complete(stream, record, raw_request, request.logprobs, tools)
 
     # -- request → engine ---------------------------------------------------------------
     def _render_prompt(self, request: ChatCompletionRequest, tools: ToolPlan) -> list[int]:
@@ -134,69 +164,147 @@ class OpenAIServingChat:
             raise APIError(400, f"This model's maximum context length is {max_len} tokens, but you requested "
                                 f"{prompt_len + max_tokens} tokens ({prompt_len} in the messages, {max_tokens} in "
                                 f"the completion).", param=param, code="context_length_exceeded")
-        temperature = request.temperature
-        if temperature is None:
-            temperature = self._default_temperature()
-        return SamplingParams(max_tokens=max_tokens, temperature=temperature,
-                              top_p=request.top_p if request.top_p is not None else 1.0,
-                              seed=request.seed, stop=tuple(request.stop or ()))
+        defaults = self._generation_defaults()
+        return SamplingParams(max_tokens=max_tokens,
+                              temperature=_given(request.temperature, defaults.temperature),
+                              top_p=_given(request.top_p, defaults.top_p),
+                              seed=request.seed, stop=tuple(request.stop or ()),
+                              **self._sampling_controls(request, defaults))
 
     def _model_type(self) -> str | None:
         config = getattr(getattr(self.manager.engine, "model", None), "config", None)
         return getattr(config, "model_type", None)
 
-    def _default_temperature(self) -> float:
-        """The model's own generation config decides when the request does not (as vLLM does)."""
-        engine_model = getattr(self.manager.engine, "model", None)
-        config = getattr(engine_model, "generation_config", None)
-        if config is not None and getattr(config, "do_sample", False):
-            return float(getattr(config, "temperature", 1.0) or 1.0)
-        return 0.0
+    # -- sampling controls: penalties, logit bias, logprobs, n --------------------------------
+    def _generation_defaults(self) -> GenerationDefaults:
+        """Settings first, then the model's own generation config (as vLLM does); computed once per engine."""
+        engine = self.manager.engine
+        if self._defaults is None or self._defaults[0] is not engine:
+            config = getattr(getattr(engine, "model", None), "generation_config", None)
+            self._defaults = (engine, GenerationDefaults.resolve(config, self.manager.settings))
+        return self._defaults[1]
+
+    def _sampling_controls(self, request: ChatCompletionRequest, defaults: GenerationDefaults) -> dict:
+        return {
+            "frequency_penalty": _given(request.frequency_penalty, defaults.frequency_penalty),
+            "presence_penalty": _given(request.presence_penalty, defaults.presence_penalty),
+            "repetition_penalty": _given(request.repetition_penalty, defaults.repetition_penalty),
+            "logit_bias": self._logit_bias(request.logit_bias),
+            "logprobs": bool(request.logprobs),
+            "top_logprobs": request.top_logprobs or 0,
+        }
+
+    def _logit_bias(self, bias: dict[str, float] | None) -> tuple[tuple[int, float], ...]:
+        """Token ids checked against the vocabulary (the protocol checked their form and the values)."""
+        if not bias:
+            return ()
+        vocab = self._vocab_size()
+        outside = [key for key in bias if int(key) >= vocab]
+        if outside:
+            raise APIError(400, f"logit_bias: token ids {', '.join(outside[:5])} are outside the vocabulary "
+                                f"(0..{vocab - 1})", param="logit_bias", code="invalid_logit_bias")
+        return tuple(sorted((int(key), float(value)) for key, value in bias.items()))
+
+    def _vocab_size(self) -> int:
+        """Ids the tokenizer knows and the model scores (a model may pad its output layer past the tokenizer)."""
+        size = len(self.manager.tokenizer)
+        config = getattr(getattr(self.manager.engine, "model", None), "config", None)
+        scored = getattr(config, "vocab_size", None) or getattr(config, "padded_vocab_size", None)
+        return min(size, scored) if isinstance(scored, int) else size
+
+    def _check_choices(self, request: ChatCompletionRequest) -> None:
+        limit = self.manager.settings.max_n
+        if request.n > limit:
+            raise APIError(400, f"n: at most {limit} choices per request on this server, got {request.n}",
+                           param="n", code="invalid_n")
+
+    def _submit_choices(self, request_id: str, prompt_ids: list[int], params: SamplingParams, n: int,
+                        constraint: Callable[[], Constraint | None]) -> ChoiceStreams:
+        """One engine sequence per choice, sharing the prompt; each choice with its own seed, derived from the
+        request's, so choices differ under sampling and the whole response repeats with the same seed.
+        All or nothing: when the queue cannot take every choice, none stays queued."""
+        streams = []
+        try:
+            for index in range(n):
+                choice_params = params if index == 0 else replace(params, seed=_choice_seed(params.seed, index))
+                choice_id = request_id if n == 1 else f"{request_id}-{index}"
+                streams.append(self.manager.engine.submit(
+                    GenerationRequest(choice_id, prompt_ids, choice_params, constraint())))
+        except QueueFullError as exc:
+            for stream in streams:
+                stream.cancel()
+            raise APIError(503, f"the server is busy ({exc.waiting} requests waiting); retry later",
+                           code="queue_full", headers={"Retry-After": str(exc.retry_after_s)}) from None
+        return ChoiceStreams(streams)
+
+    def _logprobs(self, logprobs: list[TokenLogprob]) -> ChoiceLogprobs:
+        if self._token_texts is None or self._token_texts.tokenizer is not self.manager.tokenizer:
+            self._token_texts = TokenTexts(self.manager.tokenizer)
+        return self._token_texts.content(logprobs)
 
     # -- engine → response ---------------------------------------------------------------
-    async def _stream(self, stream: RequestStream, record: _RequestRecord, include_usage: bool,
-                      tools: ToolPlan) -> AsyncIterator[str]:
+    async def _stream(self, stream: ChoiceStreams, record: _RequestRecord, include_usage: bool,
+                      logprobs: bool, tools: ToolPlan) -> AsyncIterator[str]:
+        """Each chunk carries one choice (its `index`) and, when asked, the logprobs of the tokens it completes."""
         chunk_id, created, model = completion_id(), int(time.time()), self.manager.model_name
 
-        def chunk(delta: DeltaMessage, finish_reason: str | None = None) -> str:
+        def chunk(index: int, delta: DeltaMessage, finish_reason: str | None = None,
+                  tokens: list[TokenLogprob] | None = None) -> str:
             body = ChatCompletionChunk(id=chunk_id, created=created, model=model, choices=[
-                ChatCompletionStreamChoice(delta=delta, finish_reason=finish_reason)])
+                ChatCompletionStreamChoice(index=index, delta=delta, finish_reason=finish_reason,
+                                           logprobs=self._logprobs(tokens) if logprobs and tokens else None)])
             return f"data: {body.model_dump_json(exclude_none=True)}\n\n"
 
-        status = 200
-        calls = tools.parser() if tools.parses_output else None
+        status, failed = 200, False
+        calls = [tools.parser() if tools.parses_output else None for _ in range(len(stream))]  # one per choice
+        # logprobs wait for the next chunk of their choice (a tool-call parser may hold text back)
+        pending: list[list[TokenLogprob]] = [[] for _ in range(len(stream))]
+
+        def taken(index: int) -> list[TokenLogprob]:
+            tokens, pending[index] = pending[index], []
+            return tokens
+
         try:
-            yield chunk(DeltaMessage(role="assistant", content=""))
-            async for out in stream:
-                record.saw(out)
+            for index in range(len(stream)):
+                yield chunk(index, DeltaMessage(role="assistant", content=""))
+            async for index, out in stream:
+                record.saw(out, index)
+                pending[index].extend(out.logprobs or ())
+                parser = calls[index]
                 if out.text:
-                    for delta in calls.feed(out.text) if calls else [DeltaMessage(content=out.text)]:
-                        yield chunk(delta)
+                    for delta in parser.feed(out.text) if parser else [DeltaMessage(content=out.text)]:
+                        yield chunk(index, delta, tokens=taken(index))
                 if out.finish_reason == "error":
                     failure = _generation_failure(out)
-                    status = failure.status
+                    status, failed = failure.status, True
+                    stream.cancel()  # the other choices of a failed request are of no use
                     yield f"data: {encode_json(failure.body().model_dump())}\n\n"
-                elif out.finish_reason in ("stop", "length"):
-                    for delta in calls.finish() if calls else ():
-                        yield chunk(delta)
-                    yield chunk(DeltaMessage(), finish_reason_with_calls(out.finish_reason, calls and calls.called))
-                    if include_usage:
-                        usage = ChatCompletionChunk(id=chunk_id, created=created, model=model, choices=[],
-                                                    usage=self._usage(record))
-                        yield f"data: {usage.model_dump_json(exclude_none=True)}\n\n"
+                    break
+                if out.finish_reason in ("stop", "length"):
+                    for delta in parser.finish() if parser else ():
+                        yield chunk(index, delta, tokens=taken(index))
+                    reason = finish_reason_with_calls(out.finish_reason, bool(parser and parser.called))
+                    yield chunk(index, DeltaMessage(), reason, tokens=taken(index))
+            if include_usage and not failed:
+                usage = ChatCompletionChunk(id=chunk_id, created=created, model=model, choices=[],
+                                            usage=self._usage(record))
+                yield f"data: {usage.model_dump_json(exclude_none=True)}\n\n"
             yield "data: [DONE]\n\n"
         finally:
-            if not stream.finished:
-                stream.cancel()  # the client went away: free the batch slot now
+            if not stream.finished and not failed:
+                stream.cancel()  # the client went away: free the batch slots now
                 record.finish_reason = "cancelled"
                 status = 499
             self._log(record, status)
 
-    async def _complete(self, stream: RequestStream, record: _RequestRecord, raw_request: Request,
-                        tools: ToolPlan) -> Response:
+    async def _complete(self, stream: ChoiceStreams, record: _RequestRecord, raw_request: Request,
+                        logprobs: bool, tools: ToolPlan) -> Response:
         async def collect() -> None:
-            async for out in stream:
-                record.saw(out)
+            async for index, out in stream:
+                record.saw(out, index)
+                if out.finish_reason == "error":
+                    stream.cancel()  # the other choices of a failed request are of no use
+                    return
 
         collector = asyncio.ensure_future(collect())
         watcher = asyncio.ensure_future(_client_gone(raw_request))
@@ -207,22 +315,25 @@ class OpenAIServingChat:
             if not collector.done():
                 stream.cancel()  # the client aborted: stop generating for nobody
                 collector.cancel()
+        if record.finish_reason == "error" and collector.done():
+            failure = _generation_failure(record.last)
+            self._log(record, failure.status)
+            raise failure
         if not stream.finished or record.finish_reason == "cancelled":
             record.finish_reason = "cancelled"
             self._log(record, 499)
             return Response(status_code=499)
-        if record.finish_reason == "error":
-            failure = _generation_failure(record.last)
-            self._log(record, failure.status)
-            raise failure
         self._log(record, 200)
-        content, calls = "".join(record.output), []
-        if tools.parses_output:
-            content, calls = tools.parse(content)
-        body = ChatCompletionResponse(model=self.manager.model_name, choices=[ChatCompletionChoice(
-            message=ResponseMessage(content=content, tool_calls=calls or None),
-            finish_reason=finish_reason_with_calls(record.finish_reason, bool(calls)))],
-            usage=self._usage(record))
+        choices = []
+        for index, choice in enumerate(record.choices):
+            content, calls = "".join(choice.output), []
+            if tools.parses_output:
+                content, calls = tools.parse(content)
+            choices.append(ChatCompletionChoice(
+                index=index, message=ResponseMessage(content=content, tool_calls=calls or None),
+                logprobs=self._logprobs(choice.logprobs) if logprobs else None,
+                finish_reason=finish_reason_with_calls(choice.finish_reason, bool(calls))))
+        body = ChatCompletionResponse(model=self.manager.model_name, choices=choices, usage=self._usage(record))
         return JSONResponse(body.model_dump())
 
     @staticmethod
@@ -249,6 +360,22 @@ class OpenAIServingChat:
                 "event": "chat_completion_text", "request_id": record.request_id,
                 "prompt": self.manager.tokenizer.decode(record.prompt_ids), "output": "".join(record.output),
             }, ensure_ascii=False))
+
+
+def _given(value: float | None, default: float) -> float:
+    return value if value is not None else default
+
+
+def _choice_seed(seed: int | None, index: int) -> int | None:
+    """Choice `index`'s seed (choice 0 keeps the request's): a splitmix64 step, so neighbouring choices and
+    neighbouring seeds get unrelated generator states. No seed stays no seed (each choice draws freshly)."""
+    if seed is None:
+        return None
+    mask = (1 << 64) - 1
+    z = (seed + index * 0x9E3779B97F4A7C15) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    return z ^ (z >> 31)  # 0..2^64-1: torch.Generator.manual_seed takes every such value
 
 
 def _generation_failure(out: GenerationOutput | None) -> APIError:

@@ -57,7 +57,7 @@ def install_openapi(app: FastAPI) -> None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
             _drop_validation_errors(schema)
             _add_models(schema, _STREAM_MODELS)
-            _document_validators(schema["components"]["schemas"])
+            _document_validators(schema["components"]["schemas"], getattr(app.state, "settings", None))
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -82,16 +82,24 @@ def _add_models(schema: dict[str, Any], models: tuple[type[BaseModel], ...]) -> 
         components.setdefault(model.__name__, model_schema)
 
 
-def _document_validators(components: dict[str, Any]) -> None:
-    """The rules of ChatMessage._content_required, ChatCompletionRequest._only_one_choice and
-    _stop_list, which pydantic cannot put in the JSON Schema itself."""
+def _document_validators(components: dict[str, Any], settings=None) -> None:
+    """The rules of ChatMessage._content_required and ChatCompletionRequest's _stop_list, _logit_bias and
+    _top_logprobs_needs_logprobs, which pydantic cannot put in the JSON Schema itself."""
     message = components.get("ChatMessage")
     if message is not None:  # content may be null or absent only in an assistant message
         message["if"] = {"properties": {"role": {"const": "assistant"}}}
         message["else"] = {"required": ["content"], "properties": {"content": {"not": {"type": "null"}}}}
-    request = components.get("ChatCompletionRequest", {}).get("properties", {})
-    if "n" in request:
-        request["n"].update(minimum=1, maximum=1)
+    request_schema = components.get("ChatCompletionRequest", {})
+    request = request_schema.get("properties", {})
+    if "n" in request and settings is not None:  # the most is this server's MODEL_SERVICE_MAX_N (400 past it)
+        request["n"]["maximum"] = settings.max_n
+    for branch in request.get("logit_bias", {}).get("anyOf", []):
+        if branch.get("type") == "object":  # token ids as keys, each bias within [-100, 100]
+            branch["propertyNames"] = {"pattern": "^[0-9]+$"}
+            branch["additionalProperties"] = {"type": "number", "minimum": -100, "maximum": 100}
+    if "top_logprobs" in request:  # a top_logprobs that is not null needs logprobs: true
+        request_schema["if"] = {"required": ["top_logprobs"], "properties": {"top_logprobs": {"type": "integer"}}}
+        request_schema["then"] = {"required": ["logprobs"], "properties": {"logprobs": {"const": True}}}
     for branch in request.get("stop", {}).get("anyOf", []):
         if branch.get("type") == "array":
             branch["maxItems"] = 4

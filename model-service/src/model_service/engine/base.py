@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 from .constraints import Constraint
-from .sampling import SamplingParams
+from .sampling import SamplingParams, TokenLogprob
 
 
 class EngineError(Exception):
@@ -44,6 +44,9 @@ class GenerationOutput:
     # An error this request caused alone (the engine and the other requests went on): retrying it
     # elsewhere would fail the same way, so it is not the server's fault.
     caused_by_request: bool = False
+    # The logprobs of the tokens generated since the previous output (when the request asked):
+    # tokens whose text is held back (a split character, a possible stop string) travel with the next text.
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 @dataclass

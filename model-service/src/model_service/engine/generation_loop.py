@@ -31,7 +31,7 @@ from .base import (
 )
 from .constraints import apply_constraints
 from .detokenizer import IncrementalDetokenizer, StopStringMatcher
-from .sampling import sample
+from .sampling import PenaltyHistory, TokenLogprob, sample, token_logprobs
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ class SequenceState:
     pending_token: int | None = None
     generated: int = 0
     cancelled: bool = False
+    history: PenaltyHistory | None = None  # only for a request with penalties
+    pending_logprobs: list[TokenLogprob] = field(default_factory=list)  # not yet emitted
 
 
 class GenerationLoopEngine(Engine):
@@ -160,19 +162,47 @@ class GenerationLoopEngine(Engine):
     def _sample(self, seqs: list[SequenceState], logits: torch.Tensor) -> list[int | Exception]:
         """One token per sequence; a row whose sampling (or constraint) raises gets its exception instead."""
         params, generators = [s.request.params for s in seqs], [s.generator for s in seqs]
+        # a constraint masks its row in place first (logprobs then describe what the grammar allowed, as vLLM's do)
         constraint_faults = apply_constraints(logits, [s.request.constraint for s in seqs])
+        histories = self._penalty_histories(seqs, logits.shape[-1])
         try:
-            tokens: list[int | Exception] = sample(logits, params, generators)
+            tokens: list[int | Exception] = sample(logits, params, generators, histories)
         except Exception:  # find the rows at fault, so that only they fail
             tokens = []
             for i in range(len(seqs)):
                 try:
-                    tokens += sample(logits[i : i + 1], params[i : i + 1], generators[i : i + 1])
+                    row = slice(i, i + 1)
+                    tokens += sample(logits[row], params[row], generators[row], histories[row])
                 except Exception as exc:
                     tokens.append(exc)
         for row, exc in constraint_faults.items():
             tokens[row] = exc
+        self._note_sampled(seqs, logits, tokens)
         return tokens
+
+    def _penalty_histories(self, seqs: list[SequenceState], vocab_size: int) -> list[PenaltyHistory | None]:
+        """Each row's token history, made at its first step and only for a request with penalties."""
+        for seq in seqs:
+            if seq.history is None and seq.request.params.has_penalties:
+                seq.history = PenaltyHistory(seq.request.params, seq.request.prompt_ids, vocab_size, self.device)
+        return [seq.history for seq in seqs]
+
+    def _note_sampled(self, seqs: list[SequenceState], logits: torch.Tensor, tokens: list[int | Exception]) -> None:
+        """Penalty histories see their new token; rows that asked keep its logprobs until their next output."""
+        try:
+            logprobs = token_logprobs(logits, [s.request.params for s in seqs], tokens)
+        except Exception as exc:  # rare; fail the rows that asked, not the step
+            logprobs = [None] * len(seqs)
+            for i, seq in enumerate(seqs):
+                if seq.request.params.logprobs and not isinstance(tokens[i], Exception):
+                    tokens[i] = exc
+        for seq, token, logprob in zip(seqs, tokens, logprobs):
+            if isinstance(token, Exception):
+                continue
+            if seq.history is not None:
+                seq.history.observe(token)
+            if logprob is not None:
+                seq.pending_logprobs.append(logprob)
 
     def _accept(self, seq: SequenceState, token: int | Exception, now: float) -> str | None:
         """`_advance`, with a failure kept to this sequence: it ends with finish reason "error"."""
@@ -214,7 +244,9 @@ class GenerationLoopEngine(Engine):
             if reason == "length":
                 text += seq.stops.flush()
         if text or reason:
-            self._emit(seq, GenerationOutput(text=text, completion_tokens=seq.generated, finish_reason=reason))
+            logprobs, seq.pending_logprobs = seq.pending_logprobs, []
+            self._emit(seq, GenerationOutput(text=text, completion_tokens=seq.generated, finish_reason=reason,
+                                             logprobs=logprobs))
         return reason
 
     def _finish(self, seq: SequenceState, reason: str, error: str | None = None,

@@ -63,9 +63,11 @@ class SerialGenerateEngine(GenerationLoopEngine):
         params = seq.request.params
         ids = torch.tensor([seq.request.prompt_ids], dtype=torch.long, device=self.device)
         progress = _Progress(self, seq, ids.shape[1])
-        # Always generate's greedy search: a sampled or constrained request's token is chosen by
-        # _SampleOwnWay (which applies the request's constraint, as the batching engine does).
-        own_way = not params.greedy or seq.request.constraint is not None
+        # Always generate's greedy search: a token sampled, biased, penalised, constrained or with logprobs
+        # is chosen by _SampleOwnWay (the shared sampling code, which applies the request's constraint as
+        # the batching engine does); plain greedy needs no processor.
+        own_way = (not params.greedy or params.has_controls or params.logprobs
+                   or seq.request.constraint is not None)
         processors = LogitsProcessorList([_SampleOwnWay(self, seq)] if own_way else [])
         self._running.append(seq)  # reported as the batch while it generates
         self.listener.on_step(1, len(self._waiting))

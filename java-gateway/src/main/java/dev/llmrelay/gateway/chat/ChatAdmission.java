@@ -22,7 +22,8 @@ import dev.llmrelay.gateway.usage.UsageRecorder;
 /**
  * Lets a chat request in, streamed or not: checks it, refuses one the model can never serve (400
  * {@code context_length_exceeded}), and reserves the key's tokens: the prompt estimate plus what the
- * model can produce, {@code min(max_tokens or the default estimate, context length - prompt)}.
+ * model can produce, {@code min(max_tokens or the default estimate, context length - prompt)} for each of the
+ * request's {@code n} choices (each is a sequence of its own; the prompt counts once).
  */
 @Component
 class ChatAdmission {
@@ -90,7 +91,8 @@ class ChatAdmission {
             completion = Math.min(completion, Math.max(0, room));
         }
         try {
-            return new Admitted(model, promptEstimate, limiter.admit(key, promptEstimate + completion));
+            long choices = ChatRequests.choices(request);
+            return new Admitted(model, promptEstimate, limiter.admit(key, promptEstimate + choices * completion));
         } catch (RateLimitExceededException e) {
             usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, model, stream,
                     EndReason.rate_limited, 429);

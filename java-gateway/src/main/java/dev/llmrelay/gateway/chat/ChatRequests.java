@@ -26,6 +26,7 @@ final class ChatRequests {
             throw OpenAiException.badRequest("stream", "'stream' must be a boolean");
         }
         maxTokens(request);
+        choices(request);
     }
 
     static boolean wantsStream(ObjectNode request) {
@@ -51,6 +52,18 @@ final class ChatRequests {
         }
         String field = maxTokensField(request);
         return field == null ? null : request.get(field).asInt();
+    }
+
+    /** {@code n}, the number of choices (1 when absent): a positive integer, as the model-service requires. */
+    static int choices(ObjectNode request) {
+        JsonNode value = request.get("n");
+        if (value == null || value.isNull()) {
+            return 1;
+        }
+        if (!value.isIntegralNumber() || !value.canConvertToInt() || value.asInt() < 1) {
+            throw OpenAiException.badRequest("n", "'n' must be a positive integer");
+        }
+        return value.asInt();
     }
 
     /** The field that sets the completion budget (max_completion_tokens wins), or null when neither is set. */

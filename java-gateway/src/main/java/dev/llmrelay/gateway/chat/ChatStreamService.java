@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.time.Instant;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -140,7 +142,7 @@ public class ChatStreamService {
             throw e;
         }
         StreamCall call = new StreamCall(key, requestId, route, admitted.promptEstimate(), clientStreams,
-                clientWantsUsage, body, permit, listener, affinityKey, openAiRequest);
+                clientWantsUsage, body, permit, listener, affinityKey, openAiRequest, ChatRequests.choices(openAiRequest));
         activeStreams.incrementAndGet();
         call.connect();
         return call;
@@ -191,10 +193,14 @@ public class ChatStreamService {
         private volatile int contentChunks;
         private volatile String finishReason;
         private volatile ChatUsage reportedUsage;
+        /** The request's n; a stream is a whole answer only once each of its choices has a finish_reason. */
+        private final int choiceCount;
+        private final Set<Integer> finishedChoices = ConcurrentHashMap.newKeySet();
 
         StreamCall(ApiKey key, String requestId, Degradation.Route route, int promptEstimate, boolean clientStreams,
                 boolean clientWantsUsage, byte[] body, RateLimitPermit permit, ChatStreamListener listener,
-                String affinityKey, ObjectNode clientRequest) {
+                String affinityKey, ObjectNode clientRequest, int choiceCount) {
+            this.choiceCount = choiceCount;
             this.key = key;
             this.affinityKey = affinityKey;
             this.clientRequest = clientRequest;
@@ -457,6 +463,7 @@ public class ChatStreamService {
                 }
                 if (choice.path("finish_reason").isTextual()) {
                     finishReason = choice.path("finish_reason").asText();
+                    finishedChoices.add(choice.path("index").asInt(0));
                 }
                 if (done.get()) {
                     return; // cancelled while this event was parsed: no new callback starts after cancel()
@@ -480,8 +487,8 @@ public class ChatStreamService {
                 if (stale()) {
                     return;
                 }
-                if (finishReason != null) {
-                    finish(); // the upstream ended without [DONE] after a finish_reason: a complete answer
+                if (finishReason != null && finishedChoices.size() >= choiceCount) {
+                    finish(); // the upstream ended without [DONE] after every choice's finish_reason: complete
                 } else {
                     settle(eventSource, AttemptOutcome.ofFailure(attemptLease.upstream(),
                             new IOException("upstream closed the stream before it finished")));
