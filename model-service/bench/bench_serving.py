@@ -208,9 +208,10 @@ def summarise(system: str, n: int, wall: float, streams: list[StreamResult], rss
 
 
 # -- HTTP client (ours, a, b) ---------------------------------------------------------
-async def one_stream(client, url: str, i: int, max_tokens: int, model: str | None, t0: float) -> StreamResult:
+async def one_stream(client, url: str, i: int, max_tokens: int, model: str | None, t0: float,
+                     extra: dict | None = None) -> StreamResult:
     body = {"messages": prompt_messages(i), "stream": True, "max_tokens": max_tokens, "temperature": 0.0,
-            "stream_options": {"include_usage": True}}
+            "stream_options": {"include_usage": True}, **(extra or {})}
     if model:
         body["model"] = model
     ttft = None

@@ -59,9 +59,9 @@ def apply_constraints(logits: torch.Tensor, constraints: list[Constraint | None]
             failed[row] = exc
     if masked:
         # One unpack for all rows: bit b of word w is token 32*w + b (little-endian bit order).
-        bits = np.unpackbits(bitmask.numpy().view(np.uint8), axis=1, bitorder="little")[:, :vocab]
-        allowed = torch.from_numpy(bits[masked].astype(bool)).to(logits.device)
-        index = torch.tensor([rows[j] for j in masked], device=logits.device)
-        sub = logits.index_select(0, index).masked_fill_(~allowed, float("-inf"))
-        logits.index_copy_(0, index, sub)
+        forbidden = torch.from_numpy(
+            np.unpackbits(bitmask.numpy().view(np.uint8), axis=1, bitorder="little")[:, :vocab] == 0)
+        forbidden = forbidden.to(logits.device)
+        for j in masked:  # in place on each row's view: no copy of the batch's logits
+            logits[rows[j]].masked_fill_(forbidden[j], float("-inf"))
     return failed

@@ -93,7 +93,7 @@ class GrammarCompiler:
     def _compile(self, schema: dict | bool) -> llguidance.LLMatcher:
         try:
             grammar = llguidance.LLMatcher.grammar_from_json_schema(schema, overrides=JSON_OPTIONS)
-        except (ValueError, TypeError) as exc:
+        except Exception as exc:  # whatever the library raises for a schema is the schema's fault: 400
             raise SchemaError(f"invalid JSON schema: {exc}") from None
         matcher = llguidance.LLMatcher(self.tokenizer, grammar, log_level=0)
         if matcher.is_error():
