@@ -19,7 +19,7 @@ import dev.llmrelay.gateway.usage.EndReason;
 import dev.llmrelay.gateway.usage.UsageRecorder;
 
 /**
- * Lets a chat request in, streamed or not: checks it, refuses one the model can never serve (400
+ * Lets a chat or text completion request in, streamed or not: checks it, refuses one the model can never serve (400
  * {@code context_length_exceeded}), and reserves the key's tokens: the prompt estimate plus what the
  * model can produce, {@code min(max_tokens or the default estimate, context length - prompt)}.
  */
@@ -50,14 +50,14 @@ class ChatAdmission {
      *                         model no upstream pool serves
      * @throws RateLimitExceededException 429 when a limit of the key is spent
      */
-    Admitted admit(ApiKey key, ObjectNode request, String requestId, boolean stream) {
-        ChatRequests.validate(request);
+    Admitted admit(GenerationEndpoint endpoint, ApiKey key, ObjectNode request, String requestId, boolean stream) {
+        endpoint.validate(request);
         String model = ChatRequests.model(request);
-        int promptEstimate = ChatRequests.estimatePromptTokens(request);
-        Integer maxTokens = ChatRequests.maxTokens(request);
+        int promptEstimate = endpoint.estimatePromptTokens(request);
+        Integer maxTokens = endpoint.maxTokens(request);
         long completion = maxTokens != null ? maxTokens : properties.defaultMaxTokensEstimate();
         if (!pool.serves(model)) {
-            usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, model, stream,
+            usage.recordRefused(requestId, key.id(), endpoint.usageName, model, stream,
                     EndReason.bad_request, 404);
             throw new OpenAiException(404, "invalid_request_error", "model_not_found", "model",
                     "The model '" + model + "' does not exist: no upstream pool serves it (see GET /v1/models).",
@@ -67,8 +67,8 @@ class ChatAdmission {
         if (contextLength.isPresent()) {
             long room = contextLength.getAsInt() - (long) promptEstimate;
             if (maxTokens != null && maxTokens > room) {
-                String field = ChatRequests.maxTokensField(request);
-                usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, model, stream,
+                String field = endpoint.maxTokensField(request);
+                usage.recordRefused(requestId, key.id(), endpoint.usageName, model, stream,
                         EndReason.bad_request, 400);
                 throw new OpenAiException(400, "invalid_request_error", "context_length_exceeded", field,
                         "The model '" + model + "' has a context of " + contextLength.getAsInt()
@@ -81,7 +81,7 @@ class ChatAdmission {
         try {
             return new Admitted(model, promptEstimate, limiter.admit(key, promptEstimate + completion));
         } catch (RateLimitExceededException e) {
-            usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, model, stream,
+            usage.recordRefused(requestId, key.id(), endpoint.usageName, model, stream,
                     EndReason.rate_limited, 429);
             throw e;
         }

@@ -39,7 +39,8 @@ import okhttp3.sse.EventSourceListener;
 import okhttp3.sse.EventSources;
 
 /**
- * One streamed chat completion through the gateway, for any front end (the /v1 relay, the browser API):
+ * One streamed chat completion (or legacy text completion, {@link GenerationEndpoint}) through the gateway,
+ * for any front end (the /v1 relay, the browser API):
  * admission ({@link ChatAdmission}), upstream choice and failover before the first chunk ({@link Failover}),
  * chunk relay, usage accounting and cancellation.
  *
@@ -65,7 +66,6 @@ public class ChatStreamService {
 
     private static final Logger log = LoggerFactory.getLogger(ChatStreamService.class);
     private static final MediaType JSON = MediaType.get("application/json");
-    static final String ENDPOINT = "chat.completions";
 
     private final UpstreamPool pool;
     private final ChatAdmission admission;
@@ -93,10 +93,16 @@ public class ChatStreamService {
      */
     public ChatStreamHandle start(ApiKey key, ObjectNode openAiRequest, String requestId,
             ChatStreamListener listener) {
+        return start(GenerationEndpoint.CHAT, key, openAiRequest, requestId, listener);
+    }
+
+    /** As above, for any generation endpoint (a text completion's chunks carry {@code choices[].text}). */
+    ChatStreamHandle start(GenerationEndpoint endpoint, ApiKey key, ObjectNode openAiRequest, String requestId,
+            ChatStreamListener listener) {
         // OpenAI's `user` names the end user: their requests prefer one replica (its prompt cache)
         String user = openAiRequest.path("user").isTextual() ? openAiRequest.path("user").asText() : "";
-        return start(key, openAiRequest, requestId, user.isEmpty() ? null : "user:" + key.id() + ":" + user,
-                listener);
+        return start(endpoint, key, openAiRequest, requestId,
+                user.isEmpty() ? null : "user:" + key.id() + ":" + user, listener);
     }
 
     /**
@@ -105,8 +111,13 @@ public class ChatStreamService {
      */
     public ChatStreamHandle start(ApiKey key, ObjectNode openAiRequest, String requestId, String affinityKey,
             ChatStreamListener listener) {
+        return start(GenerationEndpoint.CHAT, key, openAiRequest, requestId, affinityKey, listener);
+    }
+
+    private ChatStreamHandle start(GenerationEndpoint endpoint, ApiKey key, ObjectNode openAiRequest,
+            String requestId, String affinityKey, ChatStreamListener listener) {
         boolean clientStreams = ChatRequests.wantsStream(openAiRequest);
-        ChatAdmission.Admitted admitted = admission.admit(key, openAiRequest, requestId, clientStreams);
+        ChatAdmission.Admitted admitted = admission.admit(endpoint, key, openAiRequest, requestId, clientStreams);
         RateLimitPermit permit = admitted.permit();
         boolean clientWantsUsage = openAiRequest.path("stream_options").path("include_usage").asBoolean(false);
         ObjectNode upstreamRequest = openAiRequest.deepCopy();
@@ -122,8 +133,8 @@ public class ChatStreamService {
             permit.release();
             throw new IllegalStateException(e);
         }
-        StreamCall call = new StreamCall(key, requestId, admitted.model(), admitted.promptEstimate(), clientStreams,
-                clientWantsUsage, body, permit, listener, affinityKey);
+        StreamCall call = new StreamCall(endpoint, key, requestId, admitted.model(), admitted.promptEstimate(),
+                clientStreams, clientWantsUsage, body, permit, listener, affinityKey);
         activeStreams.incrementAndGet();
         call.connect();
         return call;
@@ -131,6 +142,7 @@ public class ChatStreamService {
 
     /** The state of one stream across its attempts (one per upstream tried). */
     private final class StreamCall implements ChatStreamHandle {
+        private final GenerationEndpoint endpoint;
         private final ApiKey key;
         private final String requestId;
         private final int promptEstimate;
@@ -154,9 +166,10 @@ public class ChatStreamService {
         private volatile String finishReason;
         private volatile ChatUsage reportedUsage;
 
-        StreamCall(ApiKey key, String requestId, String model, int promptEstimate, boolean clientStreams,
-                boolean clientWantsUsage, byte[] body, RateLimitPermit permit, ChatStreamListener listener,
-                String affinityKey) {
+        StreamCall(GenerationEndpoint endpoint, ApiKey key, String requestId, String model, int promptEstimate,
+                boolean clientStreams, boolean clientWantsUsage, byte[] body, RateLimitPermit permit,
+                ChatStreamListener listener, String affinityKey) {
+            this.endpoint = endpoint;
             this.key = key;
             this.requestId = requestId;
             this.model = model;
@@ -182,7 +195,7 @@ public class ChatStreamService {
             UpstreamLease current = next.get();
             lease = current;
             Request request = new Request.Builder()
-                    .url(current.upstream().url("/v1/chat/completions"))
+                    .url(current.upstream().url(endpoint.upstreamPath))
                     .header("Accept", "text/event-stream")
                     .header("X-Request-Id", requestId)
                     .post(RequestBody.create(body, JSON))
@@ -256,7 +269,7 @@ public class ChatStreamService {
             long now = System.nanoTime();
             Long ttft = firstTokenNanos == 0 ? null : TimeUnit.NANOSECONDS.toMillis(firstTokenNanos - startNanos);
             UpstreamLease current = lease;
-            usage.record(new UsageRecord(requestId, key.id(), ENDPOINT,
+            usage.record(new UsageRecord(requestId, key.id(), endpoint.usageName,
                     current == null ? null : current.upstream().name(), model, clientStreams, billed.promptTokens(),
                     billed.completionTokens(), billed.reported() ? "reported" : "counted", reason, status, ttft,
                     TimeUnit.NANOSECONDS.toMillis(now - startNanos), Instant.now()));
@@ -349,7 +362,7 @@ public class ChatStreamService {
                 }
                 relayedAny = true;
                 JsonNode choice = choices.path(0);
-                String text = choice.path("delta").path("content").asText("");
+                String text = endpoint.text(choice);
                 if (!text.isEmpty()) {
                     if (contentChunks++ == 0) {
                         firstTokenNanos = System.nanoTime(); // TTFT: the first text, not a role-only chunk
