@@ -1,0 +1,158 @@
+"""The clients business services use, through the real gateway in front of the real small model: the
+openai SDK's legacy text completions, LangChain's ChatOpenAI and Spring AI's ChatClient
+(clients/spring-ai-check, run here with Maven against this module's gateway)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from langchain_openai import ChatOpenAI
+
+from stack import REPO, free_port, start_gateway, start_model_service, wait_for
+
+MODEL = "smollm2-135m-instruct"
+UPSTREAM_KEY = "ms-clients-secret"
+ADMIN_TOKEN = "admin-clients"
+PROMPT = "The capital of France is"
+QUESTION = "What is the capital of France?"
+SPRING_AI_CHECK = REPO / "clients" / "spring-ai-check"
+# The features these tests need are built on other branches (issue 10: tools, structured outputs).
+NO_TOOLS = "tool calling (issue 10 item 2) is not on main yet: the model-service ignores `tools`"
+NO_JSON = "structured outputs (issue 10 item 1) are not on main yet: the model-service ignores `response_format`"
+
+
+@pytest.fixture(scope="module")
+def model_service(tmp_path_factory):
+    with start_model_service(free_port(), {"MODEL_SERVICE_API_KEY": UPSTREAM_KEY},
+                             log_dir=tmp_path_factory.mktemp("logs")) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def gateway(model_service, tmp_path_factory):
+    env = {"GATEWAY_UPSTREAM_API_KEY": UPSTREAM_KEY, "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN}
+    with start_gateway(free_port(), [model_service.url], env, log_dir=tmp_path_factory.mktemp("logs")) as gw:
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def client(gateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=gateway.api_key, max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def direct(model_service) -> openai.OpenAI:
+    """The model-service itself, without the gateway: what the gateway must pass on unchanged."""
+    return openai.OpenAI(base_url=model_service.url + "/v1", api_key=UPSTREAM_KEY, max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def chat_model(gateway) -> ChatOpenAI:
+    return ChatOpenAI(base_url=gateway.url + "/v1", api_key=gateway.api_key, model=MODEL, temperature=0,
+                      max_tokens=24, max_retries=0, timeout=120, stream_usage=True)
+
+
+def usage_row(gateway, request_id: str) -> dict:
+    def row():
+        response = httpx.get(gateway.url + "/admin/usage/requests", params={"limit": 200},
+                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        return [r for r in response.raise_for_status().json() if r.get("requestId") == request_id]
+    return wait_for(row, what=f"the usage row of {request_id}")[0]
+
+
+# -- openai SDK: legacy text completions -------------------------------------------------------------
+def test_text_completion_through_the_gateway_equals_the_model_service_answer(client, direct, gateway):
+    expected = direct.completions.create(model=MODEL, prompt=PROMPT, max_tokens=8)
+    reply = client.completions.create(model=MODEL, prompt=PROMPT, max_tokens=8,
+                                      extra_headers={"X-Request-Id": "clients-text-1"})
+    assert reply.object == "text_completion"
+    assert reply.choices[0].text == expected.choices[0].text
+    assert reply.choices[0].finish_reason == "length"
+    assert reply.usage.model_dump() == expected.usage.model_dump()
+    row = usage_row(gateway, "clients-text-1")
+    assert (row["endpoint"], row["streamed"], row["promptTokens"], row["completionTokens"]) == (
+        "completions", False, expected.usage.prompt_tokens, 8)
+
+
+def test_streamed_text_completion_through_the_gateway(client, direct, gateway):
+    expected = direct.completions.create(model=MODEL, prompt=PROMPT, max_tokens=8)
+    chunks = list(client.completions.create(model=MODEL, prompt=PROMPT, max_tokens=8, stream=True,
+                                            stream_options={"include_usage": True},
+                                            extra_headers={"X-Request-Id": "clients-text-2"}))
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == expected.choices[0].text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["length"]
+    assert chunks[-1].choices == [] and chunks[-1].usage.model_dump() == expected.usage.model_dump()
+    row = usage_row(gateway, "clients-text-2")
+    assert (row["endpoint"], row["streamed"], row["completionTokens"]) == ("completions", True, 8)
+
+
+# -- LangChain ---------------------------------------------------------------------------------------
+def test_langchain_invoke_answers_as_the_openai_sdk_does(chat_model, client):
+    expected = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}],
+                                              temperature=0, max_tokens=24)
+    message = chat_model.invoke(QUESTION)
+    assert message.content == expected.choices[0].message.content
+    assert "Paris" in message.content
+    assert (message.usage_metadata["input_tokens"], message.usage_metadata["output_tokens"]) == (
+        expected.usage.prompt_tokens, expected.usage.completion_tokens)
+
+
+def test_langchain_stream_reassembles_the_same_answer(chat_model):
+    whole = chat_model.invoke(QUESTION)
+    chunks = list(chat_model.stream(QUESTION))
+    assert len(chunks) > 2  # really streamed, not one block
+    assert "".join(chunk.content for chunk in chunks) == whole.content
+    usage = [chunk.usage_metadata for chunk in chunks if chunk.usage_metadata]
+    assert [(u["input_tokens"], u["output_tokens"]) for u in usage] == [
+        (whole.usage_metadata["input_tokens"], whole.usage_metadata["output_tokens"])]
+
+
+@pytest.mark.skip(reason=NO_TOOLS)
+def test_langchain_bind_tools_gets_a_valid_call(chat_model):
+    from langchain_core.tools import tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        """The current weather in a city."""
+        return f"sunny in {city}"
+
+    message = chat_model.bind_tools([get_weather], tool_choice="get_weather").invoke("What is the weather in Paris?")
+    assert [call["name"] for call in message.tool_calls] == ["get_weather"]
+    assert isinstance(message.tool_calls[0]["args"]["city"], str)
+
+
+@pytest.mark.skip(reason=NO_JSON)
+def test_langchain_with_structured_output_parses(chat_model):
+    from pydantic import BaseModel
+
+    class Capital(BaseModel):
+        country: str
+        city: str
+
+    answer = chat_model.with_structured_output(Capital, method="json_schema").invoke(QUESTION)
+    assert isinstance(answer, Capital)
+
+
+# -- Spring AI ---------------------------------------------------------------------------------------
+@pytest.mark.skipif(shutil.which("mvn") is None, reason="Maven is not installed")
+def test_spring_ai_chat_client_calls_and_streams_through_the_gateway(gateway):
+    """clients/spring-ai-check's tests, against this module's gateway (Maven offline when its
+    dependencies are in ~/.m2, as `make test` runs it after the gateway build)."""
+    offline = ["-o"] if os.environ.get("SPRING_AI_CHECK_ONLINE") != "1" else []
+    result = subprocess.run(["mvn", "-B", "-q", *offline, "-Dstyle.color=never", "test",
+                             f"-Dgateway.url={gateway.url}", f"-Dgateway.key={gateway.api_key}"],
+                            cwd=SPRING_AI_CHECK, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    report = (SPRING_AI_CHECK / "target" / "surefire-reports"
+              / "TEST-dev.llmrelay.clients.GatewayChatClientTest.xml").read_text()
+    counts = {name: int(re.search(rf'<testsuite [^>]*\b{name}="(\d+)"', report).group(1))
+              for name in ("tests", "failures", "errors", "skipped")}
+    # call + stream pass; the @Tool and .entity() tests wait (@Disabled) for tools and structured outputs
+    assert counts == {"tests": 4, "failures": 0, "errors": 0, "skipped": 2}, report[:3000]
