@@ -7,38 +7,22 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
-import httpx
 import openai
 import pytest
 from langchain_openai import ChatOpenAI
 
-from stack import REPO, free_port, start_gateway, start_model_service, wait_for
+from stack import REPO, wait_for
+# The same real stack as the cross-tier tests (one model-service, one gateway), started once for this module.
+from test_cross_tier import UPSTREAM_KEY, gateway, model_service, usage_rows  # noqa: F401 (fixtures)
 
 MODEL = "smollm2-135m-instruct"
-UPSTREAM_KEY = "ms-clients-secret"
-ADMIN_TOKEN = "admin-clients"
 PROMPT = "The capital of France is"
 QUESTION = "What is the capital of France?"
 SPRING_AI_CHECK = REPO / "clients" / "spring-ai-check"
 # The features these tests need are built on other branches (issue 10: tools, structured outputs).
 NO_TOOLS = "tool calling (issue 10 item 2) is not on main yet: the model-service ignores `tools`"
 NO_JSON = "structured outputs (issue 10 item 1) are not on main yet: the model-service ignores `response_format`"
-
-
-@pytest.fixture(scope="module")
-def model_service(tmp_path_factory):
-    with start_model_service(free_port(), {"MODEL_SERVICE_API_KEY": UPSTREAM_KEY},
-                             log_dir=tmp_path_factory.mktemp("logs")) as service:
-        yield service
-
-
-@pytest.fixture(scope="module")
-def gateway(model_service, tmp_path_factory):
-    env = {"GATEWAY_UPSTREAM_API_KEY": UPSTREAM_KEY, "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN}
-    with start_gateway(free_port(), [model_service.url], env, log_dir=tmp_path_factory.mktemp("logs")) as gw:
-        yield gw
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +43,8 @@ def chat_model(gateway) -> ChatOpenAI:
 
 
 def usage_row(gateway, request_id: str) -> dict:
-    def row():
-        response = httpx.get(gateway.url + "/admin/usage/requests", params={"limit": 200},
-                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-        return [r for r in response.raise_for_status().json() if r.get("requestId") == request_id]
-    return wait_for(row, what=f"the usage row of {request_id}")[0]
+    return wait_for(lambda: [r for r in usage_rows(gateway) if r.get("requestId") == request_id],
+                    what=f"the usage row of {request_id}")[0]
 
 
 # -- openai SDK: legacy text completions -------------------------------------------------------------

@@ -111,25 +111,15 @@ class ChatCompletionsController {
 
     @Operation(summary = "OpenAI legacy text completion (prompt in, choices[].text out), streamed or not",
             description = "Body: OpenAI completions request with one prompt (a string or token ids). The same keys, "
-                    + "limits, failover and usage accounting as chat completions; the prompt reaches the model "
-                    + "without a chat template.")
+                    + "limits (429 with Retry-After and X-RateLimit-*), failover (503 + Retry-After when no upstream "
+                    + "can serve) and usage accounting as chat completions; the prompt reaches the model without a "
+                    + "chat template.")
     @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
             mediaType = "application/json", schema = @Schema(implementation = ApiSchemas.CompletionRequest.class)))
     @ApiResponse(responseCode = "200", description = "A text_completion (JSON) or, with stream: true, its "
             + "text_completion chunks (text/event-stream: data: <chunk> ... data: [DONE])", content = {
             @Content(mediaType = "application/json",
                     schema = @Schema(implementation = ApiSchemas.TextCompletion.class)),
-            @Content(mediaType = "text/event-stream",
-                    schema = @Schema(implementation = ApiSchemas.ServerSentEvent.class))})
-    @ApiResponse(responseCode = "429", description = "A limit of the key is spent",
-            headers = @Header(name = "Retry-After", schema = @Schema(type = "integer")),
-            content = @Content(mediaType = "application/json",
-                    schema = @Schema(implementation = ApiSchemas.OpenAiError.class)))
-    @ApiResponse(responseCode = "503", description = "No upstream can serve now; a stream client gets one error "
-            + "event, then data: [DONE]", headers = @Header(name = "Retry-After", schema = @Schema(type = "integer")),
-            content = {
-            @Content(mediaType = "application/json",
-                    schema = @Schema(implementation = ApiSchemas.OpenAiError.class)),
             @Content(mediaType = "text/event-stream",
                     schema = @Schema(implementation = ApiSchemas.ServerSentEvent.class))})
     @PostMapping("/completions")

@@ -1,5 +1,9 @@
 package dev.llmrelay.gateway.chat;
 
+import java.util.function.Consumer;
+import java.util.function.Function;
+import java.util.function.ToIntFunction;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
@@ -10,50 +14,14 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 enum GenerationEndpoint {
 
     /** {@code POST /v1/chat/completions}: messages in, {@code choices[].delta.content} out. */
-    CHAT("chat.completions", "/v1/chat/completions", "chat.completion", "chatcmpl-relay") {
-        @Override
-        void validate(ObjectNode request) {
-            ChatRequests.validate(request);
-        }
-
-        @Override
-        int estimatePromptTokens(ObjectNode request) {
-            return ChatRequests.estimatePromptTokens(request);
-        }
-
-        @Override
-        String maxTokensField(ObjectNode request) {
-            return ChatRequests.maxTokensField(request);
-        }
-
-        @Override
-        String text(JsonNode choice) {
-            return choice.path("delta").path("content").asText("");
-        }
-    },
+    CHAT("chat.completions", "/v1/chat/completions", "chat.completion", "chatcmpl-relay", ChatRequests::validate,
+            ChatRequests::estimatePromptTokens, ChatRequests::maxTokensField,
+            choice -> choice.path("delta").path("content").asText("")),
 
     /** {@code POST /v1/completions}, the legacy text completion: a prompt in, {@code choices[].text} out. */
-    COMPLETIONS("completions", "/v1/completions", "text_completion", "cmpl-relay") {
-        @Override
-        void validate(ObjectNode request) {
-            CompletionRequests.validate(request);
-        }
-
-        @Override
-        int estimatePromptTokens(ObjectNode request) {
-            return CompletionRequests.estimatePromptTokens(request);
-        }
-
-        @Override
-        String maxTokensField(ObjectNode request) {
-            return CompletionRequests.maxTokensField(request);
-        }
-
-        @Override
-        String text(JsonNode choice) {
-            return choice.path("text").asText("");
-        }
-    };
+    COMPLETIONS("completions", "/v1/completions", "text_completion", "cmpl-relay", CompletionRequests::validate,
+            CompletionRequests::estimatePromptTokens, CompletionRequests::maxTokensField,
+            choice -> choice.path("text").asText(""));
 
     /** The endpoint's name in usage rows. */
     final String usageName;
@@ -63,29 +31,47 @@ enum GenerationEndpoint {
     final String completionObject;
     /** The answer's id when the upstream sent none. */
     final String fallbackId;
+    private final Consumer<ObjectNode> validator;
+    private final ToIntFunction<ObjectNode> promptEstimator;
+    private final Function<ObjectNode, String> maxTokensField;
+    private final Function<JsonNode, String> text;
 
-    GenerationEndpoint(String usageName, String upstreamPath, String completionObject, String fallbackId) {
+    GenerationEndpoint(String usageName, String upstreamPath, String completionObject, String fallbackId,
+            Consumer<ObjectNode> validator, ToIntFunction<ObjectNode> promptEstimator,
+            Function<ObjectNode, String> maxTokensField, Function<JsonNode, String> text) {
         this.usageName = usageName;
         this.upstreamPath = upstreamPath;
         this.completionObject = completionObject;
         this.fallbackId = fallbackId;
+        this.validator = validator;
+        this.promptEstimator = promptEstimator;
+        this.maxTokensField = maxTokensField;
+        this.text = text;
     }
 
     /** Checks what routing and limits need; 400 ({@link dev.llmrelay.gateway.system.OpenAiException}) if not. */
-    abstract void validate(ObjectNode request);
+    void validate(ObjectNode request) {
+        validator.accept(request);
+    }
 
     /** Prompt tokens, estimated before the upstream counts them (settled with the real count afterwards). */
-    abstract int estimatePromptTokens(ObjectNode request);
+    int estimatePromptTokens(ObjectNode request) {
+        return promptEstimator.applyAsInt(request);
+    }
 
     /** The field that sets the completion budget, or null when none is set (call after {@link #validate}). */
-    abstract String maxTokensField(ObjectNode request);
-
-    /** The text a streamed choice carries ("" when none). */
-    abstract String text(JsonNode choice);
+    String maxTokensField(ObjectNode request) {
+        return maxTokensField.apply(request);
+    }
 
     /** The completion budget the request sets, or null (call after {@link #validate}). */
     Integer maxTokens(ObjectNode request) {
         String field = maxTokensField(request);
         return field == null ? null : request.get(field).asInt();
+    }
+
+    /** The text a streamed choice carries ("" when none). */
+    String text(JsonNode choice) {
+        return text.apply(choice);
     }
 }

@@ -2,9 +2,6 @@ package dev.llmrelay.gateway.chat;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.OutputStream;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
@@ -224,16 +221,7 @@ class TextCompletionsApiTest extends GatewayTestSupport {
         // held after three tokens until the gateway has given up; then writes until its socket is closed
         script.countDownAndAwait(threeSent).await(release).tokensUntilClosed("g1");
         bothUpstreams(script);
-        byte[] body = "{\"prompt\":\"Count\"}".getBytes(StandardCharsets.UTF_8);
-        try (Socket socket = new Socket("127.0.0.1", port)) {
-            OutputStream out = socket.getOutputStream();
-            out.write(("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + newKey()
-                    + "\r\nContent-Type: application/json\r\nX-Request-Id: text-leaves\r\nContent-Length: "
-                    + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-            out.write(body);
-            out.flush();
-            assertThat(threeSent.await(30, TimeUnit.SECONDS)).isTrue();
-        } // the client closes its connection without reading an answer
+        postAndLeave("/v1/completions", newKey(), "{\"prompt\":\"Count\"}", "text-leaves", threeSent);
         Map<String, Object> row = usageRow("text-leaves"); // written when the gateway cancelled the upstream call
         release.countDown();
         assertThat(script.upstreamSocketClosed.await(30, TimeUnit.SECONDS)).isTrue();
