@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from conftest import API_KEY
+from stack import metric_value, wait_for
 
 MODEL = "smollm2-135m-instruct"
 PROMPT = "The capital of France is"
@@ -110,3 +114,34 @@ def test_bad_requests_get_4xx_in_openai_shape(http, body, param, code):
     error = response.json()["error"]
     assert (error["param"], error["code"]) == (param, code)
     assert error["message"]
+
+
+def _cancelled(url: str) -> float:
+    return metric_value(httpx.get(url + "/metrics").text, "model_service_requests_cancelled_total")
+
+
+def _batch(url: str) -> float:
+    return metric_value(httpx.get(url + "/metrics").text, "model_service_running_batch_size")
+
+
+def test_stream_client_that_leaves_cancels_its_generation(server):
+    before = _cancelled(server.url)
+    with httpx.Client(timeout=60) as c, c.stream(
+            "POST", server.url + "/v1/completions", headers={"Authorization": f"Bearer {API_KEY}"},
+            json={"prompt": "Once upon a time", "stream": True, "max_tokens": 600}) as response:
+        texts = 0
+        for line in response.iter_lines():
+            texts += line.startswith("data: {")
+            if texts == 3:
+                break  # leaving the `with` closes the connection mid-stream
+    wait_for(lambda: _cancelled(server.url) == before + 1, what="the cancellation to be counted")
+    wait_for(lambda: _batch(server.url) == 0, what="the batch to empty")
+
+
+def test_non_stream_client_that_leaves_cancels_its_generation(server):
+    before = _cancelled(server.url)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server.url + "/v1/completions", headers={"Authorization": f"Bearer {API_KEY}"},
+                   json={"prompt": "Once upon a time", "max_tokens": 600}, timeout=httpx.Timeout(60, read=1.0))
+    wait_for(lambda: _cancelled(server.url) == before + 1, what="the cancellation to be counted")
+    wait_for(lambda: _batch(server.url) == 0, what="the batch to empty")
