@@ -19,8 +19,8 @@ import dev.llmrelay.gateway.usage.EndReason;
 import dev.llmrelay.gateway.usage.UsageRecorder;
 
 /**
- * Lets a chat or text completion request in, streamed or not: checks it, refuses one the model can never serve (400
- * {@code context_length_exceeded}), and reserves the key's tokens: the prompt estimate plus what the
+ * Lets a chat or text completion request in, streamed or not: checks it, refuses one the model can never
+ * serve (400 {@code context_length_exceeded}), and reserves the key's tokens: the prompt estimate plus what the
  * model can produce, {@code min(max_tokens or the default estimate, context length - prompt)}.
  */
 @Component

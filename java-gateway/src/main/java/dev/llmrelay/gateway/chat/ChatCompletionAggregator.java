@@ -16,9 +16,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
  * Builds one non-streamed {@code chat.completion} (or {@code text_completion}) from the chunks of an upstream
- * stream. The gateway
- * always streams from the model-service, even for a client that asked for one JSON answer: so a client
- * that leaves can be cancelled at once and billed for what was generated, the read timeout bounds
+ * stream. The gateway always streams from the model-service, even for a client that asked for one JSON
+ * answer: so a client that leaves can be cancelled at once and billed for what was generated, the read timeout bounds
  * silences rather than whole answers, and failover, busy replicas and billing follow one code path.
  * Merges what OpenAI streams per choice: content, refusal, tool-call fragments (by index) and logprobs.
  */
