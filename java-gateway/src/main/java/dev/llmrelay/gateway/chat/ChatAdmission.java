@@ -19,12 +19,12 @@ import dev.llmrelay.gateway.usage.EndReason;
 import dev.llmrelay.gateway.usage.UsageRecorder;
 
 /**
- * Lets a chat or text completion request in, streamed or not: checks it, refuses one the model can never
- * serve (400 {@code context_length_exceeded}), and reserves the key's tokens: the prompt estimate plus what the
+ * Lets a chat request in, streamed or not: checks it, refuses one the model can never serve (400
+ * {@code context_length_exceeded}), and reserves the key's tokens: the prompt estimate plus what the
  * model can produce, {@code min(max_tokens or the default estimate, context length - prompt)}.
  */
 @Component
-class ChatAdmission {
+class ChatAdmission { // a text completion too: GenerationEndpoint says how its prompt is checked and estimated
 
     private final KeyRateLimiter limiter;
     private final UsageRecorder usage;
