@@ -38,6 +38,7 @@ class ScriptedUpstream:
         self.requests: list[dict] = []     # every chat completion body received
         self.disconnects = 0               # streams the client closed before the end
         self.completed = 0                 # streams written to the end
+        self.chunks_written = 0            # content chunks written, all streams together
         self.healthy = True                # False: /health answers 503 (as while loading)
         upstream = self
 
@@ -110,6 +111,8 @@ class ScriptedUpstream:
                         if script.delay_s:
                             time.sleep(script.delay_s)
                         self._event(chunk({"content": piece}))
+                        with upstream._lock:
+                            upstream.chunks_written += 1
                     self._event(chunk({}, script.finish_reason))
                     if (body.get("stream_options") or {}).get("include_usage"):
                         self._event({"id": completion_id, "object": "chat.completion.chunk",

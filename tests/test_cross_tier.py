@@ -163,3 +163,64 @@ def test_model_service_killed_mid_stream_gives_clean_error_and_gateway_stays_up(
         assert retry.status_code == 503
         assert retry.json()["error"]["message"]
         assert "retry-after" in retry.headers
+
+
+# ---- operator controls (issue 11): identity and content filter with the real model ----------------
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+MODEL = "smollm2-135m-instruct"
+# A pair the 135M model repeats with greedy decoding (tried against the model before writing this test).
+IDENTITY = "You are Zephyr, a helpful assistant made by Acme. Always introduce yourself as Zephyr."
+WHO = [{"role": "user", "content": "Who are you?"}]
+
+
+def admin(gateway, method: str, path: str, body=None) -> httpx.Response:
+    return httpx.request(method, gateway.url + path, headers=ADMIN, json=body, timeout=30)
+
+
+def ask(client, messages, max_tokens: int) -> str:
+    reply = client.chat.completions.create(model=MODEL, messages=messages, temperature=0, max_tokens=max_tokens)
+    return reply.choices[0].message.content
+
+
+def test_a_configured_identity_is_the_answer_to_who_are_you(gateway, client):
+    assert "Zephyr" not in ask(client, WHO, 20)
+    # the model is known once the health probe has read the replica's /v1/models
+    def put_identity():
+        response = admin(gateway, "PUT", f"/admin/system-prompts/models/{MODEL}",
+                         {"prompt": IDENTITY, "mode": "prepend"})
+        return response if response.status_code == 200 else None
+
+    put = wait_for(put_identity, timeout_s=30, what="the model to be listed")
+    assert put.json()["mode"] == "prepend"
+    try:
+        answer = ask(client, WHO, 20)
+        assert "Zephyr" in answer, answer
+        stream = client.chat.completions.create(model=MODEL, messages=WHO, temperature=0, max_tokens=20, stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == answer
+    finally:
+        assert admin(gateway, "DELETE", f"/admin/system-prompts/models/{MODEL}").status_code == 204
+
+
+def test_the_content_filter_refuses_a_prompt_and_masks_or_blocks_the_real_answer(gateway, client):
+    assert "Paris" in ask(client, QUESTION, 12)
+    assert admin(gateway, "PUT", "/admin/content-filter/lists/cities",
+                 {"action": "mask", "checkPrompt": False, "words": ["paris"]}).status_code == 200
+    assert admin(gateway, "PUT", "/admin/content-filter/lists/forbidden",
+                 {"action": "block", "words": ["ｄｒａｇｏｎ"]}).status_code == 200
+    try:
+        masked = ask(client, QUESTION, 12)
+        assert "Paris" not in masked and "*****" in masked, masked
+        stream = client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=12,
+                                                stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == masked
+
+        with pytest.raises(openai.BadRequestError) as refused:
+            ask(client, [{"role": "user", "content": "Tell me about a DRAGON."}], 5)
+        assert refused.value.code == "content_filter"
+
+        hits = admin(gateway, "GET", "/admin/content-filter/hits").json()
+        assert {(h["list"], h["side"]) for h in hits} == {("cities", "output"), ("forbidden", "prompt")}
+    finally:
+        admin(gateway, "DELETE", "/admin/content-filter/lists/cities")
+        admin(gateway, "DELETE", "/admin/content-filter/lists/forbidden")

@@ -212,6 +212,109 @@ def test_requests_per_minute_are_exact_across_instances(gateways):
         assert int(response.headers["Retry-After"]) >= 1
 
 
+def sign_in(gateway, key: str) -> dict:
+    """A browser session (POST /api/session): its cookie, good on every instance (one database)."""
+    response = httpx.post(gateway.url + "/api/session", json={"apiKey": key})
+    assert response.status_code == 204, response.text
+    name, _, value = response.headers["set-cookie"].split(";", 1)[0].partition("=")
+    return {name: value}
+
+
+def browser_send(gateway, cookies: dict, content: str, conversation_id: str | None = None) -> dict:
+    response = httpx.post(gateway.url + "/api/chat/messages", cookies=cookies, timeout=30,
+                          json={"conversationId": conversation_id, "content": content})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+class ReplyStream:
+    """GET /api/chat/messages/{id}/stream, read event by event: (id, event name, data as JSON)."""
+
+    def __init__(self, gateway, cookies: dict, message_id: str, last_event_id: str | None = None):
+        self._client = httpx.Client(timeout=60, cookies=cookies)
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        request = self._client.build_request(
+            "GET", f"{gateway.url}/api/chat/messages/{message_id}/stream", headers=headers)
+        self.response = self._client.send(request, stream=True)
+        assert self.response.status_code == 200, self.response.read()
+        self._lines = self.response.iter_lines()
+
+    def next(self) -> tuple[str, str, dict]:
+        event_id, name, data = None, "message", None
+        for line in self._lines:
+            if line == "":
+                if data is not None:
+                    return event_id, name, json.loads(data)
+                event_id, name = None, "message"     # a comment-only block (": ping")
+            elif line.startswith("id:"):
+                event_id = line[3:].strip()
+            elif line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data = line[5:].strip()
+        raise AssertionError("the reply stream ended before its finish event")
+
+    def until_end(self) -> list[tuple[str, str, dict]]:
+        events = []
+        while not events or events[-1][1] not in ("finish", "error"):
+            events.append(self.next())
+        return events
+
+    def close(self) -> None:
+        """Drops the connection, as a browser that loses its network does."""
+        self.response.close()
+        self._client.close()
+
+
+def test_browser_reply_sent_on_a_followed_on_b_resumed_on_c_and_stopped_from_b_scripted(gateways, upstreams):
+    a, b, c = gateways
+    fast, _ = upstreams
+    key = mint_key(a, requestsPerMinute=100_000, tokensPerMinute=1_000_000, maxConcurrentStreams=8)
+    cookies = sign_in(a, key)
+    words = [f"w{i} " for i in range(40)]
+    fast.script(words, delay_s=0.05)
+    try:
+        sent = browser_send(a, cookies, "Count for me")
+        # B follows the reply A generates, then the connection drops after five tokens
+        on_b = ReplyStream(b, cookies, sent["messageId"])
+        first = [on_b.next() for _ in range(5)]
+        on_b.close()
+        # C resumes after the last event B delivered, to the end
+        on_c = ReplyStream(c, cookies, sent["messageId"], last_event_id=first[-1][0])
+        rest = on_c.until_end()
+        on_c.close()
+    finally:
+        fast.script(["x"] * COMPLETION_TOKENS)
+    events = first + rest
+    assert [int(event_id) for event_id, _, _ in events] == list(range(1, len(events) + 1))
+    assert [name for _, name, _ in events] == ["token"] * (len(events) - 1) + ["finish"]
+    assert "".join(data["text"] for _, name, data in events if name == "token") == "".join(words)
+    assert events[-1][2]["finish_reason"] == "stop"
+
+    # a long reply generated on A, followed on B and stopped from B: A cancels its upstream call
+    fast.script(["y "] * 600, delay_s=0.05)     # 30 s at 20 chunks/s if nobody stops it
+    try:
+        disconnects, completed = fast.disconnects, fast.completed
+        sent = browser_send(a, cookies, "Go on forever", conversation_id=sent["conversationId"])
+        on_b = ReplyStream(b, cookies, sent["messageId"])
+        assert on_b.next()[1] == "token"
+        cancel = httpx.post(f"{b.url}/api/chat/messages/{sent['messageId']}/cancel", cookies=cookies)
+        assert cancel.status_code == 204, cancel.text
+        written_at_cancel = fast.chunks_written
+        end = on_b.until_end()[-1]
+        on_b.close()
+        assert end[1] == "finish" and end[2]["finish_reason"] == "stopped"
+        wait_for(lambda: fast.disconnects == disconnects + 1, timeout_s=30,
+                 what="the upstream to see its stream cancelled")
+        # within 1 s of the stop, on the upstream's own pace (20 chunks/s): at most 20 chunks more
+        assert fast.chunks_written - written_at_cancel <= 20
+        assert fast.completed == completed
+    finally:
+        fast.script(["x"] * COMPLETION_TOKENS)
+
+
 def test_concurrency_slots_freed_after_streams_end_fail_or_their_instance_is_killed_scripted(
         gateways, upstreams):
     a, b, c = gateways

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -40,6 +41,20 @@ BENCH_KEY = "bench-key-not-a-secret"
 # LiteLLM refuses to start without a master key; with no database it checks it in memory.
 LITELLM_MASTER_KEY = "sk-bench-litellm-master-key-not-a-secret-0123456789abcdef"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+@contextlib.contextmanager
+def workspace(prefix: str):
+    """A temporary directory and a list for the processes a run starts; on leaving, every process is
+    stopped (the last started first) and the directory removed."""
+    processes: list[Process] = []
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work, processes
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -170,20 +185,22 @@ def start_python_server(work: Path, name: str, script: str, *args: str) -> tuple
     raise RuntimeError(f"{script} did not start\n{tail(log)}")
 
 
-def start_gateway(work: Path, jar: Path, upstream_port: int, jvm_opts: list[str]) -> tuple[Process, str]:
+def start_gateway(work: Path, jar: Path, upstream_port: int, jvm_opts: list[str],
+                  extra_env: dict[str, str] | None = None, name: str = "gateway") -> tuple[Process, str]:
     port = free_port()
     java = shutil.which("java") or "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"
     env = dict(os.environ,
                SERVER_PORT=str(port),
                GATEWAY_UPSTREAMS=f"http://127.0.0.1:{upstream_port}",
-               GATEWAY_DB_URL=f"jdbc:h2:file:{work}/gateway-db",
+               GATEWAY_DB_URL=f"jdbc:h2:file:{work}/{name}-db",
                GATEWAY_BOOTSTRAP_KEY=BENCH_KEY,
                GATEWAY_WEB_DIR="",
                # Limits far above the offered load: this measures the relay, not the limiter.
                GATEWAY_DEFAULT_REQUESTS_PER_MINUTE="1000000",
                GATEWAY_DEFAULT_TOKENS_PER_MINUTE="1000000000",
-               GATEWAY_DEFAULT_MAX_CONCURRENT_STREAMS="100000")
-    gateway = Process("gateway", [java, *jvm_opts, "-jar", str(jar)], work / "gateway.log", env=env, cwd=work)
+               GATEWAY_DEFAULT_MAX_CONCURRENT_STREAMS="100000",
+               **(extra_env or {}))
+    gateway = Process(name, [java, *jvm_opts, "-jar", str(jar)], work / f"{name}.log", env=env, cwd=work)
     base = f"http://127.0.0.1:{port}"
     wait_http_ok(f"{base}/actuator/health", gateway.popen, 180, gateway.log)
     return gateway, base
@@ -317,12 +334,17 @@ def targets(summary: dict) -> list[str]:
 
 
 def write_doc(doc: Path, block: str) -> None:
-    text = doc.read_text() if doc.exists() else f"# Gateway relay benchmark\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text:
-        text += f"\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    _, after = rest.split(END, 1)
-    doc.write_text(f"{head}{BEGIN}\n{block}\n{END}{after}")
+    write_doc_between(doc, BEGIN, END, block)
+
+
+def write_doc_between(doc: Path, begin: str, end: str, block: str) -> None:
+    """Replaces what lies between the markers `begin` and `end` (added at the end when missing)."""
+    text = doc.read_text() if doc.exists() else f"# Gateway relay benchmark\n\n{begin}\n{end}\n"
+    if begin not in text:
+        text += f"\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, after = rest.split(end, 1)
+    doc.write_text(f"{head}{begin}\n{block}\n{end}{after}")
 
 
 def java_version() -> str:
@@ -384,9 +406,7 @@ def main() -> int:
     if args.nice:
         os.nice(args.nice)  # inherited by the upstream, the relays and their threads
 
-    processes: list[Process] = []
-    work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    try:
+    with workspace("gateway-bench-") as (work, processes):
         upstream, upstream_port = start_python_server(work, "upstream", "synthetic_upstream.py",
                                                       "--events-per-second", str(args.rate))
         processes.append(upstream)
@@ -439,10 +459,6 @@ def main() -> int:
             write_doc(args.doc, block)
             print(f"\nwrote {args.doc.relative_to(ROOT)} and {args.json.relative_to(ROOT)}")
         return 0
-    finally:
-        for process in reversed(processes):
-            process.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Limiter cost and exactness, memory vs Redis (docs/benchmarks-gateway.md): starts a redis-server on a
 # free port, runs LimitStoreBench from the test classes, stops the server. Args: streams, requests per
-# stream, instances, ms each admitted request holds its slot (defaults 200 20 3 100).
+# stream, instances, ms each admitted request holds its slot, measured rounds, burst or spread (defaults 200 20 3 100 3 burst).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v redis-server >/dev/null || { echo "redis-server missing: make redis" >&2; exit 1; }
@@ -12,5 +12,5 @@ redis_pid=$!
 trap 'kill "$redis_pid"' EXIT
 until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
 java -cp "target/test-classes:target/classes:$(cat target/bench.classpath)" \
-  dev.llmrelay.gateway.ratelimit.LimitStoreBench "redis://127.0.0.1:$port" "${1:-200}" "${2:-20}" "${3:-3}" "${4:-100}" \
+  dev.llmrelay.gateway.ratelimit.LimitStoreBench "redis://127.0.0.1:$port" "${1:-200}" "${2:-20}" "${3:-3}" "${4:-100}" "${5:-3}" "${6:-burst}" \
   2> >(grep -v -e '^SLF4J' -e 'DEBUG' >&2)

@@ -172,13 +172,15 @@ def read_event(event: bytes, arrived: int, started: int, result: StreamResult) -
             result.error = data.decode(errors="replace")[:300]
 
 
-async def run_streams(base_url: str, streams: int, events: int, api_key: str | None = None,
+async def run_streams(base_url: str | list[str], streams: int, events: int, api_key: str | None = None,
                       model: str = "synthetic", ramp_s: float = 0.5, timeout_s: float = 120.0) -> dict:
-    """Starts `streams` streams spread evenly over `ramp_s` and waits for all of them."""
-    host, port, request = request_bytes(base_url, events, api_key, model)
+    """Starts `streams` streams spread evenly over `ramp_s` and waits for all of them. Several base
+    URLs (instances behind a round-robin balancer) take the streams in turn."""
+    targets = [request_bytes(url, events, api_key, model)
+               for url in ([base_url] if isinstance(base_url, str) else base_url)]
     started = time.monotonic_ns()
     results = await asyncio.gather(*(
-        one_stream(host, port, request, ramp_s * i / streams, timeout_s) for i in range(streams)
+        one_stream(*targets[i % len(targets)], ramp_s * i / streams, timeout_s) for i in range(streams)
     ))
     return summarize(results, events, started)
 

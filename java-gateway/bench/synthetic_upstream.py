@@ -13,6 +13,10 @@ Plain asyncio (uvloop when installed) with a minimal HTTP/1.1 parser and writer:
 framework would spend more CPU per event than the gateway under test, on a shared machine.
 
     python synthetic_upstream.py --port 0 --events-per-second 50   # prints "PORT <n>"
+
+`--capacity N` makes it a model with N batch slots: a stream beyond them waits (after its
+response headers, as a model server queues) for a free slot, then `--first-token-ms` (prefill)
+before its first event; the overload benchmark (degrade_overload.py) uses it.
 """
 
 from __future__ import annotations
@@ -76,9 +80,11 @@ def chunk(data: bytes) -> bytes:
 
 
 class Upstream:
-    def __init__(self, events_per_second: float):
+    def __init__(self, events_per_second: float, capacity: int = 0, first_token_ms: float = 0.0):
         self.interval_ns = int(1e9 / events_per_second)
         self.streams = 0
+        self.slots = asyncio.Semaphore(capacity) if capacity > 0 else None
+        self.first_token_s = first_token_ms / 1000
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -130,6 +136,17 @@ class Upstream:
             '"choices":[{"index":0,"delta":' % (ident, created, MODEL)
         ).encode()
         writer.write(response_head("200 OK", "text/event-stream", None))
+        if self.slots is not None:
+            await writer.drain()
+            async with self.slots:
+                if self.first_token_s:
+                    await asyncio.sleep(self.first_token_s)
+                await self.stream(writer, prefix, ident, created, events, include_usage)
+        else:
+            await self.stream(writer, prefix, ident, created, events, include_usage)
+
+    async def stream(self, writer: asyncio.StreamWriter, prefix: bytes, ident: str, created: int, events: int,
+                     include_usage: bool) -> None:
         writer.write(chunk(b"data: " + prefix + b'{"role":"assistant","content":""},"finish_reason":null}]}\n\n'))
         self.streams += 1
         try:
@@ -159,8 +176,9 @@ def error(message: str) -> dict:
     return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
 
 
-async def serve(host: str, port: int, events_per_second: float) -> None:
-    upstream = Upstream(events_per_second)
+async def serve(host: str, port: int, events_per_second: float, capacity: int = 0,
+                first_token_ms: float = 0.0) -> None:
+    upstream = Upstream(events_per_second, capacity, first_token_ms)
     server = await asyncio.start_server(upstream.handle, host, port, backlog=1024)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
@@ -172,9 +190,11 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: pick a free port")
     parser.add_argument("--events-per-second", type=float, default=50.0)
+    parser.add_argument("--capacity", type=int, default=0, help="batch slots; 0: unlimited")
+    parser.add_argument("--first-token-ms", type=float, default=0.0, help="prefill time once a slot is free")
     args = parser.parse_args()
     try:
-        run(serve(args.host, args.port, args.events_per_second))
+        run(serve(args.host, args.port, args.events_per_second, args.capacity, args.first_token_ms))
     except KeyboardInterrupt:
         pass
 

@@ -252,3 +252,29 @@ def _wait_for_upstream_health(gateway_url: str, healthy: bool, timeout_s: float 
             return
         time.sleep(0.2)
     raise AssertionError(f"the gateway never saw the upstream as healthy={healthy}")
+
+
+def _admin(gateway_url: str, method: str, path: str, body: dict | None = None) -> int:
+    request = urllib.request.Request(
+        gateway_url + path, data=None if body is None else __import__("json").dumps(body).encode(), method=method,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status
+
+
+def test_scripted_reply_blocked_by_the_content_filter_shows_the_text_before_and_a_notice(
+        scripted_gateway, scripted_upstream, page_and_problems):
+    page, problems = page_and_problems
+    assert _admin(scripted_gateway.url, "PUT", "/admin/content-filter/lists/page-block",
+                  {"action": "block", "checkPrompt": False, "words": ["password"]}) == 200
+    try:
+        scripted_upstream.script(["The admin ", "pass", "WORD is hunter2"])
+        chat = ChatPage(page, scripted_gateway.url).open().login(scripted_gateway.api_key)
+        chat.send("Tell me a secret")
+        reply = chat.wait_reply_status("complete")
+        expect(reply.locator(".body")).to_have_text("The admin")
+        expect(reply.locator(".message-state")).to_have_text(
+            "Stopped by the content filter: the rest of this reply was withheld")
+        assert "hunter2" not in page.content()
+    finally:
+        _admin(scripted_gateway.url, "DELETE", "/admin/content-filter/lists/page-block")

@@ -11,6 +11,7 @@ import dev.llmrelay.gateway.keys.ApiKey;
 import dev.llmrelay.gateway.ratelimit.KeyRateLimiter;
 import dev.llmrelay.gateway.ratelimit.RateLimitExceededException;
 import dev.llmrelay.gateway.ratelimit.RateLimitPermit;
+import dev.llmrelay.gateway.safety.ContentFilter;
 import dev.llmrelay.gateway.system.GatewayProperties;
 import dev.llmrelay.gateway.system.OpenAiException;
 import dev.llmrelay.gateway.upstream.UpstreamModels;
@@ -31,10 +32,12 @@ class ChatAdmission { // a text completion too: GenerationEndpoint says how its 
     private final UpstreamModels models;
     private final GatewayProperties properties;
     private final UpstreamPool pool;
+    private final ContentFilter contentFilter;
 
     ChatAdmission(KeyRateLimiter limiter, UsageRecorder usage, UpstreamModels models, GatewayProperties properties,
-            UpstreamPool pool) {
+            UpstreamPool pool, ContentFilter contentFilter) {
         this.pool = pool;
+        this.contentFilter = contentFilter;
         this.limiter = limiter;
         this.usage = usage;
         this.models = models;
@@ -46,8 +49,9 @@ class ChatAdmission { // a text completion too: GenerationEndpoint says how its 
     }
 
     /**
-     * @throws OpenAiException 400 for a malformed request or one over the model's context length, 404 for a
-     *                         model no upstream pool serves
+     * @throws OpenAiException 400 for a malformed request, one over the model's context length or one the
+     *                         content filter refuses ({@code content_filter}), 404 for a model no upstream pool
+     *                         serves
      * @throws RateLimitExceededException 429 when a limit of the key is spent
      */
     Admitted admit(GenerationEndpoint endpoint, ApiKey key, ObjectNode request, String requestId, boolean stream) {
@@ -62,6 +66,13 @@ class ChatAdmission { // a text completion too: GenerationEndpoint says how its 
             throw new OpenAiException(404, "invalid_request_error", "model_not_found", "model",
                     "The model '" + model + "' does not exist: no upstream pool serves it (see GET /v1/models).",
                     Map.of());
+        }
+        try {
+            contentFilter.checkPrompt(request, key.id(), requestId);
+        } catch (OpenAiException e) {
+            usage.recordRefused(requestId, key.id(), endpoint.usageName, model, stream,
+                    EndReason.content_filter, e.status());
+            throw e;
         }
         OptionalInt contextLength = models.contextLength(model);
         if (contextLength.isPresent()) {

@@ -17,10 +17,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import dev.llmrelay.gateway.degrade.AdaptiveLimiter;
+import dev.llmrelay.gateway.degrade.Degradation;
 import dev.llmrelay.gateway.keys.ApiKey;
 import dev.llmrelay.gateway.ratelimit.RateLimitExceededException;
 import dev.llmrelay.gateway.ratelimit.RateLimitPermit;
+import dev.llmrelay.gateway.safety.ContentFilter;
 import dev.llmrelay.gateway.system.GatewayProperties;
+import dev.llmrelay.gateway.system.OpenAiException;
 import dev.llmrelay.gateway.upstream.AttemptOutcome;
 import dev.llmrelay.gateway.upstream.UpstreamLease;
 import dev.llmrelay.gateway.upstream.UpstreamPool;
@@ -73,11 +77,18 @@ public class ChatStreamService {
     private final ObjectMapper mapper;
     private final GatewayProperties properties;
     private final EventSource.Factory eventSources;
+    private final ContentFilter contentFilter;
+    private final RequestRewriter rewriter;
     private final AtomicInteger activeStreams = new AtomicInteger();
+    private final Degradation degradation;
 
     ChatStreamService(UpstreamPool pool, ChatAdmission admission, UsageRecorder usage, ObjectMapper mapper,
-            GatewayProperties properties, OkHttpClient upstreamHttpClient, MeterRegistry meters) {
+            GatewayProperties properties, OkHttpClient upstreamHttpClient, MeterRegistry meters,
+            ContentFilter contentFilter, RequestRewriter rewriter, Degradation degradation) {
         this.pool = pool;
+        this.contentFilter = contentFilter;
+        this.rewriter = rewriter;
+        this.degradation = degradation;
         this.admission = admission;
         this.usage = usage;
         this.mapper = mapper;
@@ -117,27 +128,46 @@ public class ChatStreamService {
     private ChatStreamHandle start(GenerationEndpoint endpoint, ApiKey key, ObjectNode openAiRequest,
             String requestId, String affinityKey, ChatStreamListener listener) {
         boolean clientStreams = ChatRequests.wantsStream(openAiRequest);
+        degradation.capMaxTokens(openAiRequest);
         ChatAdmission.Admitted admitted = admission.admit(endpoint, key, openAiRequest, requestId, clientStreams);
         RateLimitPermit permit = admitted.permit();
+        Degradation.Route route;
+        try {
+            route = degradation.route(key, admitted.model());
+        } catch (OpenAiException refused) {
+            permit.settle(0);
+            permit.release();
+            usage.recordRefused(requestId, key.id(), endpoint.usageName, admitted.model(), clientStreams,
+                    EndReason.degraded, refused.status());
+            throw refused;
+        }
         boolean clientWantsUsage = openAiRequest.path("stream_options").path("include_usage").asBoolean(false);
-        ObjectNode upstreamRequest = openAiRequest.deepCopy();
-        upstreamRequest.put("stream", true);
-        // always ask for usage (billing); a client's "stream_options": null or junk is replaced
-        ObjectNode options = upstreamRequest.get("stream_options") instanceof ObjectNode existing ? existing
-                : upstreamRequest.putObject("stream_options");
-        options.put("include_usage", true);
         byte[] body;
         try {
-            body = mapper.writeValueAsBytes(upstreamRequest);
-        } catch (JsonProcessingException e) {
+            body = upstreamBody(openAiRequest, key, route);
+        } catch (IllegalStateException e) {
             permit.release();
-            throw new IllegalStateException(e);
+            route.slot().release();
+            throw e;
         }
-        StreamCall call = new StreamCall(endpoint, key, requestId, admitted.model(), admitted.promptEstimate(),
-                clientStreams, clientWantsUsage, body, permit, listener, affinityKey);
+        StreamCall call = new StreamCall(endpoint, key, requestId, route, admitted.promptEstimate(), clientStreams,
+                clientWantsUsage, body, permit, listener, affinityKey, openAiRequest);
         activeStreams.incrementAndGet();
         call.connect();
         return call;
+    }
+
+    /** The upstream request: the client's, rewritten, with the system prompt of the model that serves. */
+    private byte[] upstreamBody(ObjectNode openAiRequest, ApiKey key, Degradation.Route route) {
+        ObjectNode upstreamRequest = rewriter.upstreamRequest(openAiRequest, key, route.model());
+        if (route.fallbackFrom() != null) {
+            upstreamRequest.put("model", route.model());
+        }
+        try {
+            return mapper.writeValueAsBytes(upstreamRequest);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** The state of one stream across its attempts (one per upstream tried). */
@@ -149,13 +179,21 @@ public class ChatStreamService {
         /** For the usage row: whether the client asked for a stream (the upstream is always asked for one). */
         private final boolean clientStreams;
         private final boolean clientWantsUsage;
-        private final byte[] body;
+        /** what the upstream is sent; a fallback (before any event) replaces it with its own, as its route and slot */
+        private volatile byte[] body;
         private final RateLimitPermit permit;
+        private volatile Degradation.Route route;
+        private volatile AdaptiveLimiter.Slot slot;
+        private final ObjectNode clientRequest;
+        private final String affinityKey;
         private final ChatStreamListener listener;
         private final long startNanos = System.nanoTime();
-        private final Failover failover;
+        private volatile Failover failover;
         private final AtomicBoolean done = new AtomicBoolean();
         private final AtomicBoolean opened = new AtomicBoolean();
+        private final ContentFilter.Output filterOutput;
+        /** The answer's text as the client may see it (content safety); touched on the OkHttp thread only. */
+        private final FilteredChunks filtered;
 
         private volatile String model;
         private volatile UpstreamLease lease;
@@ -166,13 +204,17 @@ public class ChatStreamService {
         private volatile String finishReason;
         private volatile ChatUsage reportedUsage;
 
-        StreamCall(GenerationEndpoint endpoint, ApiKey key, String requestId, String model, int promptEstimate,
-                boolean clientStreams, boolean clientWantsUsage, byte[] body, RateLimitPermit permit,
-                ChatStreamListener listener, String affinityKey) {
+        StreamCall(GenerationEndpoint endpoint, ApiKey key, String requestId, Degradation.Route route,
+                int promptEstimate, boolean clientStreams, boolean clientWantsUsage, byte[] body,
+                RateLimitPermit permit, ChatStreamListener listener, String affinityKey, ObjectNode clientRequest) {
             this.endpoint = endpoint;
             this.key = key;
+            this.affinityKey = affinityKey;
+            this.clientRequest = clientRequest;
             this.requestId = requestId;
-            this.model = model;
+            this.route = route;
+            this.slot = route.slot();
+            this.model = route.model();
             this.promptEstimate = promptEstimate;
             this.clientStreams = clientStreams;
             this.clientWantsUsage = clientWantsUsage;
@@ -180,6 +222,8 @@ public class ChatStreamService {
             this.permit = permit;
             this.listener = listener;
             this.failover = new Failover(pool, properties.timeouts().read(), requestId, affinityKey, model);
+            this.filterOutput = contentFilter.forStream(key.id(), requestId);
+            this.filtered = new FilteredChunks(filterOutput, endpoint);
         }
 
         /** Tries the next upstream, or fails the stream when none is left. */
@@ -189,6 +233,10 @@ public class ChatStreamService {
             }
             Optional<UpstreamLease> next = failover.next();
             if (next.isEmpty()) {
+                if (!relayedAny && fallBack()) {
+                    connect();
+                    return;
+                }
                 fail(failover.unavailable());
                 return;
             }
@@ -201,6 +249,31 @@ public class ChatStreamService {
                     .post(RequestBody.create(body, JSON))
                     .build();
             source = eventSources.newEventSource(request, new Attempt(current));
+        }
+
+        /**
+         * Every replica of the pool failed or was busy before any event: the pool's fallback route serves
+         * instead, when the key allows it and the fallback pool has room (degradation). False: no fallback.
+         */
+        private boolean fallBack() {
+            if (route.fallbackFrom() != null) {
+                return false; // one hop only
+            }
+            Optional<Degradation.Route> fallback = degradation.fallback(key, route.model());
+            if (fallback.isEmpty()) {
+                return false;
+            }
+            failover.unavailable(); // settles a replica's undecided error; it is not the answer now
+            slot.release();
+            Degradation.Route next = fallback.get();
+            route = next;
+            slot = next.slot();
+            model = next.model();
+            body = upstreamBody(clientRequest, key, next);
+            failover = new Failover(pool, properties.timeouts().read(), requestId, affinityKey, next.model());
+            log.info("request {}: no replica of {} could serve; falling back to {}", requestId, next.fallbackFrom(),
+                    next.model());
+            return true;
         }
 
         /** Called by cancel() after it claimed the end: stops whatever attempt runs now. */
@@ -228,7 +301,12 @@ public class ChatStreamService {
 
         @Override
         public Map<String, String> rateLimitHeaders() {
-            return permit.headers();
+            if (route.fallbackFrom() == null) {
+                return permit.headers();
+            }
+            Map<String, String> headers = new java.util.LinkedHashMap<>(permit.headers());
+            headers.putAll(route.headers());
+            return headers;
         }
 
         @Override
@@ -242,8 +320,28 @@ public class ChatStreamService {
             }
             lease.succeeded();
             failover.served();
+            if (!"content_filter".equals(finishReason)) {
+                ObjectNode tail = filtered.tail(); // held text of a stream that ended without a finish_reason
+                if (tail != null) {
+                    safely(() -> listener.onChunk(tail.toString(), tail));
+                    String text = endpoint.text(tail.path("choices").path(0));
+                    if (!text.isEmpty()) {
+                        safely(() -> listener.onDelta(text));
+                    }
+                }
+            }
             ChatUsage usage = account(EndReason.ofFinishReason(finishReason), 200);
             safely(() -> listener.onFinish(finishReason, usage));
+        }
+
+        /** A block list matched: the filtered chunk is the last one, the upstream stops generating. */
+        private void blocked() {
+            finishReason = "content_filter";
+            finish();
+            EventSource current = source;
+            if (current != null) {
+                current.cancel();
+            }
         }
 
         private void fail(ChatStreamError error) {
@@ -261,11 +359,12 @@ public class ChatStreamService {
         /** Settles the limits, writes the usage row; a cut stream is billed for what was relayed. */
         private ChatUsage account(EndReason reason, int status) {
             activeStreams.decrementAndGet();
+            slot.release();
+            filterOutput.record();
             ChatUsage reported = reportedUsage;
             ChatUsage billed = reported != null ? reported
                     : new ChatUsage(relayedAny ? promptEstimate : 0, contentChunks, false);
-            permit.settle(billed.totalTokens());
-            permit.release();
+            permit.finish(billed.totalTokens());
             long now = System.nanoTime();
             Long ttft = firstTokenNanos == 0 ? null : TimeUnit.NANOSECONDS.toMillis(firstTokenNanos - startNanos);
             UpstreamLease current = lease;
@@ -359,6 +458,7 @@ public class ChatStreamService {
                 if (!relayedAny) {
                     failover.served(); // the first event: this attempt is the one that serves
                     attemptLease.started();
+                    slot.firstToken();
                 }
                 relayedAny = true;
                 JsonNode choice = choices.path(0);
@@ -374,10 +474,17 @@ public class ChatStreamService {
                 if (done.get()) {
                     return; // cancelled while this event was parsed: no new callback starts after cancel()
                 }
-                String relayed = data;
-                safely(() -> listener.onChunk(relayed, chunk));
-                if (!text.isEmpty() && !done.get()) {
-                    safely(() -> listener.onDelta(text));
+                FilteredChunks.Result result = chunk instanceof ObjectNode object ? filtered.apply(data, object)
+                        : new FilteredChunks.Result(data, chunk, text, false, null);
+                if (result.skip()) {
+                    return; // all of its text is held back until the next chunk shows how it goes on
+                }
+                safely(() -> listener.onChunk(result.data(), result.chunk()));
+                if (!result.text().isEmpty() && !done.get()) {
+                    safely(() -> listener.onDelta(result.text()));
+                }
+                if (result.blockedBy() != null) {
+                    blocked();
                 }
             }
 

@@ -1,5 +1,6 @@
 package dev.llmrelay.gateway.chat;
 
+import java.util.function.BiConsumer;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.ToIntFunction;
@@ -16,12 +17,14 @@ enum GenerationEndpoint {
     /** {@code POST /v1/chat/completions}: messages in, {@code choices[].delta.content} out. */
     CHAT("chat.completions", "/v1/chat/completions", "chat.completion", "chatcmpl-relay", ChatRequests::validate,
             ChatRequests::estimatePromptTokens, ChatRequests::maxTokensField,
-            choice -> choice.path("delta").path("content").asText("")),
+            choice -> choice.path("delta").path("content").asText(""),
+            (choice, text) -> (choice.get("delta") instanceof ObjectNode delta ? delta : choice.putObject("delta"))
+                    .put("content", text)),
 
     /** {@code POST /v1/completions}, the legacy text completion: a prompt in, {@code choices[].text} out. */
     COMPLETIONS("completions", "/v1/completions", "text_completion", "cmpl-relay", CompletionRequests::validate,
             CompletionRequests::estimatePromptTokens, CompletionRequests::maxTokensField,
-            choice -> choice.path("text").asText(""));
+            choice -> choice.path("text").asText(""), (choice, text) -> choice.put("text", text));
 
     /** The endpoint's name in usage rows. */
     final String usageName;
@@ -35,10 +38,12 @@ enum GenerationEndpoint {
     private final ToIntFunction<ObjectNode> promptEstimator;
     private final Function<ObjectNode, String> maxTokensField;
     private final Function<JsonNode, String> text;
+    private final BiConsumer<ObjectNode, String> textWriter;
 
     GenerationEndpoint(String usageName, String upstreamPath, String completionObject, String fallbackId,
             Consumer<ObjectNode> validator, ToIntFunction<ObjectNode> promptEstimator,
-            Function<ObjectNode, String> maxTokensField, Function<JsonNode, String> text) {
+            Function<ObjectNode, String> maxTokensField, Function<JsonNode, String> text,
+            BiConsumer<ObjectNode, String> textWriter) {
         this.usageName = usageName;
         this.upstreamPath = upstreamPath;
         this.completionObject = completionObject;
@@ -47,6 +52,7 @@ enum GenerationEndpoint {
         this.promptEstimator = promptEstimator;
         this.maxTokensField = maxTokensField;
         this.text = text;
+        this.textWriter = textWriter;
     }
 
     /** Checks what routing and limits need; 400 ({@link dev.llmrelay.gateway.system.OpenAiException}) if not. */
@@ -73,5 +79,10 @@ enum GenerationEndpoint {
     /** The text a streamed choice carries ("" when none). */
     String text(JsonNode choice) {
         return text.apply(choice);
+    }
+
+    /** Replaces the text a streamed choice carries (the content filter's output). */
+    void setText(ObjectNode choice, String value) {
+        textWriter.accept(choice, value);
     }
 }

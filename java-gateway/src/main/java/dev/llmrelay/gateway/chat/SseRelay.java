@@ -89,7 +89,11 @@ final class SseRelay implements ChatStreamListener {
     @Override
     public void onFinish(String finishReason, ChatUsage usage) {
         stopHeartbeat();
-        if (write(DONE)) {
+        // the content filter ended the answer: after its last chunk, an error event says why
+        String end = "content_filter".equals(finishReason) ? "data: " + errorEvent(new ChatStreamError(200,
+                "invalid_request_error", "content_filter", "The answer was stopped by the content filter.", null, 0,
+                true)) + "\n\n" + DONE : DONE;
+        if (write(end)) {
             emitter.complete();
         }
     }

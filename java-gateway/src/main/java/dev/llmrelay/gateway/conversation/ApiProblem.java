@@ -5,10 +5,10 @@ import org.springframework.http.ProblemDetail;
 import org.springframework.web.ErrorResponseException;
 
 /**
- * An RFC 9457 problem answered by the browser API (GatewayErrorAdvice writes every
+ * An RFC 9457 problem answered by the browser API and the admin API (GatewayErrorAdvice writes every
  * {@link org.springframework.web.ErrorResponse} as application/problem+json).
  */
-final class ApiProblem extends ErrorResponseException {
+public final class ApiProblem extends ErrorResponseException {
 
     private ApiProblem(HttpStatus status, String title, String detail) {
         super(status, problem(status, title, detail), null);
@@ -40,7 +40,7 @@ final class ApiProblem extends ErrorResponseException {
         return problem;
     }
 
-    static ApiProblem badRequest(String detail) {
+    public static ApiProblem badRequest(String detail) {
         return new ApiProblem(HttpStatus.BAD_REQUEST, "Bad request", detail);
     }
 
@@ -48,7 +48,7 @@ final class ApiProblem extends ErrorResponseException {
         return new ApiProblem(HttpStatus.UNAUTHORIZED, "Not signed in", detail);
     }
 
-    static ApiProblem notFound(String detail) {
+    public static ApiProblem notFound(String detail) {
         return new ApiProblem(HttpStatus.NOT_FOUND, "Not found", detail);
     }
 

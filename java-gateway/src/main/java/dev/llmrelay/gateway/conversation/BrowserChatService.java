@@ -22,6 +22,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import dev.llmrelay.gateway.degrade.Degradation;
 import dev.llmrelay.gateway.system.GatewayProperties;
 
 /**
@@ -44,10 +45,12 @@ class BrowserChatService {
     private final Duration streamTimeout;
     private final ObjectMapper json;
     private final Clock clock = Clock.systemUTC();
+    private final Degradation degradation;
 
     BrowserChatService(ConversationRepository repository, ReplyRegistry replies, ReplySource source,
             Optional<RedisReplyStreams> shared, BrowserProperties properties, GatewayProperties gateway,
-            ObjectMapper json, TransactionTemplate transactions) {
+            ObjectMapper json, TransactionTemplate transactions, Degradation degradation) {
+        this.degradation = degradation;
         this.shared = shared;
         this.repository = repository;
         this.transactions = transactions;
@@ -58,7 +61,9 @@ class BrowserChatService {
         this.json = json;
     }
 
-    record Sent(String conversationId, String messageId) {
+    /** {@code fallback}: {@code <primary>-><fallback>} when a fallback route serves the reply, else absent. */
+    @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL)
+    record Sent(String conversationId, String messageId, String fallback) {
     }
 
     /** Stores the user message and starts the reply; refusals (429, 503...) leave nothing stored. */
@@ -71,6 +76,9 @@ class BrowserChatService {
         }
         Instant now = clock.instant();
         boolean created = conversationId == null || conversationId.isBlank();
+        if (created) {
+            degradation.checkNewConversation(); // the operator's switch: existing conversations go on
+        }
         ReplyGeneration generation = new ReplyGeneration(UUID.randomUUID().toString(), json, this::storeEnding,
                 shared.<ReplyGeneration.Feed>map(s -> s).orElse(ReplyGeneration.Feed.NONE));
         Stored stored;
@@ -90,9 +98,10 @@ class BrowserChatService {
         ChatMessage reply = stored.reply();
         repository.touchConversation(conversation.id(), now);
 
+        ReplySource.ReplyHandle handle;
         try {
-            generation.attach(source.start(session.key(), request(history, content), requestId, conversation.id(),
-                    generation));
+            handle = source.start(session.key(), request(history, content), requestId, conversation.id(), generation);
+            generation.attach(handle);
         } catch (RuntimeException refused) {
             // Nothing was generated: take the messages back so the page can offer the text again.
             replies.remove(reply.id());
@@ -103,7 +112,7 @@ class BrowserChatService {
             }
             throw refused;
         }
-        return new Sent(conversation.id(), reply.id());
+        return new Sent(conversation.id(), reply.id(), handle.fallback());
     }
 
     private record Stored(Conversation conversation, List<ChatMessage> history, ChatMessage user, ChatMessage reply) {

@@ -46,11 +46,17 @@ class ChatMessageController {
     }
 
     @PostMapping(consumes = MediaType.APPLICATION_JSON_VALUE)
-    BrowserChatService.Sent send(@RequestBody NewMessage body, BrowserSession session, HttpServletRequest request) {
+    BrowserChatService.Sent send(@RequestBody NewMessage body, BrowserSession session, HttpServletRequest request,
+            jakarta.servlet.http.HttpServletResponse response) {
         if (body == null) {
             throw ApiProblem.badRequest("A JSON body {\"content\"} is required.");
         }
-        return chat.send(session, body.conversationId(), body.content(), RequestIdFilter.of(request));
+        BrowserChatService.Sent sent = chat.send(session, body.conversationId(), body.content(),
+                RequestIdFilter.of(request));
+        if (sent.fallback() != null) {
+            response.setHeader(dev.llmrelay.gateway.degrade.Degradation.FALLBACK_HEADER, sent.fallback());
+        }
+        return sent;
     }
 
     @ApiResponse(responseCode = "200", description = "The reply's events (token, finish, error) with ids 1, 2, 3...",

@@ -8,6 +8,7 @@ import dev.llmrelay.gateway.chat.ChatStreamError;
 import dev.llmrelay.gateway.chat.ChatStreamHandle;
 import dev.llmrelay.gateway.chat.ChatStreamListener;
 import dev.llmrelay.gateway.chat.ChatStreamService;
+import dev.llmrelay.gateway.degrade.Degradation;
 import dev.llmrelay.gateway.chat.ChatUsage;
 import dev.llmrelay.gateway.keys.ApiKey;
 
@@ -36,7 +37,18 @@ class ChatStreamReplySource implements ReplySource {
         if (early != null) {
             throw ApiProblem.refused(early.status(), early.code(), early.message(), early.retryAfterSeconds());
         }
-        return handle::cancel;
+        String fallback = handle.rateLimitHeaders().get(Degradation.FALLBACK_HEADER);
+        return new ReplyHandle() {
+            @Override
+            public void cancel() {
+                handle.cancel();
+            }
+
+            @Override
+            public String fallback() {
+                return fallback;
+            }
+        };
     }
 
     /** Forwards the stream's callbacks, holding back an error that arrives while start() runs. */

@@ -1,14 +1,17 @@
 package dev.llmrelay.gateway.conversation;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
@@ -31,14 +34,18 @@ import dev.llmrelay.gateway.system.RedisClientOptions;
 import io.lettuce.core.Range;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisException;
+import io.lettuce.core.RedisFuture;
+import io.lettuce.core.RedisNoScriptException;
 import io.lettuce.core.RedisURI;
+import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.StreamMessage;
-import io.lettuce.core.XAddArgs;
 import io.lettuce.core.XReadArgs;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.codec.Base16;
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
 import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
+import io.lettuce.core.resource.ClientResources;
 
 /**
  * With {@code GATEWAY_LIMITS_STORE=redis}, replies are shared by every gateway instance: each event a
@@ -48,8 +55,14 @@ import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
  * then blocking for live entries) until the reply's end event. A stop pressed on another instance is
  * published on a channel every instance listens to; the one generating the reply cancels its upstream.
  *
- * <p>Appends are asynchronous on one connection (ordered, never blocking the upstream's thread); a
- * Redis outage only costs other instances the reply, never this instance's own stream.
+ * <p>Appends are asynchronous on one connection (never blocking the upstream's thread), and each is
+ * conditional: a script appends an event only right after the one before it, so a reply's stream never
+ * has a gap. An event that could not be appended (Redis down or restarted empty, or a connection not open
+ * yet) puts the reply behind; a repairer appends the missing events from this instance's own log, in
+ * order, as soon as Redis answers again, and until then the reply's later events wait too. A follower
+ * elsewhere therefore never reads past missing text: it sees the reply stall and then catch up. Should
+ * the log be gone first (the reply retired from {@link ReplyRegistry}), the stream is deleted, and
+ * followers fall back to the stored message. A Redis outage never costs this instance its own stream.
  */
 @Component
 @ConditionalOnProperty(prefix = "gateway.limits", name = "store", havingValue = "redis")
@@ -63,7 +76,39 @@ class RedisReplyStreams implements ReplyGeneration.Feed, SmartLifecycle {
     /** A reply whose gateway died never gets its end: its stream expires this long after its last event. */
     private static final Duration LIVE_TTL = Duration.ofHours(1);
 
+    // KEYS: the reply's stream. ARGV: ttl ms while live, ttl ms once ended, maxlen, then (id, event, data)
+    // per event in id order. Appends each event whose id follows the stream's last one, stops at a gap,
+    // skips events already there. Returns the stream's last event id.
+    private static final String APPEND = """
+            local top = 0
+            local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+            if #last > 0 then top = tonumber(string.match(last[1][1], '%-(%d+)$')) end
+            local appended, ended = false, false
+            for i = 4, #ARGV, 3 do
+              local id = tonumber(ARGV[i])
+              if id > top + 1 then break end
+              if id == top + 1 then
+                redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '0-' .. id, 'event', ARGV[i + 1], 'data', ARGV[i + 2])
+                top, appended = id, true
+                if ARGV[i + 1] == 'finish' or ARGV[i + 1] == 'error' then ended = true end
+              end
+            end
+            if appended then redis.call('PEXPIRE', KEYS[1], ended and ARGV[2] or ARGV[1]) end
+            return top
+            """;
+    private static final int REPAIR_BATCH = 200; // events per repairing script call
+    private static final Duration REPAIR_RETRY = Duration.ofMillis(500);
+
+    private final ClientResources resources;
     private final RedisClient client;
+    private final String appendSha;
+    // replies with events not in Redis yet: the repairer appends them, later events wait behind them
+    private final Set<String> behind = ConcurrentHashMap.newKeySet();
+    private final ScheduledExecutorService repairer = Executors.newSingleThreadScheduledExecutor(runnable -> {
+        Thread thread = new Thread(runnable, "redis-reply-repair");
+        thread.setDaemon(true);
+        return thread;
+    });
     private final ReplyRegistry replies;
     private final ObjectMapper json;
     // connected lazily (and retried every few seconds), so the gateway starts while Redis is down
@@ -92,8 +137,12 @@ class RedisReplyStreams implements ReplyGeneration.Feed, SmartLifecycle {
         this.maxLen = Math.max(MIN_MAXLEN, 2L * browser.maxTokens() + 16);
         RedisURI uri = RedisURI.create(gateway.redis().url());
         uri.setTimeout(timeout);
-        this.client = RedisClient.create(uri);
+        this.resources = RedisClientOptions.resources();
+        this.client = RedisClient.create(resources, uri);
         client.setOptions(RedisClientOptions.bounded(timeout));
+        this.appendSha = Base16.digest(APPEND.getBytes(StandardCharsets.UTF_8));
+        repairer.scheduleWithFixedDelay(this::repair, REPAIR_RETRY.toMillis(), REPAIR_RETRY.toMillis(),
+                TimeUnit.MILLISECONDS);
         connect();
     }
 
@@ -101,7 +150,8 @@ class RedisReplyStreams implements ReplyGeneration.Feed, SmartLifecycle {
     @Scheduled(fixedDelayString = "PT5S", initialDelayString = "PT5S")
     void connect() {
         try {
-            connection();
+            // every round: a restarted Redis starts with an empty script cache, and appends use EVALSHA
+            connection().sync().scriptLoad(APPEND);
             if (cancels == null) {
                 StatefulRedisPubSubConnection<String, String> subscribed = client.connectPubSub();
                 subscribed.addListener(new RedisPubSubAdapter<>() {
@@ -135,18 +185,93 @@ class RedisReplyStreams implements ReplyGeneration.Feed, SmartLifecycle {
     /** Called under the reply's lock, so entries go out in event order. */
     @Override
     public void publish(String messageId, ReplyGeneration.Event event) {
-        String key = key(messageId);
+        if (behind.contains(messageId)) {
+            return; // the repairer appends it after the events before it
+        }
         StatefulRedisConnection<String, String> shared = connection;
         if (shared == null) {
-            return; // never block the upstream's thread on connecting: connect() retries
+            fallBehind(messageId); // never block the upstream's thread on connecting: connect() retries
+            return;
         }
         try {
-            shared.async().xadd(key, new XAddArgs().id("0-" + event.id()).maxlen(maxLen).approximateTrimming(),
-                    Map.of("event", event.name(), "data", event.data()));
-            shared.async().pexpire(key, (isEnd(event.name()) ? retention : LIVE_TTL).toMillis());
+            RedisFuture<Long> appended = shared.async().evalsha(appendSha, ScriptOutputType.INTEGER,
+                    new String[] {key(messageId)}, appendArgs(List.of(event)));
+            appended.whenComplete((top, failed) -> {
+                if (failed != null || top == null || top < event.id()) {
+                    fallBehind(messageId);
+                }
+            });
         } catch (RedisException e) {
-            log.warn("reply {} event {} not shared: {}", messageId, event.id(), e.toString());
+            fallBehind(messageId);
         }
+    }
+
+    private void fallBehind(String messageId) {
+        if (behind.add(messageId)) {
+            log.warn("reply {}: events not in Redis yet, appending them once it answers", messageId);
+            try {
+                repairer.execute(this::repair);
+            } catch (RejectedExecutionException shuttingDown) {
+                // the scheduled repair is gone with the instance: followers fall back to the database
+            }
+        }
+    }
+
+    /** Appends what the replies that fell behind miss, from this instance's log, in order. */
+    void repair() {
+        for (String messageId : behind) {
+            try {
+                Optional<ReplyGeneration> generation = replies.find(messageId);
+                RedisCommands<String, String> redis = connection().sync();
+                if (generation.isEmpty()) {
+                    // the log is gone: no stream rather than one with a hole (followers read the database)
+                    redis.del(key(messageId));
+                    behind.remove(messageId);
+                    continue;
+                }
+                long top = 0; // from the first event: the script skips those already in the stream
+                List<ReplyGeneration.Event> missing;
+                while (!(missing = generation.get().eventsAfter(top)).isEmpty()) {
+                    List<ReplyGeneration.Event> batch = missing.subList(0, Math.min(REPAIR_BATCH, missing.size()));
+                    String[] keys = {key(messageId)};
+                    String[] args = appendArgs(batch);
+                    Long reached;
+                    try {
+                        reached = redis.evalsha(appendSha, ScriptOutputType.INTEGER, keys, args);
+                    } catch (RedisNoScriptException e) {
+                        reached = redis.eval(APPEND, ScriptOutputType.INTEGER, keys, args); // Redis restarted
+                    }
+                    if (reached == top) {
+                        break; // no progress (the stream changed under us): the next round retries
+                    }
+                    top = reached; // may be lower than assumed (Redis restarted empty): goes on from there
+                }
+                behind.remove(messageId);
+                // an event logged while this ran may have been skipped as behind: take it at once
+                if (generation.get().lastEventId() > top) {
+                    behind.add(messageId);
+                    repairer.execute(this::repair);
+                } else {
+                    log.info("reply {}: shared again, {} events in Redis", messageId, top);
+                }
+            } catch (RedisException e) {
+                log.debug("reply {} still behind: {}", messageId, e.toString());
+                return; // Redis is still away: the next round retries
+            }
+        }
+    }
+
+    private String[] appendArgs(List<ReplyGeneration.Event> events) {
+        List<String> args = new ArrayList<>(3 + 3 * events.size());
+        args.add(Long.toString(LIVE_TTL.toMillis()));
+        args.add(Long.toString(retention.toMillis()));
+        args.add(Long.toString(maxLen));
+        for (ReplyGeneration.Event event : events) {
+            args.add(Long.toString(event.id()));
+            args.add(event.name());
+            args.add(event.data());
+        }
+        return args.toArray(String[]::new);
     }
 
     /** Asks whichever instance generates the reply to stop it (a no-op if none does any more). */
@@ -321,6 +446,8 @@ class RedisReplyStreams implements ReplyGeneration.Feed, SmartLifecycle {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        repairer.shutdownNow();
         client.shutdown(); // closes its connections
+        resources.shutdown();
     }
 }

@@ -32,5 +32,10 @@ interface ReplySource {
     interface ReplyHandle {
 
         void cancel();
+
+        /** {@code <primary>-><fallback>} when a fallback route serves this reply (degradation), else null. */
+        default String fallback() {
+            return null;
+        }
     }
 }

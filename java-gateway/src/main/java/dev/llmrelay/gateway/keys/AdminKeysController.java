@@ -43,13 +43,13 @@ class AdminKeysController {
     /** A key as the admin API shows it; {@code key} (the plaintext) only in the answer to POST. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     record KeyView(long id, String name, String prefix, int requestsPerMinute, int tokensPerMinute,
-            int maxConcurrentStreams, boolean enabled, Instant createdAt,
+            int maxConcurrentStreams, boolean enabled, boolean allowFallback, Instant createdAt,
             @Schema(description = "absent until the key is first used") Instant lastUsedAt,
             @Schema(description = "the plaintext key, only in the answer to POST") String key) {
 
         static KeyView of(ApiKey k, String plaintext) {
             return new KeyView(k.id(), k.name(), k.prefix(), k.requestsPerMinute(), k.tokensPerMinute(),
-                    k.maxConcurrentStreams(), k.enabled(), k.createdAt(), k.lastUsedAt(), plaintext);
+                    k.maxConcurrentStreams(), k.enabled(), k.allowFallback(), k.createdAt(), k.lastUsedAt(), plaintext);
         }
     }
 

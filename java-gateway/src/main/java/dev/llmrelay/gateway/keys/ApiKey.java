@@ -12,5 +12,13 @@ public record ApiKey(
         int maxConcurrentStreams,
         boolean enabled,
         Instant createdAt,
-        Instant lastUsedAt) {
+        Instant lastUsedAt,
+        /* may be served by a model's fallback route when its pool cannot serve (degradation) */
+        boolean allowFallback) {
+
+    public ApiKey(long id, String name, String prefix, int requestsPerMinute, int tokensPerMinute,
+            int maxConcurrentStreams, boolean enabled, Instant createdAt, Instant lastUsedAt) {
+        this(id, name, prefix, requestsPerMinute, tokensPerMinute, maxConcurrentStreams, enabled, createdAt,
+                lastUsedAt, false);
+    }
 }

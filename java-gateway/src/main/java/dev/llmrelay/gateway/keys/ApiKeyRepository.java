@@ -17,7 +17,7 @@ import dev.llmrelay.gateway.system.StoredText;
 class ApiKeyRepository {
 
     private static final String COLUMNS = "id, name, key_prefix, requests_per_minute, tokens_per_minute, "
-            + "max_concurrent_streams, enabled, created_at, last_used_at";
+            + "max_concurrent_streams, enabled, created_at, last_used_at, allow_fallback";
 
     private final JdbcClient jdbc;
 
@@ -58,13 +58,14 @@ class ApiKeyRepository {
      * never undo each other (a read-modify-write of the whole row did). False when there is no key.
      */
     boolean update(long id, String name, Integer requestsPerMinute, Integer tokensPerMinute,
-            Integer maxConcurrentStreams, Boolean enabled) {
+            Integer maxConcurrentStreams, Boolean enabled, Boolean allowFallback) {
         return jdbc.sql("UPDATE api_key SET name = COALESCE(?, name), "
                         + "requests_per_minute = COALESCE(?, requests_per_minute), "
                         + "tokens_per_minute = COALESCE(?, tokens_per_minute), "
                         + "max_concurrent_streams = COALESCE(?, max_concurrent_streams), "
-                        + "enabled = COALESCE(?, enabled) WHERE id = ?")
-                .params(StoredText.encode(name), requestsPerMinute, tokensPerMinute, maxConcurrentStreams, enabled, id)
+                        + "enabled = COALESCE(?, enabled), allow_fallback = COALESCE(?, allow_fallback) WHERE id = ?")
+                .params(StoredText.encode(name), requestsPerMinute, tokensPerMinute, maxConcurrentStreams, enabled,
+                        allowFallback, id)
                 .update() > 0;
     }
 
@@ -81,6 +82,7 @@ class ApiKeyRepository {
         return new ApiKey(rs.getLong("id"), StoredText.decode(rs.getString("name")), rs.getString("key_prefix"),
                 rs.getInt("requests_per_minute"), rs.getInt("tokens_per_minute"),
                 rs.getInt("max_concurrent_streams"), rs.getBoolean("enabled"),
-                rs.getTimestamp("created_at").toInstant(), lastUsed == null ? null : lastUsed.toInstant());
+                rs.getTimestamp("created_at").toInstant(), lastUsed == null ? null : lastUsed.toInstant(),
+                rs.getBoolean("allow_fallback"));
     }
 }

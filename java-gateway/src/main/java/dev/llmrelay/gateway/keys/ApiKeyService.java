@@ -48,7 +48,14 @@ public class ApiKeyService {
             @Schema(types = {"integer", "null"}, format = "int32", minimum = "1") Integer requestsPerMinute,
             @Schema(types = {"integer", "null"}, format = "int32", minimum = "1") Integer tokensPerMinute,
             @Schema(types = {"integer", "null"}, format = "int32", minimum = "1") Integer maxConcurrentStreams,
-            @Schema(types = {"boolean", "null"}) Boolean enabled) {
+            @Schema(types = {"boolean", "null"}) Boolean enabled,
+            @Schema(types = {"boolean", "null"}, description = "may be served by a model's fallback route "
+                    + "(docs/operations.md, degradation)") Boolean allowFallback) {
+
+        public KeyChanges(String name, Integer requestsPerMinute, Integer tokensPerMinute,
+                Integer maxConcurrentStreams, Boolean enabled) {
+            this(name, requestsPerMinute, tokensPerMinute, maxConcurrentStreams, enabled, null);
+        }
     }
 
     public CreatedKey create(KeyChanges request) {
@@ -75,8 +82,9 @@ public class ApiKeyService {
                 orDefault(request.maxConcurrentStreams(), properties.defaultMaxConcurrentStreams()),
                 clock.instant());
         ApiKey created = repository.findById(id).orElseThrow();
-        if (Boolean.FALSE.equals(request.enabled())) {
-            return update(id, new KeyChanges(null, null, null, null, false)).orElseThrow();
+        if (Boolean.FALSE.equals(request.enabled()) || request.allowFallback() != null) {
+            return update(id, new KeyChanges(null, null, null, null, request.enabled(), request.allowFallback()))
+                    .orElseThrow();
         }
         return created;
     }
@@ -109,7 +117,7 @@ public class ApiKeyService {
     public Optional<ApiKey> update(long id, KeyChanges changes) {
         String name = changes.name() == null || changes.name().isBlank() ? null : changes.name().strip();
         if (!repository.update(id, name, changes.requestsPerMinute(), changes.tokensPerMinute(),
-                changes.maxConcurrentStreams(), changes.enabled())) {
+                changes.maxConcurrentStreams(), changes.enabled(), changes.allowFallback())) {
             return Optional.empty();
         }
         return repository.findById(id);

@@ -136,10 +136,28 @@ public class KeyRateLimiter {
 
         @Override
         public void settle(long actualTokens) {
-            if (!settled.compareAndSet(false, true)) {
+            if (settled.compareAndSet(false, true)) {
+                settleDifference(Math.max(0, actualTokens) - reserved);
+            }
+        }
+
+        @Override
+        public void finish(long actualTokens) {
+            long difference = settled.compareAndSet(false, true) ? Math.max(0, actualTokens) - reserved : 0;
+            if (!released.compareAndSet(false, true)) {
+                settleDifference(difference);
                 return;
             }
-            long difference = Math.max(0, actualTokens) - reserved;
+            try {
+                store.finish(keyId, limits, difference, lease);
+            } catch (LimitStoreUnavailableException e) {
+                // as settle and release: the reservation stands as the charge, the slot's lease expires
+                meters.counter("gateway.ratelimit.store.unavailable", "policy", "finish").increment();
+                log.debug("limit store unreachable, finish ({} tokens) lost: {}", difference, e.getMessage());
+            }
+        }
+
+        private void settleDifference(long difference) {
             if (difference == 0) {
                 return;
             }

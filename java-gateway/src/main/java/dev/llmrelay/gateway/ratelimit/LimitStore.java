@@ -3,7 +3,7 @@ package dev.llmrelay.gateway.ratelimit;
 /**
  * Where limit state lives, at the level of whole decisions so that a shared store can make each one
  * atomically (one Redis round trip): admit (one request, a token reservation and a stream slot, all or
- * nothing), settle a reservation, release a slot. {@link InMemoryLimitStore} serves one gateway;
+ * nothing), settle a reservation, release a slot, or settle and release together. {@link InMemoryLimitStore} serves one gateway;
  * {@link RedisLimitStore} lets several instances share exact limits.
  */
 interface LimitStore extends AutoCloseable {
@@ -16,6 +16,14 @@ interface LimitStore extends AutoCloseable {
 
     /** Frees the stream slot {@code lease} that {@link #admit} took. */
     void release(String keyId, String lease);
+
+    /** Settles and releases a finished request at once (a shared store does both in one round trip). */
+    default void finish(String keyId, Limits limits, long difference, String lease) {
+        if (difference != 0) {
+            settle(keyId, limits, difference);
+        }
+        release(keyId, lease);
+    }
 
     /** Stops background work and connections; state held elsewhere (leases, counters) stays. */
     @Override

@@ -16,4 +16,10 @@ public interface RateLimitPermit {
 
     /** Frees the concurrent-stream slot. */
     void release();
+
+    /** Settles and frees the slot of a finished request, in one store round trip where it can. */
+    default void finish(long actualTokens) {
+        settle(actualTokens);
+        release();
+    }
 }

@@ -1,13 +1,17 @@
 package dev.llmrelay.gateway.ratelimit;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -15,13 +19,14 @@ import org.slf4j.LoggerFactory;
 import dev.llmrelay.gateway.system.RedisClientOptions;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisException;
+import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisNoScriptException;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.resource.ClientResources;
-import io.lettuce.core.resource.Delay;
 
 /**
  * Limit state in Redis, shared by every gateway instance. Each decision is one Lua script, so it is atomic
@@ -39,68 +44,85 @@ final class RedisLimitStore implements LimitStore {
     private static final Logger log = LoggerFactory.getLogger(RedisLimitStore.class);
     private static final long WINDOW_MS = Duration.ofMinutes(1).toMillis();
     private static final Duration RECONNECT_PAUSE = Duration.ofSeconds(1);
+    private static final int RENEW_BATCH = 1000; // leases per renewal script: Lua's unpack takes a few thousand
 
-    // budget helpers shared by the scripts: load refills whole minutes since "next", save expires the
-    // hash once it would be full again anyway
+    // Both budgets of a key live in one hash (fields r, k and their common refill time "next"): one read and
+    // one write per decision. Every redis.call in a script costs ~1-2 us on top of the command, and a burst
+    // of admissions queues behind each other's scripts, so the scripts make as few calls as they can.
+    // load refills whole minutes since "next"; save expires the hash once it would be full again anyway.
     private static final String BUDGET = """
             local t = redis.call('TIME')
             local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-            local function load(key, limit, window)
-              local v = redis.call('HMGET', key, 'n', 'next')
-              local n, nxt = tonumber(v[1]), tonumber(v[2])
-              if not n then return limit, now + window end
+            local function load(key, rpm, tpm, window)
+              local v = redis.call('HMGET', key, 'r', 'k', 'next')
+              local r, k, nxt = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
+              if not r then return rpm, tpm, now + window end
               if now >= nxt then
                 local periods = math.floor((now - nxt) / window) + 1
-                n = math.min(limit, n + periods * limit)
+                r = math.min(rpm, r + periods * rpm)
+                k = math.min(tpm, k + periods * tpm)
                 nxt = nxt + periods * window
               end
-              return n, nxt
+              return r, k, nxt
             end
-            local function save(key, limit, window, n, nxt)
+            local function save(key, tpm, window, r, k, nxt)
               local debt = 0
-              if n < 0 then debt = math.ceil(-n / limit) end
-              redis.call('HSET', key, 'n', n, 'next', nxt)
+              if k < 0 then debt = math.ceil(-k / tpm) end
+              redis.call('HSET', key, 'r', r, 'k', k, 'next', nxt)
               redis.call('PEXPIRE', key, nxt - now + debt * window + 1000)
             end
             """;
 
-    // KEYS: requests, tokens, slots. ARGV: rpm, tpm, max streams, reserve, window ms, lease, lease ms.
+    // KEYS: budget, slots. ARGV: rpm, tpm, max streams, reserve, window ms, lease, lease ms.
     // Returns {outcome (0 admitted, 1 requests, 2 tokens, 3 streams), requests left, tokens left,
-    // ms to requests reset, ms to wait}
+    // ms to requests reset, ms to wait}. Expired leases are pruned only when the slots look full.
     private static final String ADMIT = BUDGET + """
             local rpm, tpm, streams, reserve = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
             local window = tonumber(ARGV[5])
-            local r, rnext = load(KEYS[1], rpm, window)
-            local k, knext = load(KEYS[2], tpm, window)
-            if r < 1 then return {1, r, k, rnext - now, rnext - now} end
+            local r, k, nxt = load(KEYS[1], rpm, tpm, window)
+            if r < 1 then return {1, r, k, nxt - now, nxt - now} end
             if k < reserve then
               local minutes = math.ceil((reserve - k) / tpm)
-              return {2, r, k, rnext - now, knext - now + (minutes - 1) * window}
+              return {2, r, k, nxt - now, nxt - now + (minutes - 1) * window}
             end
-            redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-            if redis.call('ZCARD', KEYS[3]) >= streams then return {3, r, k, rnext - now, 1000} end
-            save(KEYS[1], rpm, window, r - 1, rnext)
-            save(KEYS[2], tpm, window, k - reserve, knext)
+            local held = redis.call('ZCARD', KEYS[2])
+            if held >= streams then
+              held = held - redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+              if held >= streams then return {3, r, k, nxt - now, 1000} end
+            end
+            save(KEYS[1], tpm, window, r - 1, k - reserve, nxt)
             local lease = tonumber(ARGV[7])
-            redis.call('ZADD', KEYS[3], now + lease, ARGV[6])
-            redis.call('PEXPIRE', KEYS[3], lease)
-            return {0, r - 1, k - reserve, rnext - now, 0}
+            redis.call('ZADD', KEYS[2], now + lease, ARGV[6])
+            redis.call('PEXPIRE', KEYS[2], lease)
+            return {0, r - 1, k - reserve, nxt - now, 0}
             """;
 
-    // KEYS: tokens. ARGV: tpm, window ms, difference (charge > 0, refund < 0; a refund fills at most the limit)
-    private static final String SETTLE = BUDGET + """
-            local tpm, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-            local k, knext = load(KEYS[1], tpm, window)
-            save(KEYS[1], tpm, window, math.min(tpm, k - tonumber(ARGV[3])), knext)
+    // KEYS: budget, slots (or none). ARGV: rpm, tpm, window ms, difference (charge > 0, refund < 0; a refund
+    // fills at most the limit), lease to release (or none). Settle and release of a finished request in one
+    // round trip.
+    private static final String FINISH = BUDGET + """
+            local rpm, tpm, window, difference = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+            if difference ~= 0 then
+              local r, k, nxt = load(KEYS[1], rpm, tpm, window)
+              save(KEYS[1], tpm, window, r, math.min(tpm, k - difference), nxt)
+            end
+            if ARGV[5] then redis.call('ZREM', KEYS[2], ARGV[5]) end
             return 0
             """;
 
-    // KEYS: slots. ARGV: lease, lease ms. A lease that already expired is not brought back.
+    // KEYS: slots. ARGV: lease ms, then this instance's live leases on that key. Lapsed leases are pruned
+    // first, so a lease that already expired is not brought back.
     private static final String RENEW = """
             local t = redis.call('TIME')
             local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-            local lease = tonumber(ARGV[2])
-            local renewed = redis.call('ZADD', KEYS[1], 'XX', 'CH', now + lease, ARGV[1])
+            local lease = tonumber(ARGV[1])
+            redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+            local args = {}
+            for i = 2, #ARGV do
+              args[#args + 1] = now + lease
+              args[#args + 1] = ARGV[i]
+            end
+            local renewed = redis.call('ZADD', KEYS[1], 'XX', 'CH', unpack(args))
             if renewed > 0 then redis.call('PEXPIRE', KEYS[1], lease) end
             return renewed
             """;
@@ -117,11 +139,7 @@ final class RedisLimitStore implements LimitStore {
     RedisLimitStore(String url, Duration timeout, Duration lease) {
         RedisURI uri = RedisURI.create(url);
         uri.setTimeout(timeout);
-        // Lettuce's default reconnect backoff grows to 30 s; limits should be shared again soon after Redis is back
-        this.resources = ClientResources.builder()
-                .reconnectDelay(Delay.exponential(Duration.ofMillis(100), Duration.ofSeconds(2), 2,
-                        TimeUnit.MILLISECONDS))
-                .build();
+        this.resources = RedisClientOptions.resources();
         this.client = RedisClient.create(resources, uri);
         client.setOptions(RedisClientOptions.bounded(timeout));
         this.lease = lease;
@@ -157,8 +175,7 @@ final class RedisLimitStore implements LimitStore {
     public Decision admit(String keyId, Limits limits, long reserve) {
         String lease = UUID.randomUUID().toString();
         String slots = slotsKey(keyId);
-        List<Long> result = run(ADMIT, new String[] {
-                prefix(keyId) + "rpm:" + limits.requestsPerMinute(), tokensKey(keyId, limits), slots},
+        List<Long> result = run(ADMIT, new String[] {budgetKey(keyId, limits), slots},
                 Integer.toString(limits.requestsPerMinute()), Integer.toString(limits.tokensPerMinute()),
                 Integer.toString(limits.maxConcurrentStreams()), Long.toString(reserve), Long.toString(WINDOW_MS),
                 lease, Long.toString(this.lease.toMillis()));
@@ -177,8 +194,9 @@ final class RedisLimitStore implements LimitStore {
 
     @Override
     public void settle(String keyId, Limits limits, long difference) {
-        eval(SETTLE, ScriptOutputType.INTEGER, new String[] {tokensKey(keyId, limits)},
-                Integer.toString(limits.tokensPerMinute()), Long.toString(WINDOW_MS), Long.toString(difference));
+        eval(FINISH, ScriptOutputType.INTEGER, new String[] {budgetKey(keyId, limits)},
+                Integer.toString(limits.requestsPerMinute()), Integer.toString(limits.tokensPerMinute()),
+                Long.toString(WINDOW_MS), Long.toString(difference));
     }
 
     @Override
@@ -191,6 +209,19 @@ final class RedisLimitStore implements LimitStore {
         }
     }
 
+    /**
+     * One script, one round trip. It stays synchronous: once a request's end is visible to its client, its
+     * slot and refund are visible to every instance (a client that ends a stream and at once opens another
+     * elsewhere is not refused for the slot it just gave back).
+     */
+    @Override
+    public void finish(String keyId, Limits limits, long difference, String lease) {
+        liveLeases.remove(lease);
+        eval(FINISH, ScriptOutputType.INTEGER, new String[] {budgetKey(keyId, limits), slotsKey(keyId)},
+                Integer.toString(limits.requestsPerMinute()), Integer.toString(limits.tokensPerMinute()),
+                Long.toString(WINDOW_MS), Long.toString(difference), lease);
+    }
+
     /** Stops renewing and disconnects, releasing nothing: this instance's leases expire as a dead one's would. */
     @Override
     public void close() {
@@ -199,18 +230,43 @@ final class RedisLimitStore implements LimitStore {
         resources.shutdown(0, 2, TimeUnit.SECONDS);
     }
 
+    // one script per key holding live leases, all sent before waiting (Lettuce pipelines them on the
+    // connection), instead of one blocking round trip per lease
     private void renewLeases() {
-        for (Map.Entry<String, String> live : liveLeases.entrySet()) {
-            try {
-                eval(RENEW, ScriptOutputType.INTEGER, new String[] {live.getValue()}, live.getKey(),
-                        Long.toString(lease.toMillis()));
-            } catch (LimitStoreUnavailableException e) {
-                log.debug("lease renewal failed: {}", e.getMessage());
-                return;
-            } catch (RuntimeException e) {
-                log.warn("lease renewal failed", e);
-                return;
+        Map<String, List<String>> byKey = new HashMap<>();
+        liveLeases.forEach((id, slots) -> byKey.computeIfAbsent(slots, ignored -> new ArrayList<>()).add(id));
+        if (byKey.isEmpty()) {
+            return;
+        }
+        try {
+            RedisAsyncCommands<String, String> async = commands().getStatefulConnection().async();
+            String sha = digest(RENEW);
+            List<RedisFuture<Object>> sent = new ArrayList<>();
+            byKey.forEach((slots, leases) -> {
+                for (int from = 0; from < leases.size(); from += RENEW_BATCH) {
+                    List<String> args = new ArrayList<>(RENEW_BATCH + 1);
+                    args.add(Long.toString(lease.toMillis()));
+                    args.addAll(leases.subList(from, Math.min(leases.size(), from + RENEW_BATCH)));
+                    sent.add(async.evalsha(sha, ScriptOutputType.INTEGER, new String[] {slots},
+                            args.toArray(String[]::new)));
+                }
+            });
+            for (RedisFuture<Object> future : sent) {
+                try {
+                    future.get(lease.toMillis(), TimeUnit.MILLISECONDS);
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof RedisNoScriptException) { // Redis restarted: load it for next time
+                        commands().scriptLoad(RENEW);
+                    }
+                    throw e;
+                }
             }
+        } catch (LimitStoreUnavailableException | RedisException | ExecutionException | TimeoutException e) {
+            log.debug("lease renewal failed: {}", e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            log.warn("lease renewal failed", e);
         }
     }
 
@@ -219,8 +275,9 @@ final class RedisLimitStore implements LimitStore {
         return "llmrelay:limits:{" + keyId + "}:";
     }
 
-    private static String tokensKey(String keyId, Limits limits) {
-        return prefix(keyId) + "tpm:" + limits.tokensPerMinute();
+    // the limits are part of the key: changing one starts fresh counters
+    private static String budgetKey(String keyId, Limits limits) {
+        return prefix(keyId) + "budget:" + limits.requestsPerMinute() + ":" + limits.tokensPerMinute();
     }
 
     private static String slotsKey(String keyId) {
@@ -235,7 +292,7 @@ final class RedisLimitStore implements LimitStore {
     private Object eval(String script, ScriptOutputType type, String[] keys, String... args) {
         try {
             RedisCommands<String, String> commands = commands();
-            String sha = digests.computeIfAbsent(script, commands::digest);
+            String sha = digest(script);
             try {
                 return commands.evalsha(sha, type, keys, args);
             } catch (RedisNoScriptException e) {
@@ -244,6 +301,10 @@ final class RedisLimitStore implements LimitStore {
         } catch (RedisException e) {
             throw new LimitStoreUnavailableException(e.getMessage(), e);
         }
+    }
+
+    private String digest(String script) {
+        return digests.computeIfAbsent(script, text -> commands().digest(text));
     }
 
     private RedisCommands<String, String> commands() {

@@ -28,7 +28,8 @@ public record GatewayProperties(
         @DefaultValue Health health,
         @DefaultValue Routing routing,
         @DefaultValue Limits limits,
-        @DefaultValue Redis redis) {
+        @DefaultValue Redis redis,
+        @DefaultValue Degrade degrade) {
 
     /**
      * @param connect TCP connect to an upstream
@@ -79,15 +80,13 @@ public record GatewayProperties(
      * @param affinityMaxWaiting a replica with more requests waiting than this is overloaded: requests
      *                           with an affinity key (a conversation, an OpenAI {@code user}) leave it
      * @param affinityMaxKvCache a replica whose KV cache use (0..1) reaches this is overloaded too
-     * @param affinityKeys       affinity keys remembered (least recently used forgotten first)
      */
     public record Routing(
             @DefaultValue("2s") Duration scrapeInterval,
             @DefaultValue("1s") Duration scrapeTimeout,
             @DefaultValue("10s") Duration metricsMaxAge,
             @DefaultValue("4") int affinityMaxWaiting,
-            @DefaultValue("0.95") double affinityMaxKvCache,
-            @DefaultValue("10000") int affinityKeys) {
+            @DefaultValue("0.95") double affinityMaxKvCache) {
     }
 
     /**
@@ -117,5 +116,31 @@ public record GatewayProperties(
     public record Redis(
             @DefaultValue("redis://127.0.0.1:6379") String url,
             @DefaultValue("500ms") Duration timeout) {
+    }
+
+    /**
+     * Graceful degradation (degrade/, docs/operations.md). Each upstream pool admits at most an adaptive
+     * number of concurrent streams (Gradient2 fed with time to first token), kept within
+     * [{@code minLimit}, {@code maxLimit}]; past it a request is shed at once with 503 and
+     * {@code Retry-After: shedRetryAfter}. {@code minLimit == maxLimit} pins the limit. Off by default
+     * ({@code adaptiveLimit}): the limit only knows a pool's TTFT baseline after traffic, so an operator
+     * turns it on with bounds measured for the deployment (docs/operations.md); slots are counted either way.
+     * The switches and fallback routes are live policies (gateway.policy.poll-interval), not settings.
+     *
+     * @param rttTolerance how much slower than its long-term average a time to first token may get before
+     *                     the limit shrinks (Gradient2's tolerance; the library's default 1.5 let admitted
+     *                     streams' TTFT reach 2.5x the unloaded one in bench/degrade_overload.py, 1.1 kept 1.6x)
+     * @param queueSize    how many streams past the estimate the limit probes with (Gradient2's queue size;
+     *                     the library's default is 4, meant for short RPCs: each extra LLM stream waits a
+     *                     whole answer in the model's queue)
+     */
+    public record Degrade(
+            @DefaultValue("false") boolean adaptiveLimit,
+            @DefaultValue("64") int initialLimit,
+            @DefaultValue("16") int minLimit,
+            @DefaultValue("1024") int maxLimit,
+            @DefaultValue("1s") Duration shedRetryAfter,
+            @DefaultValue("1.1") double rttTolerance,
+            @DefaultValue("1") int queueSize) {
     }
 }

@@ -11,9 +11,9 @@ import org.springframework.context.SmartLifecycle;
 
 /**
  * Runs {@link #runOnce} on a thread of its own every interval while the application context runs; an
- * interval of zero or less turns it off. What the health prober and the load scraper share.
+ * interval of zero or less turns it off. What the health prober, the load scraper and the policy poller share.
  */
-abstract class PeriodicTask implements SmartLifecycle {
+public abstract class PeriodicTask implements SmartLifecycle {
 
     private static final Logger log = LoggerFactory.getLogger(PeriodicTask.class);
 
@@ -22,14 +22,14 @@ abstract class PeriodicTask implements SmartLifecycle {
     private final String offMessage;
     private ScheduledExecutorService scheduler;
 
-    PeriodicTask(String threadName, Duration interval, String offMessage) {
+    protected PeriodicTask(String threadName, Duration interval, String offMessage) {
         this.threadName = threadName;
         this.interval = interval;
         this.offMessage = offMessage;
     }
 
     /** One round; it must not throw (a throw would end the schedule). */
-    abstract void runOnce();
+    protected abstract void runOnce();
 
     @Override
     public void start() {

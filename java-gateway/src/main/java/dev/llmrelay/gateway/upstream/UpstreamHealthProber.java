@@ -38,7 +38,7 @@ class UpstreamHealthProber extends PeriodicTask {
     }
 
     @Override
-    void runOnce() {
+    protected void runOnce() {
         probeAll();
     }
 

@@ -40,7 +40,7 @@ class UpstreamLoadScraper extends PeriodicTask {
     }
 
     @Override
-    void runOnce() {
+    protected void runOnce() {
         scrapeAll();
     }
 

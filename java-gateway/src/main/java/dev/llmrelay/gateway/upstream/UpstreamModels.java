@@ -43,6 +43,11 @@ public class UpstreamModels {
                 .mapToInt(Integer::intValue).min();
     }
 
+    /** Whether some replica listed {@code model} in its {@code /v1/models}. */
+    public boolean listed(String model) {
+        return contextLength(model).isPresent();
+    }
+
     /** Takes a {@code /v1/models} body of {@code upstream}; a body that is not a model list is ignored. */
     void learn(Upstream upstream, String body) {
         JsonNode data;

@@ -1,10 +1,9 @@
 package dev.llmrelay.gateway.upstream;
 
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
@@ -30,8 +29,11 @@ import okhttp3.HttpUrl;
  * running ones) plus the calls sent to it since that scrape; without a fresh scrape it is the calls
  * this gateway has in flight there. Overloaded replicas (more waiting than
  * {@code gateway.routing.affinity-max-waiting}, or a full KV cache) come last. A request with an affinity
- * key goes back to the replica that served the key's last request while that one's fresh load shows it
- * is not overloaded, so a conversation's turns reuse the replica's prompt cache.
+ * key goes to the key's home replica while its fresh load shows it is not overloaded, so a conversation's
+ * turns reuse that replica's prompt cache. The home is chosen by rendezvous (highest random weight)
+ * hashing of the key and the replicas' names, so every gateway instance picks the same one without
+ * sharing any state; while it is overloaded, the key moves to the next replica in its own order (again
+ * the same on every instance), and it comes back once the home has recovered.
  */
 @Component
 public class UpstreamPool {
@@ -39,12 +41,13 @@ public class UpstreamPool {
     /** {@code model=http(s)://...}: a replica in that model's pool (model ids may hold '/' and ':') */
     private static final Pattern MODEL_ENTRY = Pattern.compile("(?i)^([^=]+)=(https?://.+)$");
 
+    /** The name of the pool of the upstreams named without a model (degradation routes and limits). */
+    public static final String DEFAULT_POOL = "default";
+
     private final List<Upstream> upstreams;
     private final AtomicInteger rotation = new AtomicInteger();
     private final GatewayProperties properties;
     private final long metricsMaxAgeNanos;
-    /** affinity key -> the replica that served its last request; least recently used dropped first */
-    private final Map<String, Upstream> affinity;
     /** models with a pool of their own; the upstreams named without a model serve every other model */
     private final Set<String> groupedModels;
     private final boolean anyModelPool;
@@ -53,13 +56,6 @@ public class UpstreamPool {
         this.properties = properties;
         GatewayProperties.Routing routing = properties.routing();
         this.metricsMaxAgeNanos = routing.metricsMaxAge().toNanos();
-        int affinityKeys = Math.max(1, routing.affinityKeys());
-        this.affinity = new LinkedHashMap<>(16, 0.75f, true) {
-            @Override
-            protected boolean removeEldestEntry(Map.Entry<String, Upstream> eldest) {
-                return size() > affinityKeys;
-            }
-        };
         List<Upstream> list = new ArrayList<>();
         for (String configured : properties.upstreams()) {
             String name = configured.strip();
@@ -120,6 +116,24 @@ public class UpstreamPool {
         return upstreams.stream().filter(u -> !Objects.equals(u.model(), pool)).collect(Collectors.toSet());
     }
 
+    /** The name of the pool a request for {@code model} goes to: the model when it has a pool of its own, else {@value #DEFAULT_POOL}. */
+    public String poolName(String model) {
+        return model != null && groupedModels.contains(model) ? model : DEFAULT_POOL;
+    }
+
+    /** Whether {@code name} is a pool ({@link #poolName}): a grouped model, or the default pool when it exists. */
+    public boolean isPool(String name) {
+        return groupedModels.contains(name) || (DEFAULT_POOL.equals(name) && anyModelPool);
+    }
+
+    /** Whether some replica of {@code model}'s pool is healthy and its breaker lets calls through. */
+    public boolean usable(String model) {
+        Set<Upstream> outside = outsidePool(model);
+        return upstreams.stream().anyMatch(u -> !outside.contains(u) && u.healthy()
+                && u.breaker().getState() != CircuitBreaker.State.OPEN
+                && u.breaker().getState() != CircuitBreaker.State.FORCED_OPEN);
+    }
+
     /**
      * One model per pool, for a list of every pool's models: the grouped models, and null for the
      * upstreams named without one (when there are any). Just {@code [null]} when nothing is grouped.
@@ -156,33 +170,50 @@ public class UpstreamPool {
         // scores are taken once above, so the sort sees stable values; stable sort keeps the rotated order among equals
         candidates.sort(Comparator.comparing(Candidate::overloaded).thenComparingLong(Candidate::score));
         if (affinityKey != null) {
-            Upstream preferred;
-            synchronized (affinity) {
-                preferred = affinity.get(affinityKey);
-            }
-            for (int i = 0; i < candidates.size(); i++) {
-                Candidate candidate = candidates.get(i);
-                // without a fresh load, "not overloaded" is unknown: no preference, the plain balance
-                if (candidate.upstream() == preferred && candidate.loadKnown() && !candidate.overloaded()) {
-                    candidates.add(0, candidates.remove(i));
-                    break;
-                }
-            }
+            preferHome(candidates, affinityKey);
         }
         for (Candidate candidate : candidates) {
             Upstream upstream = candidate.upstream();
             if (upstream.breaker().tryAcquirePermission()) {
                 upstream.inFlightCounter().incrementAndGet();
                 upstream.sent();
-                if (affinityKey != null) {
-                    synchronized (affinity) {
-                        affinity.put(affinityKey, upstream);
-                    }
-                }
                 return Optional.of(new UpstreamLease(upstream));
             }
         }
         return Optional.empty();
+    }
+
+    /**
+     * Moves the key's home to the front: the first candidate in the key's rendezvous order that is not
+     * overloaded. Without a fresh load there, "not overloaded" is unknown: no preference, the plain balance.
+     */
+    private static void preferHome(List<Candidate> candidates, String affinityKey) {
+        List<Candidate> byWeight = new ArrayList<>(candidates);
+        byWeight.sort(Comparator.comparingLong((Candidate c) -> weight(affinityKey, c.upstream().name())).reversed());
+        for (Candidate candidate : byWeight) {
+            if (candidate.loadKnown() && candidate.overloaded()) {
+                continue;
+            }
+            if (candidate.loadKnown()) {
+                candidates.remove(candidate);
+                candidates.add(0, candidate);
+            }
+            return;
+        }
+    }
+
+    /**
+     * The rendezvous weight of a replica for a key: a hash of both that every instance computes alike
+     * (FNV-1a over the UTF-8 bytes, then a 64-bit finaliser so near-equal names spread).
+     */
+    static long weight(String key, String replica) {
+        long hash = 0xcbf29ce484222325L;
+        for (byte b : (key + '\n' + replica).getBytes(StandardCharsets.UTF_8)) {
+            hash = (hash ^ (b & 0xff)) * 0x100000001b3L;
+        }
+        hash = (hash ^ (hash >>> 33)) * 0xff51afd7ed558ccdL;
+        hash = (hash ^ (hash >>> 33)) * 0xc4ceb9fe1a85ec53L;
+        return hash ^ (hash >>> 33);
     }
 
     private Candidate candidate(Upstream upstream, long now) {

@@ -185,6 +185,53 @@ class TextCompletionsApiTest extends GatewayTestSupport {
         assertThat(completionRequests(UPSTREAM_B)).isEqualTo(2);
     }
 
+    private int admin(String method, String path, String body) throws Exception {
+        Request request = new Request.Builder().url(url(path)).header("Authorization", "Bearer test-admin-token")
+                .method(method, body == null ? null : RequestBody.create(body, JSON)).build();
+        try (Response response = client.newCall(request).execute()) {
+            return response.code();
+        }
+    }
+
+    @Test
+    void theContentFilterChecksThePromptAndMasksTheTextStreamedOrNot() throws Exception {
+        assertThat(admin("PUT", "/admin/content-filter/lists/text-words",
+                "{\"action\":\"mask\",\"checkPrompt\":true,\"words\":[\"secret\"]}")).isEqualTo(200);
+        try {
+            String key = newKey();
+            for (String prompt : new String[] {"\"tell the secret\"", "[\"tell the secret\"]"}) {
+                try (Response response = client.newCall(completion(key, "{\"prompt\":" + prompt + "}", "text-cf-p")
+                        .build()).execute()) {
+                    assertThat(response.code()).isEqualTo(400);
+                    JsonNode error = mapper.readTree(response.body().string()).path("error");
+                    assertThat(error.path("code").asText()).isEqualTo("content_filter");
+                    assertThat(error.path("param").asText()).isEqualTo("prompt");
+                }
+            }
+            SseScript script = new SseScript().event(textChunk("m1", "my sec", null))
+                    .event(textChunk("m1", "ret is", null)).event(textChunk("m1", " out", "stop"))
+                    .event(textUsage("m1", 3, 3)).done();
+            bothUpstreams(script);
+            try (Response response = client.newCall(completion(key, "{\"prompt\":\"x\",\"stream\":true}",
+                    "text-cf-s").build()).execute()) {
+                StringBuilder text = new StringBuilder();
+                for (String event : dataEvents(lines(response))) {
+                    if (!event.equals("[DONE]")) {
+                        text.append(mapper.readTree(event).path("choices").path(0).path("text").asText());
+                    }
+                }
+                assertThat(text.toString()).isEqualTo("my ****** is out");
+            }
+            try (Response response = client.newCall(completion(key, "{\"prompt\":\"x\"}", "text-cf-n").build())
+                    .execute()) {
+                assertThat(mapper.readTree(response.body().string()).path("choices").path(0).path("text").asText())
+                        .isEqualTo("my ****** is out");
+            }
+        } finally {
+            admin("DELETE", "/admin/content-filter/lists/text-words", null);
+        }
+    }
+
     @Test
     void malformedRequestsAre400WithTheParamNamedAndNeverReachAnUpstream() throws Exception {
         bothUpstreams(paris("b1"));

@@ -2,9 +2,6 @@ package dev.llmrelay.gateway.conversation;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -94,7 +91,6 @@ class AbandonedRepliesTest {
     JdbcClient jdbc;
 
     private final ObjectMapper json = new ObjectMapper();
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
 
     private String status(String messageId) {
         return jdbc.sql("SELECT status FROM chat_message WHERE id = ?").param(messageId).query(String.class).single();
@@ -129,8 +125,9 @@ class AbandonedRepliesTest {
 
         // this gateway's own reply, being generated; its lease made to look as old as the stale one's
         GatedUpstream.GatedStream stream = upstream.nextStream();
-        String cookie = signIn();
-        HttpResponse<String> sent = post("/api/chat/messages", "{\"content\":\"hello\"}", cookie);
+        BrowserHttp browser = new BrowserHttp(port);
+        String cookie = browser.signIn(KEY);
+        HttpResponse<String> sent = browser.post("/api/chat/messages", "{\"content\":\"hello\"}", cookie);
         assertThat(sent.statusCode()).isEqualTo(200);
         String mine = json.readTree(sent.body()).path("messageId").asText();
         jdbc.sql("UPDATE chat_message SET created_at = ?, alive_at = ? WHERE id = ?")
@@ -150,20 +147,5 @@ class AbandonedRepliesTest {
             Thread.sleep(20);
         }
         assertThat(status(mine)).isEqualTo("complete");
-    }
-
-    private String signIn() throws Exception {
-        HttpResponse<String> response = post("/api/session", "{\"apiKey\":\"" + KEY + "\"}", null);
-        assertThat(response.statusCode()).isEqualTo(204);
-        return response.headers().firstValue("Set-Cookie").orElseThrow().split(";", 2)[0];
-    }
-
-    private HttpResponse<String> post(String path, String body, String cookie) throws Exception {
-        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
-        if (cookie != null) {
-            request.header("Cookie", cookie);
-        }
-        return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
     }
 }

@@ -1,15 +1,11 @@
 package dev.llmrelay.gateway.conversation;
 
-import static dev.llmrelay.gateway.conversation.SseClient.streamPath;
 import static dev.llmrelay.gateway.conversation.SseClient.textOf;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -69,59 +65,58 @@ class BrowserApiTest {
     ApiKeyService keys;
 
     private final ObjectMapper json = new ObjectMapper();
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    private BrowserHttp browser;
     private String cookie;
 
     @BeforeEach
     void signIn() throws Exception {
-        cookie = signInWith(KEY);
+        browser = new BrowserHttp(port);
+        cookie = browser.signIn(KEY);
     }
 
     // ---- session ------------------------------------------------------------------------
 
     @Test
     void signInSetsAnHttpOnlySameSiteStrictCookieThatIsSecureOnlyOverHttps() throws Exception {
-        HttpResponse<String> plain = post("/api/session", "{\"apiKey\":\"" + KEY + "\"}", null);
+        HttpResponse<String> plain = browser.post("/api/session", "{\"apiKey\":\"" + KEY + "\"}", null);
         assertThat(plain.statusCode()).isEqualTo(204);
         String setCookie = plain.headers().firstValue("Set-Cookie").orElseThrow();
         assertThat(setCookie).startsWith(BrowserSessionService.COOKIE + "=").contains("HttpOnly")
                 .contains("SameSite=Strict").contains("Path=/api").doesNotContain("Secure");
         assertThat(setCookie).doesNotContain(KEY);
 
-        HttpResponse<String> behindTls = http.send(HttpRequest.newBuilder(uri("/api/session"))
+        HttpResponse<String> behindTls = browser.send(browser.request("/api/session")
                 .header("Content-Type", "application/json").header("X-Forwarded-Proto", "https")
-                .POST(HttpRequest.BodyPublishers.ofString("{\"apiKey\":\"" + KEY + "\"}")).build(),
-                HttpResponse.BodyHandlers.ofString());
+                .POST(HttpRequest.BodyPublishers.ofString("{\"apiKey\":\"" + KEY + "\"}")), null);
         assertThat(behindTls.headers().firstValue("Set-Cookie").orElseThrow()).contains("Secure");
 
-        HttpResponse<String> who = get("/api/session", cookieHeader(setCookie));
+        HttpResponse<String> who = browser.get("/api/session", setCookie.split(";", 2)[0]);
         assertThat(who.statusCode()).isEqualTo(200);
         assertThat(json.readTree(who.body()).path("keyName").asText()).isNotBlank();
     }
 
     @Test
     void wrongKeyAndMissingSessionAreProblemDetails() throws Exception {
-        HttpResponse<String> wrong = post("/api/session", "{\"apiKey\":\"sk-wrong\"}", null);
+        HttpResponse<String> wrong = browser.post("/api/session", "{\"apiKey\":\"sk-wrong\"}", null);
         assertThat(wrong.statusCode()).isEqualTo(401);
         assertThat(wrong.headers().firstValue("Content-Type").orElse("")).startsWith("application/problem+json");
         assertThat(json.readTree(wrong.body()).path("status").asInt()).isEqualTo(401);
         assertThat(wrong.headers().firstValue("Set-Cookie")).isEmpty();
 
-        HttpResponse<String> noSession = get("/api/chat/conversations", null);
+        HttpResponse<String> noSession = browser.get("/api/chat/conversations", null);
         assertThat(noSession.statusCode()).isEqualTo(401);
         assertThat(noSession.headers().firstValue("Content-Type").orElse("")).startsWith("application/problem+json");
 
-        HttpResponse<String> malformed = post("/api/session", "{not json", null);
+        HttpResponse<String> malformed = browser.post("/api/session", "{not json", null);
         assertThat(malformed.statusCode()).isEqualTo(400);
     }
 
     @Test
     void signOutEndsTheSession() throws Exception {
-        HttpResponse<String> out = http.send(HttpRequest.newBuilder(uri("/api/session")).header("Cookie", cookie)
-                .DELETE().build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> out = browser.delete("/api/session", cookie);
         assertThat(out.statusCode()).isEqualTo(204);
         assertThat(out.headers().firstValue("Set-Cookie").orElseThrow()).contains("Max-Age=0");
-        assertThat(get("/api/session", cookie).statusCode()).isEqualTo(401);
+        assertThat(browser.get("/api/session", cookie).statusCode()).isEqualTo(401);
     }
 
     // ---- messages and streams -----------------------------------------------------------
@@ -143,11 +138,11 @@ class BrowserApiTest {
         assertThat(finish.path("usage").path("completion_tokens").asInt()).isEqualTo(3);
 
         // EventSource reconnects after the end with the last id: 204 makes it stop for good.
-        try (SseClient again = SseClient.open(http, url(streamPath(messageId)), cookie, "4")) {
+        try (SseClient again = browser.stream(messageId, cookie, "4")) {
             assertThat(again.status()).isEqualTo(204);
         }
 
-        JsonNode conversation = json.readTree(get("/api/chat/conversations/" + sent.path("conversationId").asText(),
+        JsonNode conversation = json.readTree(browser.get("/api/chat/conversations/" + sent.path("conversationId").asText(),
                 cookie).body());
         JsonNode reply = conversation.path("messages").get(1);
         assertThat(conversation.path("messages").get(0).path("content").asText()).isEqualTo("Say hello");
@@ -163,7 +158,7 @@ class BrowserApiTest {
         String messageId = send(null, "Count").path("messageId").asText();
 
         List<SseClient.Event> first = new ArrayList<>();
-        try (SseClient client = SseClient.open(http, url(streamPath(messageId)), cookie, null)) {
+        try (SseClient client = browser.stream(messageId, cookie, null)) {
             assertThat(client.status()).isEqualTo(200);
             assertThat(client.response.headers().firstValue("Content-Type").orElse("")).startsWith("text/event-stream");
             first.add(client.next());
@@ -190,7 +185,7 @@ class BrowserApiTest {
                 int dropAfter = 1 + r * 7; // each reader loses its connection at a different event
                 results.add(pool.submit(() -> {
                     List<SseClient.Event> seen = new ArrayList<>();
-                    try (SseClient client = SseClient.open(http, url(streamPath(messageId)), cookie, null)) {
+                    try (SseClient client = browser.stream(messageId, cookie, null)) {
                         for (int i = 0; i < dropAfter; i++) {
                             seen.add(client.next());
                         }
@@ -222,7 +217,7 @@ class BrowserApiTest {
         GatedUpstream.GatedStream stream = upstream.nextStream();
         stream.token("A").token("B");
         String messageId = send(null, "Letters").path("messageId").asText();
-        try (SseClient client = SseClient.open(http, url(streamPath(messageId)), cookie, null)) {
+        try (SseClient client = browser.stream(messageId, cookie, null)) {
             assertThat(client.next().data()).contains("\"A\"");
             assertThat(client.next().data()).contains("\"B\"");
             stream.token("C").finish("stop", 1, 3);
@@ -238,22 +233,22 @@ class BrowserApiTest {
         JsonNode sent = send(null, "Private question");
         String messageId = sent.path("messageId").asText();
 
-        String sameKeyOtherSession = signInWith(KEY);
-        assertThat(SseClient.open(http, url(streamPath(messageId)), sameKeyOtherSession, null).status()).isEqualTo(404);
+        String sameKeyOtherSession = browser.signIn(KEY);
+        assertThat(browser.stream(messageId, sameKeyOtherSession, null).status()).isEqualTo(404);
         String conversationPath = "/api/chat/conversations/" + sent.path("conversationId").asText();
         // the same key sees the conversation, but only the sending session may follow the reply
-        assertThat(json.readTree(get(conversationPath, sameKeyOtherSession).body()).path("messages").get(1)
+        assertThat(json.readTree(browser.get(conversationPath, sameKeyOtherSession).body()).path("messages").get(1)
                 .path("followable").asBoolean()).isFalse();
-        assertThat(json.readTree(get(conversationPath, cookie).body()).path("messages").get(1)
+        assertThat(json.readTree(browser.get(conversationPath, cookie).body()).path("messages").get(1)
                 .path("followable").asBoolean()).isTrue();
-        assertThat(post(cancelPath(messageId), "", sameKeyOtherSession).statusCode()).isEqualTo(404);
+        assertThat(browser.post(cancelPath(messageId), "", sameKeyOtherSession).statusCode()).isEqualTo(404);
 
         String otherKey = keys.create(new ApiKeyService.KeyChanges("other", null, null, null, null)).plaintext();
-        String otherKeySession = signInWith(otherKey);
-        assertThat(SseClient.open(http, url(streamPath(messageId)), otherKeySession, null).status()).isEqualTo(404);
-        assertThat(get("/api/chat/conversations/" + sent.path("conversationId").asText(), otherKeySession)
+        String otherKeySession = browser.signIn(otherKey);
+        assertThat(browser.stream(messageId, otherKeySession, null).status()).isEqualTo(404);
+        assertThat(browser.get("/api/chat/conversations/" + sent.path("conversationId").asText(), otherKeySession)
                 .statusCode()).isEqualTo(404);
-        assertThat(json.readTree(get("/api/chat/conversations", otherKeySession).body()).path("conversations"))
+        assertThat(json.readTree(browser.get("/api/chat/conversations", otherKeySession).body()).path("conversations"))
                 .isEmpty();
 
         stream.token("ok").finish("stop", 1, 1);
@@ -267,10 +262,10 @@ class BrowserApiTest {
         JsonNode sent = send(null, "Tell a long story");
         String messageId = sent.path("messageId").asText();
 
-        try (SseClient client = SseClient.open(http, url(streamPath(messageId)), cookie, null)) {
+        try (SseClient client = browser.stream(messageId, cookie, null)) {
             client.next();
             client.next();
-            assertThat(post(cancelPath(messageId), "", cookie).statusCode()).isEqualTo(204);
+            assertThat(browser.post(cancelPath(messageId), "", cookie).statusCode()).isEqualTo(204);
             List<SseClient.Event> rest = client.drain();
             assertThat(rest).extracting(SseClient.Event::name).containsExactly("finish");
             assertThat(json.readTree(rest.get(0).data()).path("finish_reason").asText()).isEqualTo("stopped");
@@ -278,12 +273,12 @@ class BrowserApiTest {
         // the gateway hung up on the model-service, so generation stops there
         assertThat(stream.closedByGateway.await(30, TimeUnit.SECONDS)).isTrue();
 
-        JsonNode reply = json.readTree(get("/api/chat/conversations/" + sent.path("conversationId").asText(), cookie)
+        JsonNode reply = json.readTree(browser.get("/api/chat/conversations/" + sent.path("conversationId").asText(), cookie)
                 .body()).path("messages").get(1);
         assertThat(reply.path("status").asText()).isEqualTo("stopped");
         assertThat(reply.path("content").asText()).isEqualTo("Once upon a time");
-        assertThat(post(cancelPath(messageId), "", cookie).statusCode()).isEqualTo(204); // idempotent
-        assertThat(SseClient.open(http, url(streamPath(messageId)), cookie, "3").status()).isEqualTo(204);
+        assertThat(browser.post(cancelPath(messageId), "", cookie).statusCode()).isEqualTo(204); // idempotent
+        assertThat(browser.stream(messageId, cookie, "3").status()).isEqualTo(204);
     }
 
     @Test
@@ -309,14 +304,13 @@ class BrowserApiTest {
         assertThat(messages.get(1).path("content").asText()).isEqualTo("Paris.");
         assertThat(messages.get(2).path("content").asText()).isEqualTo("And its population?");
 
-        JsonNode list = json.readTree(get("/api/chat/conversations", cookie).body()).path("conversations");
+        JsonNode list = json.readTree(browser.get("/api/chat/conversations", cookie).body()).path("conversations");
         assertThat(list.get(0).path("id").asText()).isEqualTo(conversationId);
         assertThat(list.get(0).path("title").asText()).isEqualTo("Capital of France?");
 
-        HttpResponse<String> deleted = http.send(HttpRequest.newBuilder(uri("/api/chat/conversations/" + conversationId))
-                .header("Cookie", cookie).DELETE().build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> deleted = browser.delete("/api/chat/conversations/" + conversationId, cookie);
         assertThat(deleted.statusCode()).isEqualTo(204);
-        assertThat(get("/api/chat/conversations/" + conversationId, cookie).statusCode()).isEqualTo(404);
+        assertThat(browser.get("/api/chat/conversations/" + conversationId, cookie).statusCode()).isEqualTo(404);
     }
 
     @Test
@@ -324,7 +318,7 @@ class BrowserApiTest {
         GatedUpstream.GatedStream silent = upstream.nextStream();
         JsonNode first = send(null, "Never mind");
         assertThat(silent.started.await(30, TimeUnit.SECONDS)).isTrue();
-        assertThat(post(cancelPath(first.path("messageId").asText()), "", cookie).statusCode()).isEqualTo(204);
+        assertThat(browser.post(cancelPath(first.path("messageId").asText()), "", cookie).statusCode()).isEqualTo(204);
 
         upstream.nextStream().token("Sure.").finish("stop", 3, 1);
         JsonNode second = send(first.path("conversationId").asText(), "Something else");
@@ -336,7 +330,7 @@ class BrowserApiTest {
         JsonNode messages = json.readTree(lastBody).path("messages");
         assertThat(messages).hasSize(1);
         assertThat(messages.get(0).path("content").asText()).isEqualTo("Something else");
-        JsonNode stored = json.readTree(get("/api/chat/conversations/" + first.path("conversationId").asText(),
+        JsonNode stored = json.readTree(browser.get("/api/chat/conversations/" + first.path("conversationId").asText(),
                 cookie).body()).path("messages");
         assertThat(stored).extracting(m -> m.path("status").asText())
                 .containsExactly("complete", "stopped", "complete", "complete");
@@ -360,7 +354,7 @@ class BrowserApiTest {
             for (int i = 0; i < senders; i++) {
                 results.add(pool.submit(() -> {
                     start.await();
-                    return post("/api/chat/messages", body, cookie);
+                    return browser.post("/api/chat/messages", body, cookie);
                 }));
             }
             start.countDown();
@@ -383,60 +377,50 @@ class BrowserApiTest {
     @Test
     void aKeyOverItsRequestLimitGets429WithRetryAfterAndNothingIsStored() throws Exception {
         String limited = keys.create(new ApiKeyService.KeyChanges("limited", 1, null, null, null)).plaintext();
-        String session = signInWith(limited);
+        String session = browser.signIn(limited);
         upstream.nextStream().token("first").finish("stop", 1, 1);
-        JsonNode first = json.readTree(post("/api/chat/messages", "{\"content\":\"one\"}", session).body());
+        JsonNode first = json.readTree(browser.post("/api/chat/messages", "{\"content\":\"one\"}", session).body());
         readAll(first.path("messageId").asText(), null, session);
 
-        HttpResponse<String> refused = post("/api/chat/messages",
+        HttpResponse<String> refused = browser.post("/api/chat/messages",
                 "{\"conversationId\":\"" + first.path("conversationId").asText() + "\",\"content\":\"two\"}", session);
         assertThat(refused.statusCode()).isEqualTo(429);
         assertThat(refused.headers().firstValue("Retry-After")).isPresent();
         assertThat(refused.headers().firstValue("Content-Type").orElse("")).startsWith("application/problem+json");
-        JsonNode stored = json.readTree(get("/api/chat/conversations/" + first.path("conversationId").asText(),
+        JsonNode stored = json.readTree(browser.get("/api/chat/conversations/" + first.path("conversationId").asText(),
                 session).body());
         assertThat(stored.path("messages")).hasSize(2);
     }
 
     @Test
     void badInputGetsA4xxProblemDetail() throws Exception {
-        HttpResponse<String> empty = post("/api/chat/messages", "{\"content\":\"  \"}", cookie);
+        HttpResponse<String> empty = browser.post("/api/chat/messages", "{\"content\":\"  \"}", cookie);
         assertThat(empty.statusCode()).isEqualTo(400);
         assertThat(empty.headers().firstValue("Content-Type").orElse("")).startsWith("application/problem+json");
-        assertThat(post("/api/chat/messages", "{\"conversationId\":\"nope\",\"content\":\"hi\"}", cookie).statusCode())
+        assertThat(browser.post("/api/chat/messages", "{\"conversationId\":\"nope\",\"content\":\"hi\"}", cookie).statusCode())
                 .isEqualTo(404);
-        assertThat(post("/api/chat/messages", "[1,2]", cookie).statusCode()).isEqualTo(400);
-        assertThat(post("/api/chat/messages", "{\"conversationId\":{},\"content\":\"x\"}", cookie).statusCode())
+        assertThat(browser.post("/api/chat/messages", "[1,2]", cookie).statusCode()).isEqualTo(400);
+        assertThat(browser.post("/api/chat/messages", "{\"conversationId\":{},\"content\":\"x\"}", cookie).statusCode())
                 .isEqualTo(400);
-        assertThat(post("/api/chat/messages", json.createObjectNode().put("content", "x".repeat(32_001)).toString(),
+        assertThat(browser.post("/api/chat/messages", json.createObjectNode().put("content", "x".repeat(32_001)).toString(),
                 cookie).statusCode()).isEqualTo(400);
-        assertThat(post("/api/session", "{\"apiKey\":{}}", null).statusCode()).isEqualTo(400);
-        assertThat(post("/api/session", "{}", null).statusCode()).isEqualTo(400);
-        assertThat(SseClient.open(http, url(streamPath("no-such-message")), cookie, null).status()).isEqualTo(404);
+        assertThat(browser.post("/api/session", "{\"apiKey\":{}}", null).statusCode()).isEqualTo(400);
+        assertThat(browser.post("/api/session", "{}", null).statusCode()).isEqualTo(400);
+        assertThat(browser.stream("no-such-message", cookie, null).status()).isEqualTo(404);
 
         upstream.nextStream().token("x").finish("stop", 1, 1);
         String messageId = send(null, "hi").path("messageId").asText();
-        assertThat(SseClient.open(http, url(streamPath(messageId)), cookie, "abc").status()).isEqualTo(400);
+        assertThat(browser.stream(messageId, cookie, "abc").status()).isEqualTo(400);
         readAll(messageId, null);
     }
 
     // ---- helpers ------------------------------------------------------------------------
 
-    private String signInWith(String key) throws Exception {
-        HttpResponse<String> response = post("/api/session", "{\"apiKey\":\"" + key + "\"}", null);
-        assertThat(response.statusCode()).isEqualTo(204);
-        return cookieHeader(response.headers().firstValue("Set-Cookie").orElseThrow());
-    }
-
-    private static String cookieHeader(String setCookie) {
-        return setCookie.split(";", 2)[0];
-    }
-
     private JsonNode send(String conversationId, String content) throws Exception {
         String body = conversationId == null
                 ? json.createObjectNode().put("content", content).toString()
                 : json.createObjectNode().put("conversationId", conversationId).put("content", content).toString();
-        HttpResponse<String> response = post("/api/chat/messages", body, cookie);
+        HttpResponse<String> response = browser.post("/api/chat/messages", body, cookie);
         assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
         return json.readTree(response.body());
     }
@@ -446,7 +430,7 @@ class BrowserApiTest {
     }
 
     private List<SseClient.Event> readAll(String messageId, String lastEventId, String sessionCookie) throws Exception {
-        try (SseClient client = SseClient.open(http, url(streamPath(messageId)), sessionCookie, lastEventId)) {
+        try (SseClient client = browser.stream(messageId, sessionCookie, lastEventId)) {
             assertThat(client.status()).isEqualTo(200);
             return client.drain();
         }
@@ -454,30 +438,5 @@ class BrowserApiTest {
 
     private static String cancelPath(String messageId) {
         return "/api/chat/messages/" + messageId + "/cancel";
-    }
-
-    private URI uri(String path) {
-        return URI.create(url(path));
-    }
-
-    private String url(String path) {
-        return "http://127.0.0.1:" + port + path;
-    }
-
-    private HttpResponse<String> get(String path, String sessionCookie) throws Exception {
-        HttpRequest.Builder request = HttpRequest.newBuilder(uri(path)).GET();
-        if (sessionCookie != null) {
-            request.header("Cookie", sessionCookie);
-        }
-        return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
-    }
-
-    private HttpResponse<String> post(String path, String body, String sessionCookie) throws Exception {
-        HttpRequest.Builder request = HttpRequest.newBuilder(uri(path)).header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(body));
-        if (sessionCookie != null) {
-            request.header("Cookie", sessionCookie);
-        }
-        return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
     }
 }

@@ -3,11 +3,7 @@ package dev.llmrelay.gateway.conversation;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.time.Duration;
 
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.test.context.SpringBootTest;
@@ -45,18 +41,17 @@ class BrowserApiWithoutUpstreamTest {
     int port;
 
     private final ObjectMapper json = new ObjectMapper();
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
 
     @Test
     void sendingWhileNoUpstreamIsHealthyAnswers503ProblemWithRetryAfterAndStoresNothing() throws Exception {
-        HttpResponse<String> signIn = post("/api/session", "{\"apiKey\":\"" + KEY + "\"}", null);
-        String cookie = signIn.headers().firstValue("Set-Cookie").orElseThrow().split(";", 2)[0];
+        BrowserHttp browser = new BrowserHttp(port);
+        String cookie = browser.signIn(KEY);
 
         // Until the first health probe has failed, a message may still be accepted and then fail on
         // its stream; once the upstream is known to be down, the POST itself is refused.
         HttpResponse<String> refused = null;
         for (int attempt = 0; attempt < 200 && refused == null; attempt++) {
-            HttpResponse<String> response = post("/api/chat/messages", "{\"content\":\"hello?\"}", cookie);
+            HttpResponse<String> response = browser.post("/api/chat/messages", "{\"content\":\"hello?\"}", cookie);
             if (response.statusCode() == 503) {
                 refused = response;
             } else {
@@ -71,25 +66,11 @@ class BrowserApiWithoutUpstreamTest {
         assertThat(problem.path("status").asInt()).isEqualTo(503);
         assertThat(problem.path("code").asText()).isEqualTo("upstream_unavailable");
 
-        for (JsonNode conversation : json.readTree(get("/api/chat/conversations", cookie).body()).path("conversations")) {
-            JsonNode messages = json.readTree(get("/api/chat/conversations/" + conversation.path("id").asText(),
+        for (JsonNode conversation : json.readTree(browser.get("/api/chat/conversations", cookie).body()).path("conversations")) {
+            JsonNode messages = json.readTree(browser.get("/api/chat/conversations/" + conversation.path("id").asText(),
                     cookie).body()).path("messages");
             // only messages accepted before the probe noticed; each of them ended as an error
             assertThat(messages.get(messages.size() - 1).path("status").asText()).isIn("error", "streaming");
         }
-    }
-
-    private HttpResponse<String> get(String path, String cookie) throws Exception {
-        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
-                .header("Cookie", cookie).GET().build(), HttpResponse.BodyHandlers.ofString());
-    }
-
-    private HttpResponse<String> post(String path, String body, String cookie) throws Exception {
-        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
-        if (cookie != null) {
-            request.header("Cookie", cookie);
-        }
-        return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
     }
 }

@@ -1,15 +1,10 @@
 package dev.llmrelay.gateway.conversation;
 
-import static dev.llmrelay.gateway.conversation.SseClient.streamPath;
 import static dev.llmrelay.gateway.conversation.SseClient.textOf;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -95,14 +90,15 @@ class CrossInstanceRepliesTest {
     int portA;
 
     private final ObjectMapper json = new ObjectMapper();
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    private BrowserHttp onA;
+    private BrowserHttp onB;
     private String cookie;
 
     @BeforeEach
     void signIn() throws Exception {
-        HttpResponse<String> response = post(portA, "/api/session", "{\"apiKey\":\"" + KEY + "\"}");
-        assertThat(response.statusCode()).isEqualTo(204);
-        cookie = response.headers().firstValue("Set-Cookie").orElseThrow().split(";", 2)[0];
+        onA = new BrowserHttp(portA);
+        onB = new BrowserHttp(portB);
+        cookie = onA.signIn(KEY);
     }
 
     @Test
@@ -114,22 +110,22 @@ class CrossInstanceRepliesTest {
 
         // B follows before A has logged any event: it waits for them live
         List<SseClient.Event> first = new ArrayList<>();
-        try (SseClient client = SseClient.open(http, url(portB, streamPath(messageId)), cookie, null)) {
+        try (SseClient client = onB.stream(messageId, cookie, null)) {
             assertThat(client.status()).isEqualTo(200);
             stream.token("One").token(", two");
             first.add(client.next());
             first.add(client.next());
             // B shows the text so far and refuses a second send while A still generates
-            JsonNode shown = json.readTree(get(portB, "/api/chat/conversations/" + conversationId).body());
+            JsonNode shown = json.readTree(onB.get("/api/chat/conversations/" + conversationId, cookie).body());
             assertThat(shown.path("messages").get(1).path("content").asText()).isEqualTo("One, two");
-            HttpResponse<String> second = post(portB, "/api/chat/messages", json.createObjectNode()
-                    .put("conversationId", conversationId).put("content", "again").toString());
+            HttpResponse<String> second = onB.post("/api/chat/messages", json.createObjectNode()
+                    .put("conversationId", conversationId).put("content", "again").toString(), cookie);
             assertThat(second.statusCode()).isEqualTo(409);
         } // the browser drops here
         assertThat(first).extracting(SseClient.Event::id).containsExactly("1", "2");
 
         stream.token(", three").finish("stop", 4, 3);
-        List<SseClient.Event> rest = readAll(portB, messageId, "2");
+        List<SseClient.Event> rest = readAll(onB, messageId, "2");
         assertThat(rest).extracting(SseClient.Event::id).containsExactly("3", "4");
         assertThat(rest).extracting(SseClient.Event::name).containsExactly("token", "finish");
         List<SseClient.Event> all = new ArrayList<>(first);
@@ -137,10 +133,10 @@ class CrossInstanceRepliesTest {
         assertThat(textOf(all)).isEqualTo("One, two, three");
 
         // a reload on B right after the end replays the whole reply once; past its end there is nothing
-        List<SseClient.Event> replay = readAll(portB, messageId, null);
+        List<SseClient.Event> replay = readAll(onB, messageId, null);
         assertThat(replay).extracting(SseClient.Event::id).containsExactly("1", "2", "3", "4");
         assertThat(textOf(replay)).isEqualTo("One, two, three");
-        assertThat(SseClient.open(http, url(portB, streamPath(messageId)), cookie, "4").status()).isEqualTo(204);
+        assertThat(onB.stream(messageId, cookie, "4").status()).isEqualTo(204);
     }
 
     @Test
@@ -149,9 +145,9 @@ class CrossInstanceRepliesTest {
         stream.token("Once upon");
         String messageId = send(null, "Tell a long story").path("messageId").asText();
 
-        try (SseClient client = SseClient.open(http, url(portB, streamPath(messageId)), cookie, null)) {
+        try (SseClient client = onB.stream(messageId, cookie, null)) {
             assertThat(client.next().name()).isEqualTo("token");
-            assertThat(post(portB, "/api/chat/messages/" + messageId + "/cancel", "").statusCode()).isEqualTo(204);
+            assertThat(onB.post("/api/chat/messages/" + messageId + "/cancel", "", cookie).statusCode()).isEqualTo(204);
             List<SseClient.Event> rest = client.drain();
             assertThat(rest).extracting(SseClient.Event::name).containsExactly("finish");
             assertThat(json.readTree(rest.get(0).data()).path("finish_reason").asText()).isEqualTo("stopped");
@@ -166,53 +162,74 @@ class CrossInstanceRepliesTest {
         String messageId = send(null, "Wait for it").path("messageId").asText();
         REDIS.stop();
         try {
-            try (SseClient client = SseClient.open(http, url(portB, streamPath(messageId)), cookie, null)) {
+            try (SseClient client = onB.stream(messageId, cookie, null)) {
                 assertThat(client.status()).isEqualTo(503);
                 assertThat(client.response.headers().firstValue("Content-Type").orElse(""))
                         .startsWith("application/problem+json");
             }
-            HttpResponse<String> cancel = post(portB, "/api/chat/messages/" + messageId + "/cancel", "");
+            HttpResponse<String> cancel = onB.post("/api/chat/messages/" + messageId + "/cancel", "", cookie);
             assertThat(cancel.statusCode()).isEqualTo(503);
             assertThat(json.readTree(cancel.body()).path("code").asText()).isEqualTo("replies_unavailable");
         } finally {
             REDIS.start();
         }
         // A still serves and stops its own reply
-        assertThat(post(portA, "/api/chat/messages/" + messageId + "/cancel", "").statusCode()).isEqualTo(204);
+        assertThat(onA.post("/api/chat/messages/" + messageId + "/cancel", "", cookie).statusCode()).isEqualTo(204);
         assertThat(stream.closedByGateway.await(30, TimeUnit.SECONDS)).isTrue();
+    }
+
+    @Test
+    void eventsLoggedWhileRedisIsDownReachTheSharedStreamInOrderOnceItIsBack() throws Exception {
+        GatedUpstream.GatedStream stream = upstream.nextStream();
+        String messageId = send(null, "Count through an outage").path("messageId").asText();
+        stream.token("One");
+        try (SseClient followed = onB.stream(messageId, cookie, null)) {
+            assertThat(followed.next().id()).isEqualTo("1"); // event 1 is in Redis
+        }
+        REDIS.stop(); // comes back empty: a restarted Redis without persistence
+        try {
+            stream.token(", two");
+            try (SseClient own = onA.stream(messageId, cookie, "1")) {
+                assertThat(own.next().id()).isEqualTo("2"); // A logged event 2 while Redis was down
+            }
+        } finally {
+            REDIS.start();
+        }
+        stream.token(", three").finish("stop", 4, 3);
+
+        // B replays the whole reply from Redis once A has caught up: every event once, in order
+        List<SseClient.Event> replay = null;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            try (SseClient followed = onB.stream(messageId, cookie, null)) {
+                if (followed.status() == 200) {
+                    List<SseClient.Event> events = followed.drain();
+                    if (!events.isEmpty() && events.get(events.size() - 1).name().equals("finish")) {
+                        replay = events;
+                        break;
+                    }
+                }
+            }
+            Thread.sleep(200);
+        }
+        assertThat(replay).as("B never saw the reply's end").isNotNull();
+        assertThat(replay).extracting(SseClient.Event::id).containsExactly("1", "2", "3", "4");
+        assertThat(textOf(replay)).isEqualTo("One, two, three");
     }
 
     // ---- helpers ------------------------------------------------------------------------
 
     private JsonNode send(String conversationId, String content) throws Exception {
-        HttpResponse<String> response = post(portA, "/api/chat/messages",
-                json.createObjectNode().put("conversationId", conversationId).put("content", content).toString());
+        HttpResponse<String> response = onA.post("/api/chat/messages",
+                json.createObjectNode().put("conversationId", conversationId).put("content", content).toString(), cookie);
         assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
         return json.readTree(response.body());
     }
 
-    private HttpResponse<String> get(int port, String path) throws Exception {
-        return http.send(HttpRequest.newBuilder(URI.create(url(port, path))).header("Cookie", cookie).GET().build(),
-                HttpResponse.BodyHandlers.ofString());
-    }
-
-    private List<SseClient.Event> readAll(int port, String messageId, String lastEventId) throws Exception {
-        try (SseClient client = SseClient.open(http, url(port, streamPath(messageId)), cookie, lastEventId)) {
+    private List<SseClient.Event> readAll(BrowserHttp instance, String messageId, String lastEventId) throws Exception {
+        try (SseClient client = instance.stream(messageId, cookie, lastEventId)) {
             assertThat(client.status()).isEqualTo(200);
             return client.drain();
         }
-    }
-
-    private static String url(int port, String path) {
-        return "http://127.0.0.1:" + port + path;
-    }
-
-    private HttpResponse<String> post(int port, String path, String body) throws Exception {
-        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url(port, path)))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
-        if (cookie != null) {
-            request.header("Cookie", cookie);
-        }
-        return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
     }
 }

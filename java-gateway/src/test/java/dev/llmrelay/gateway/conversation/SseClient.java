@@ -16,11 +16,11 @@ import java.util.List;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 /** Reads a text/event-stream the way EventSource does: id, event, data lines, comments skipped. */
-final class SseClient implements AutoCloseable {
+public final class SseClient implements AutoCloseable {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    record Event(String id, String name, String data) {
+    public record Event(String id, String name, String data) {
     }
 
     final HttpResponse<InputStream> response;
@@ -31,7 +31,7 @@ final class SseClient implements AutoCloseable {
         this.reader = new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8));
     }
 
-    static SseClient open(HttpClient http, String url, String cookie, String lastEventId)
+    public static SseClient open(HttpClient http, String url, String cookie, String lastEventId)
             throws IOException, InterruptedException {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(60))
                 .header("Accept", "text/event-stream").header("Cookie", cookie).GET();
@@ -41,12 +41,12 @@ final class SseClient implements AutoCloseable {
         return new SseClient(http.send(request.build(), HttpResponse.BodyHandlers.ofInputStream()));
     }
 
-    int status() {
+    public int status() {
         return response.statusCode();
     }
 
     /** The next event, or null at the end of the stream. */
-    Event next() throws IOException {
+    public Event next() throws IOException {
         String id = null;
         String name = "message";
         StringBuilder data = null;
@@ -84,12 +84,12 @@ final class SseClient implements AutoCloseable {
     }
 
     /** The page's stream of one reply. */
-    static String streamPath(String messageId) {
+    public static String streamPath(String messageId) {
         return "/api/chat/messages/" + messageId + "/stream";
     }
 
     /** Every event until the server ends the stream. */
-    List<Event> drain() throws IOException {
+    public List<Event> drain() throws IOException {
         List<Event> events = new ArrayList<>();
         Event event;
         while ((event = next()) != null) {
@@ -99,7 +99,7 @@ final class SseClient implements AutoCloseable {
     }
 
     /** The reply text carried by the {@code token} events. */
-    static String textOf(List<Event> events) throws IOException {
+    public static String textOf(List<Event> events) throws IOException {
         StringBuilder text = new StringBuilder();
         for (Event event : events) {
             if (event.name().equals("token")) {

@@ -15,6 +15,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.ObjLongConsumer;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -161,15 +162,32 @@ class RedisKeyRateLimiterTest extends KeyRateLimiterTest {
 
     @Test
     void aSettlementOnOneGatewayIsSeenByTheOther() {
+        settledOnOneGatewaySeenByTheOther(12, (permit, tokens) -> {
+            permit.settle(tokens);
+            permit.release();
+        });
+    }
+
+    @Test
+    void finishSettlesAndFreesTheSlotInOneCallSeenByTheOtherInstance() {
+        settledOnOneGatewaySeenByTheOther(26, RateLimitPermit::finish);
+    }
+
+    /**
+     * A refund on A, then a charge on B, each seen by the other; {@code end} ends a request with its usage
+     * (settles and frees its slot: the key allows one stream at a time).
+     */
+    private void settledOnOneGatewaySeenByTheOther(long keyId, ObjLongConsumer<RateLimitPermit> end) {
         KeyRateLimiter a = gateway(StoreFailure.FAIL_CLOSED);
         KeyRateLimiter b = gateway(StoreFailure.FAIL_CLOSED);
-        ApiKey key = key(12, 100, 1000, 10);
+        ApiKey key = key(keyId, 100, 1000, 1);
 
         RateLimitPermit first = a.admit(key, 800);
-        first.settle(50); // refund 750
+        end.accept(first, 50); // refund 750
         RateLimitPermit second = b.admit(key, 900);
         assertThat(second.headers().get("X-RateLimit-Remaining-Tokens")).isEqualTo("50");
-        second.settle(950); // charge 50 more than reserved
+        end.accept(second, 950); // charge 50 more than reserved
+        end.accept(second, 950); // idempotent: charged once
         assertThatThrownBy(() -> a.admit(key, 1))
                 .isInstanceOfSatisfying(RateLimitExceededException.class, e -> {
                     assertThat(e.limit()).isEqualTo("tokens");

@@ -14,11 +14,15 @@ import org.junit.jupiter.api.Tag;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.autoconfigure.actuate.observability.AutoConfigureObservability;
 import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.context.ConfigurableApplicationContext;
+import org.springframework.core.env.Environment;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 
+import dev.llmrelay.gateway.GatewayApplication;
 import dev.llmrelay.gateway.keys.ApiKeyService;
 import dev.llmrelay.gateway.keys.ApiKeyService.KeyChanges;
 import dev.llmrelay.gateway.upstream.Upstream;
@@ -98,6 +102,8 @@ public abstract class GatewayTestSupport {
     protected UpstreamPool pool;
     @Autowired
     protected JdbcClient jdbc;
+    @Autowired
+    protected Environment environment;
 
     protected final OkHttpClient client = new OkHttpClient.Builder()
             .readTimeout(30, TimeUnit.SECONDS)
@@ -175,6 +181,30 @@ public abstract class GatewayTestSupport {
     /** Data lines only (no ping comments), with the "data:" prefix removed. */
     protected static List<String> dataEvents(List<String> lines) {
         return lines.stream().filter(l -> l.startsWith("data:")).map(l -> l.substring(5).strip()).toList();
+    }
+
+    /**
+     * A second gateway (a second application in this JVM, as a second process would be) on this test's
+     * database and upstreams, with polling and probes as here; {@code extraArgs} ({@code --name=value})
+     * add to or override them. The caller closes it.
+     */
+    protected ConfigurableApplicationContext startSecondGateway(String... extraArgs) {
+        List<String> args = new ArrayList<>(List.of(
+                // command-line arguments: they win over application.yml (builder properties would not)
+                "--server.port=0",
+                "--spring.datasource.url=" + environment.getProperty("spring.datasource.url"),
+                "--spring.datasource.username=" + environment.getProperty("spring.datasource.username", "sa"),
+                "--spring.datasource.password=" + environment.getProperty("spring.datasource.password", ""),
+                "--gateway.admin-token=" + environment.getProperty("gateway.admin-token"),
+                "--gateway.upstreams=" + UPSTREAM_A.baseUrl() + "," + UPSTREAM_B.baseUrl(),
+                "--gateway.health.interval=0",
+                "--gateway.routing.scrape-interval=0",
+                "--gateway.default-max-concurrent-streams=100",
+                "--gateway.web-dir=",
+                "--spring.jmx.enabled=false",
+                "--logging.level.root=WARN"));
+        args.addAll(List.of(extraArgs));
+        return new SpringApplicationBuilder(GatewayApplication.class).run(args.toArray(String[]::new));
     }
 
     /** Waits for a condition that the system reaches by itself (no timing is asserted). */

@@ -80,4 +80,26 @@ class GatewayPropertiesBindingTest {
         assertThat(p.redis().url()).isEqualTo("redis://cache:6380/2");
         assertThat(p.redis().timeout()).isEqualTo(Duration.ofMillis(250));
     }
+
+    @Test
+    void degradationEnvironmentVariablesBindAndTheLimitIsOffByDefault() {
+        GatewayProperties.Degrade defaults = bind(Map.of()).degrade();
+        assertThat(defaults.adaptiveLimit()).isFalse();
+        assertThat(defaults.shedRetryAfter()).isEqualTo(Duration.ofSeconds(1));
+        GatewayProperties.Degrade p = bind(Map.of(
+                "GATEWAY_DEGRADE_ADAPTIVE_LIMIT", "true",
+                "GATEWAY_DEGRADE_INITIAL_LIMIT", "12",
+                "GATEWAY_DEGRADE_MIN_LIMIT", "3",
+                "GATEWAY_DEGRADE_MAX_LIMIT", "40",
+                "GATEWAY_DEGRADE_SHED_RETRY_AFTER", "2s",
+                "GATEWAY_DEGRADE_RTT_TOLERANCE", "1.1",
+                "GATEWAY_DEGRADE_QUEUE_SIZE", "2")).degrade();
+        assertThat(p.adaptiveLimit()).isTrue();
+        assertThat(p.initialLimit()).isEqualTo(12);
+        assertThat(p.minLimit()).isEqualTo(3);
+        assertThat(p.maxLimit()).isEqualTo(40);
+        assertThat(p.shedRetryAfter()).isEqualTo(Duration.ofSeconds(2));
+        assertThat(p.rttTolerance()).isEqualTo(1.1);
+        assertThat(p.queueSize()).isEqualTo(2);
+    }
 }

@@ -115,36 +115,36 @@ class LoadAwareRoutingTest extends GatewayTestSupport {
 
     @Test
     void aUsersTurnsStayOnOneReplicaUntilItIsOverloaded() throws Exception {
-        waitingA.set(3);
-        waitingB.set(0);
         vllmLike(UPSTREAM_A, waitingA);
         vllmLike(UPSTREAM_B, waitingB);
         scrape();
         String key = newKey();
-        send(key, "\"user\":\"alice\"", "alice-1"); // B: the idle one
-        assertThat(UPSTREAM_B.chatRequests()).isEqualTo(1);
+        send(key, "\"user\":\"alice\"", "alice-1"); // alice's home (rendezvous hashing, the same on every instance)
+        boolean onA = UPSTREAM_A.chatRequests() == 1;
+        ScriptedUpstream home = onA ? UPSTREAM_A : UPSTREAM_B;
+        ScriptedUpstream other = onA ? UPSTREAM_B : UPSTREAM_A;
+        AtomicInteger homeWaiting = onA ? waitingA : waitingB;
 
-        // B gets busier than A but is not overloaded (3 waiting, the limit is 4): alice stays on B,
-        // requests without a user go to A
-        waitingA.set(0);
-        waitingB.set(3);
+        // home busier than the other but not overloaded (3 waiting, the limit is 4): alice stays,
+        // requests without a user go to the other
+        homeWaiting.set(3);
         scrape();
         send(key, "\"user\":\"alice\"", "alice-2");
         send(key, null, "anonymous-1");
         send(key, "\"user\":\"alice\"", "alice-3");
-        assertThat(UPSTREAM_B.chatRequests()).isEqualTo(3);
-        assertThat(UPSTREAM_A.chatRequests()).isEqualTo(1);
+        assertThat(home.chatRequests()).isEqualTo(3);
+        assertThat(other.chatRequests()).isEqualTo(1);
 
-        // B overloaded (5 waiting): alice moves to A, and stays there once B has recovered
-        waitingB.set(5);
+        // home overloaded (5 waiting): alice moves to the other, and back home once it has recovered
+        homeWaiting.set(5);
         scrape();
         send(key, "\"user\":\"alice\"", "alice-4");
-        assertThat(UPSTREAM_A.chatRequests()).isEqualTo(2);
-        waitingB.set(0);
+        assertThat(other.chatRequests()).isEqualTo(2);
+        homeWaiting.set(0);
         scrape();
         send(key, "\"user\":\"alice\"", "alice-5");
-        assertThat(UPSTREAM_A.chatRequests()).isEqualTo(3);
-        assertThat(UPSTREAM_B.chatRequests()).isEqualTo(3);
+        assertThat(home.chatRequests()).isEqualTo(4);
+        assertThat(other.chatRequests()).isEqualTo(2);
     }
 
     @Test

@@ -64,6 +64,61 @@ class UpstreamPoolTest {
         assertThat(a.breaker().getMetrics().getNumberOfFailedCalls()).isEqualTo(1);
     }
 
+    /** Every replica of {@code pool} with a fresh load: {@code waiting} queued on {@code busy}, none elsewhere. */
+    private static void loads(UpstreamPool pool, String busy, int waiting) {
+        for (Upstream upstream : pool.upstreams()) {
+            upstream.load(new UpstreamLoad(upstream.name().equals(busy) ? waiting : 0, 1, Double.NaN,
+                    System.nanoTime()));
+        }
+    }
+
+    private static String home(UpstreamPool pool, String affinityKey) {
+        UpstreamLease lease = pool.acquire(Set.of(), affinityKey).orElseThrow();
+        lease.released();
+        return lease.upstream().name();
+    }
+
+    @Test
+    void twoInstancesSendAKeyToTheSameReplicaWithoutSharingStateAndMoveItOnlyWhileItIsOverloaded() {
+        // two gateway instances: pools of their own over the same replicas, listed in different orders
+        UpstreamPool first = pool("http://a:1,http://b:1,http://c:1");
+        UpstreamPool second = pool("http://c:1,http://a:1,http://b:1");
+        loads(first, null, 0);
+        loads(second, null, 0);
+        Set<String> homes = new java.util.HashSet<>();
+        for (int i = 0; i < 60; i++) {
+            String key = "conversation:" + i;
+            String home = home(first, key);
+            for (int turn = 0; turn < 3; turn++) { // the next turns, on either instance
+                assertThat(home(second, key)).as(key).isEqualTo(home);
+                assertThat(home(first, key)).as(key).isEqualTo(home);
+            }
+            homes.add(home);
+        }
+        assertThat(homes).containsExactlyInAnyOrder("http://a:1", "http://b:1", "http://c:1");
+
+        String key = "user:7:alice";
+        String home = home(first, key);
+        // busier but not overloaded (4 waiting, the limit): the key stays; a request without one does not
+        loads(first, home, 4);
+        loads(second, home, 4);
+        assertThat(home(first, key)).isEqualTo(home);
+        assertThat(home(second, key)).isEqualTo(home);
+        assertThat(home(first, null)).isNotEqualTo(home);
+        // overloaded (5 waiting): both instances move the key to the same other replica
+        loads(first, home, 5);
+        loads(second, home, 5);
+        String moved = home(first, key);
+        assertThat(moved).isNotEqualTo(home);
+        assertThat(home(second, key)).isEqualTo(moved);
+        assertThat(home(first, key)).isEqualTo(moved);
+        // recovered: back home on both
+        loads(first, home, 0);
+        loads(second, home, 0);
+        assertThat(home(first, key)).isEqualTo(home);
+        assertThat(home(second, key)).isEqualTo(home);
+    }
+
     @Test
     void pathsAreAppendedToTheBaseUrl() {
         UpstreamPool pool = pool("http://model:6006/");
