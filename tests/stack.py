@@ -160,7 +160,10 @@ def _stop_all() -> None:
 def start_model_service(port: int, env: dict[str, str] | None = None, *, timeout_s: float = 300,
                         log_dir: Path | None = None) -> ManagedProcess:
     """The real model-service (`python -m model_service`) on 127.0.0.1:port, waited until /health is 200."""
+    # This checkout's source first: the shared venv's editable install may point at another checkout.
+    source = str(REPO / "model-service" / "src")
     full_env = {**os.environ, "MODEL_SERVICE_HOST": "127.0.0.1", "MODEL_SERVICE_PORT": str(port),
+                "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])),
                 **(env or {})}
     model_dir = Path(full_env.get("MODEL_SERVICE_MODEL_PATH", DEFAULT_MODEL_DIR))
     if not (model_dir / "config.json").is_file():

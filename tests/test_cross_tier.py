@@ -224,3 +224,65 @@ def test_the_content_filter_refuses_a_prompt_and_masks_or_blocks_the_real_answer
     finally:
         admin(gateway, "DELETE", "/admin/content-filter/lists/cities")
         admin(gateway, "DELETE", "/admin/content-filter/lists/forbidden")
+
+
+# -- tool calls: the gateway passes `tools` and `tool_choice` through, relays the `delta.tool_calls` chunks of
+# a stream unchanged, builds a non-streamed reply's `message.tool_calls` from the upstream stream
+# (ChatCompletionAggregator), and bills the tokens either way.
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Get the current weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"},
+                                                   "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                   "required": ["city", "unit"], "additionalProperties": False}}}
+TIME = {"type": "function", "function": {
+    "name": "get_time", "description": "Get the local time in a timezone",
+    "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}}, "required": ["timezone"]}}}
+ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
+FORCED = {"messages": ASK, "tools": [WEATHER, TIME], "tool_choice": "required", "max_tokens": 200}
+
+
+@pytest.fixture(scope="module")
+def forced_call(model_service) -> list[tuple[str, dict]]:
+    """The call the model-service itself makes for FORCED (greedy), to compare the gateway's against."""
+    reply = openai.OpenAI(base_url=model_service.url + "/v1", api_key=UPSTREAM_KEY, max_retries=0,
+                          timeout=120).chat.completions.create(model="smollm2-135m-instruct", **FORCED)
+    return [(c.function.name, json.loads(c.function.arguments)) for c in reply.choices[0].message.tool_calls]
+
+
+def usage_row(gateway, request_id: str) -> dict:
+    return wait_for(lambda: [r for r in usage_rows(gateway) if r.get("requestId") == request_id],
+                    what="the usage row")[0]
+
+
+def test_non_stream_tool_call_through_the_gateway(client, gateway, forced_call):
+    reply = client.chat.completions.create(model="smollm2-135m-instruct", **FORCED,
+                                           extra_headers={"X-Request-Id": "tools-plain"})
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None
+    assert [c.type for c in choice.message.tool_calls] == ["function"] * len(forced_call)
+    assert all(c.id.startswith("call_") for c in choice.message.tool_calls)
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in choice.message.tool_calls] == forced_call
+    row = usage_row(gateway, "tools-plain")
+    assert (row["promptTokens"], row["completionTokens"]) == (reply.usage.prompt_tokens, reply.usage.completion_tokens)
+    assert reply.usage.completion_tokens > 0
+
+
+def test_streamed_tool_call_through_the_gateway(client, gateway, forced_call):
+    chunks = list(client.chat.completions.create(model="smollm2-135m-instruct", **FORCED, stream=True,
+                                                 stream_options={"include_usage": True},
+                                                 extra_headers={"X-Request-Id": "tools-stream"}))
+    calls: dict[int, dict] = {}
+    for chunk in chunks:
+        for fragment in (chunk.choices[0].delta.tool_calls or ()) if chunk.choices else ():
+            if fragment.id is not None:
+                calls[fragment.index] = {"name": fragment.function.name, "arguments": ""}
+            calls[fragment.index]["arguments"] += fragment.function.arguments or ""
+    assert [(c["name"], json.loads(c["arguments"])) for _, c in sorted(calls.items())] == forced_call
+    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finish == ["tool_calls"]
+    usage = chunks[-1].usage
+    row = usage_row(gateway, "tools-stream")
+    assert (row["promptTokens"], row["completionTokens"]) == (usage.prompt_tokens, usage.completion_tokens)
+    assert usage.completion_tokens > 0

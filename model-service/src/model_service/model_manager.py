@@ -13,6 +13,7 @@ import time
 from .config import Settings
 from .engine.base import Engine, EngineLimits, EngineListener
 from .engine.continuous import ContinuousBatchingEngine
+from .engine.grammar import GrammarCompiler
 from .engine.serial import SerialGenerateEngine
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class ModelManager:
         self.listener = listener
         self.engine: Engine | None = engine
         self.tokenizer = tokenizer
+        self._grammars: GrammarCompiler | None = None
+        self._grammars_error: str | None = None
         # Known before loading, so /v1/models (which the gateway learns limits from) is right when lazy.
         self.max_model_len: int = _max_model_len(settings, _context_in_config(settings))
         self.state = ModelState.READY if engine is not None else ModelState.NOT_LOADED
@@ -46,6 +49,25 @@ class ModelManager:
     @property
     def model_name(self) -> str:
         return self.settings.served_model_name
+
+    @property
+    def grammars(self) -> GrammarCompiler:
+        """The grammar compiler for this model's tokenizer (built at load; its cache is shared by
+        every request). Raises RuntimeError when the tokenizer cannot drive constrained decoding."""
+        if self._grammars is None:
+            with self._lock:
+                if self._grammars is None and self._grammars_error is None and self.tokenizer is not None:
+                    self._build_grammars(self.tokenizer, None)
+        if self._grammars is None:
+            raise RuntimeError(f"constrained decoding is not available for this model: {self._grammars_error}")
+        return self._grammars
+
+    def _build_grammars(self, tokenizer, vocab_size: int | None) -> None:
+        try:
+            self._grammars = GrammarCompiler(tokenizer, vocab_size=vocab_size)
+        except Exception as exc:  # e.g. a slow (Python) tokenizer: the rest of the API still works
+            log.warning("constrained decoding unavailable: %s", exc)
+            self._grammars_error = str(exc)
 
     def is_ready(self) -> bool:
         return self.state is ModelState.READY and self.engine is not None and self.engine.stats().loop_alive
@@ -104,6 +126,7 @@ class ModelManager:
         kind = s.engine if s.engine != "auto" else ("serial" if s.trust_remote_code else "continuous")
         engine_class = SerialGenerateEngine if kind == "serial" else ContinuousBatchingEngine
         engine = engine_class(model, tokenizer, limits, self.listener)
+        self._build_grammars(tokenizer, getattr(model.config, "vocab_size", None))
         engine.start()
         self.tokenizer, self.engine = tokenizer, engine
         log.info("model %s loaded on %s (%s) in %.1f s, context %d, %s engine", self.model_name, device, dtype,

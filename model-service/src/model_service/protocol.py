@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 # OpenAI documents `seed` as an int64; torch seeds map each of these to a distinct generator state.
@@ -25,7 +34,7 @@ def unicode_text(value: str) -> str:
 
 
 class OpenAIBaseModel(BaseModel):
-    # OpenAI clients send fields we do not use (logprobs, tools...): accept and ignore them.
+    # OpenAI clients send fields we do not use (logprobs...): accept and ignore them.
     model_config = ConfigDict(extra="ignore")
 
 
@@ -50,10 +59,97 @@ class TextContentPart(OpenAIBaseModel):
         return unicode_text(text)
 
 
+# -- tool calling (OpenAI's function tools) -------------------------------------------------
+
+TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+
+
+class FunctionDefinition(OpenAIBaseModel):
+    name: Annotated[str, Field(pattern=TOOL_NAME_PATTERN)]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _json_schema_object(cls, parameters: dict[str, Any] | None) -> dict[str, Any] | None:
+        if parameters is None:
+            return None
+        # The arguments a model writes are a JSON object: a schema for anything else can never be met.
+        if parameters.get("type", "object") != "object":
+            raise ValueError(f"must be a JSON Schema of type \"object\", got type {parameters.get('type')!r}")
+        import jsonschema  # only requests with tools pay for the import
+
+        try:
+            jsonschema.validators.validator_for(parameters, default=jsonschema.Draft202012Validator) \
+                .check_schema(parameters)
+        except jsonschema.SchemaError as exc:
+            raise ValueError(f"is not a valid JSON Schema: {exc.message}") from None
+        return parameters
+
+
+class ChatCompletionToolParam(OpenAIBaseModel):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(OpenAIBaseModel):
+    name: str
+
+
+class ChatCompletionNamedToolChoiceParam(OpenAIBaseModel):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class FunctionCall(OpenAIBaseModel):
+    name: str
+    arguments: str  # a JSON object, as text
+
+
+class ChatCompletionMessageToolCall(OpenAIBaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class DeltaFunctionCall(OpenAIBaseModel):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class DeltaToolCall(OpenAIBaseModel):
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: DeltaFunctionCall | None = None
+
+
+# Tagged "str"/"dict" so that an error's location reads `tool_choice...`, without a class name in it.
+ToolChoice = Annotated[
+    Annotated[Literal["none", "auto", "required"], Tag("str")]
+    | Annotated[ChatCompletionNamedToolChoiceParam, Tag("dict")],
+    Discriminator(lambda v: "str" if isinstance(v, str) else "dict"),
+]
+
+
+def tool_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
 class ChatMessage(OpenAIBaseModel):
-    role: Literal["system", "user", "assistant", "developer"]
+    role: Literal["system", "user", "assistant", "developer", "tool"]
     content: str | list[TextContentPart] | None = None
     name: str | None = None
+    tool_calls: list[ChatCompletionMessageToolCall] | None = None  # assistant messages only
+    tool_call_id: str | None = Field(None, validate_default=True)  # tool messages only, and required there
+
+    @field_validator("tool_call_id")
+    @classmethod
+    def _tool_result_names_its_call(cls, tool_call_id: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("role") == "tool" and not tool_call_id:
+            raise ValueError("a tool message needs the tool_call_id of the call it answers")
+        return tool_call_id
 
     @field_validator("content")
     @classmethod
@@ -64,6 +160,8 @@ class ChatMessage(OpenAIBaseModel):
     def _content_required(self) -> "ChatMessage":
         if self.content is None and self.role != "assistant":
             raise ValueError(f"a {self.role} message needs content")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError(f"a {self.role} message cannot carry tool_calls")
         return self
 
     def text(self) -> str:
@@ -78,17 +176,43 @@ class StreamOptions(OpenAIBaseModel):
     include_usage: bool = False
 
 
+class JsonSchemaFormat(OpenAIBaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    name: str = Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = None
+    # "schema" would shadow BaseModel.schema(); the wire name stays "schema".
+    schema_: dict | bool = Field(alias="schema")
+    strict: bool | None = None  # the grammar enforces the schema either way
+
+
+class ResponseFormat(OpenAIBaseModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> "ResponseFormat":
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError('type "json_schema" needs a json_schema object')
+        return self
+
+
 class ChatCompletionRequest(OpenAIBaseModel):
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
     model: str | None = None
     max_completion_tokens: int | None = Field(None, ge=1)
     max_tokens: int | None = Field(None, ge=1)
     n: int = 1
+    parallel_tool_calls: bool | None = None  # default: true
+    response_format: ResponseFormat | None = None
     seed: int | None = Field(None, ge=SEED_MIN, le=SEED_MAX)
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0.0, le=2.0)
+    # tools before tool_choice (against OpenAI's alphabetical order): tool_choice is checked against them.
+    tools: list[ChatCompletionToolParam] | None = None
+    tool_choice: ToolChoice | None = Field(None, validate_default=True)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     user: str | None = None
 
@@ -114,6 +238,28 @@ class ChatCompletionRequest(OpenAIBaseModel):
                 raise ValueError(f"stop sequence {i} {exc}") from None
         return stops
 
+    @field_validator("tools")
+    @classmethod
+    def _unique_tool_names(cls, tools: list[ChatCompletionToolParam] | None) -> list[ChatCompletionToolParam] | None:
+        names = [t.function.name for t in tools or ()]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"function names must be unique; {', '.join(duplicates)} appears more than once")
+        return tools
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _choice_among_tools(cls, choice, info: ValidationInfo):
+        if "tools" not in info.data:  # tools itself was invalid: that error is the one to report
+            return choice
+        tools = info.data["tools"]
+        if choice is not None and not tools:
+            raise ValueError("tool_choice is only allowed when tools are given")
+        if isinstance(choice, ChatCompletionNamedToolChoiceParam) and \
+                choice.function.name not in {t.function.name for t in tools}:
+            raise ValueError(f"names function {choice.function.name!r}, which is not among the tools")
+        return choice
+
     @property
     def requested_max_tokens(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
@@ -127,7 +273,9 @@ class UsageInfo(OpenAIBaseModel):
 
 class ResponseMessage(OpenAIBaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    # Left out of the JSON when there are none (`exclude_if`), as OpenAI leaves it out.
+    tool_calls: list[ChatCompletionMessageToolCall] | None = Field(None, exclude_if=lambda calls: calls is None)
 
 
 class ChatCompletionChoice(OpenAIBaseModel):
@@ -153,6 +301,7 @@ class ChatCompletionResponse(OpenAIBaseModel):
 class DeltaMessage(OpenAIBaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[DeltaToolCall] | None = None
 
 
 class ChatCompletionStreamChoice(OpenAIBaseModel):

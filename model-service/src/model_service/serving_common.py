@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
 from .engine.base import GenerationOutput, GenerationRequest, QueueFullError, RequestStream
+from .engine.constraints import Constraint
 from .engine.sampling import SamplingParams
 from .errors import APIError, encode_json
 from .metrics import ServiceMetrics
@@ -85,10 +86,10 @@ class OpenAIServing:
         if model not in (None, "", self.manager.model_name):
             raise APIError(404, f"The model `{model}` does not exist.", param="model", code="model_not_found")
 
-    def _submit(self, request_id: str, prompt_ids: list[int], params: SamplingParams,
-                stream: bool) -> tuple[RequestStream, RequestRecord]:
+    def _submit(self, request_id: str, prompt_ids: list[int], params: SamplingParams, stream: bool,
+                constraint: Constraint | None = None) -> tuple[RequestStream, RequestRecord]:
         try:
-            engine_stream = self.manager.engine.submit(GenerationRequest(request_id, prompt_ids, params))
+            engine_stream = self.manager.engine.submit(GenerationRequest(request_id, prompt_ids, params, constraint))
         except QueueFullError as exc:
             raise APIError(503, f"the server is busy ({exc.waiting} requests waiting); retry later",
                            code="queue_full", headers={"Retry-After": str(exc.retry_after_s)}) from None

@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
+from .constraints import Constraint
 from .sampling import SamplingParams
 
 
@@ -28,6 +29,8 @@ class GenerationRequest:
     request_id: str
     prompt_ids: list[int]
     params: SamplingParams
+    # Which tokens this request may generate (e.g. a JSON schema's grammar); its own state, never shared.
+    constraint: Constraint | None = None
 
 
 @dataclass

@@ -29,6 +29,7 @@ from .base import (
     QueueFullError,
     RequestStream,
 )
+from .constraints import apply_constraints
 from .detokenizer import IncrementalDetokenizer, StopStringMatcher
 from .sampling import sample
 
@@ -157,24 +158,29 @@ class GenerationLoopEngine(Engine):
             self._fail_batch(waiting, RuntimeError("generation loop stopped"))
 
     def _sample(self, seqs: list[SequenceState], logits: torch.Tensor) -> list[int | Exception]:
-        """One token per sequence; a row whose sampling raises gets its exception instead of a token."""
+        """One token per sequence; a row whose sampling (or constraint) raises gets its exception instead."""
         params, generators = [s.request.params for s in seqs], [s.generator for s in seqs]
+        constraint_faults = apply_constraints(logits, [s.request.constraint for s in seqs])
         try:
-            return sample(logits, params, generators)
+            tokens: list[int | Exception] = sample(logits, params, generators)
         except Exception:  # find the rows at fault, so that only they fail
-            tokens: list[int | Exception] = []
+            tokens = []
             for i in range(len(seqs)):
                 try:
                     tokens += sample(logits[i : i + 1], params[i : i + 1], generators[i : i + 1])
                 except Exception as exc:
                     tokens.append(exc)
-            return tokens
+        for row, exc in constraint_faults.items():
+            tokens[row] = exc
+        return tokens
 
     def _accept(self, seq: SequenceState, token: int | Exception, now: float) -> str | None:
         """`_advance`, with a failure kept to this sequence: it ends with finish reason "error"."""
         try:
             if isinstance(token, Exception):
                 raise token
+            if seq.request.constraint is not None:
+                seq.request.constraint.accept(token)
             return self._advance(seq, token, now)
         except Exception as exc:
             log.exception("request %s failed; the others go on", seq.request.request_id)
@@ -198,6 +204,9 @@ class GenerationLoopEngine(Engine):
             text, hit_stop = seq.stops.feed(seq.detok.push(token))
             if hit_stop:
                 reason = "stop"
+            elif seq.request.constraint is not None and seq.request.constraint.is_terminated():
+                reason = "stop"  # the grammar is complete and allows nothing more (not even EOS)
+                text += seq.stops.flush()
             elif seq.generated >= seq.request.params.max_tokens:
                 reason = "length"
             elif len(seq.request.prompt_ids) + seq.generated >= self.limits.max_model_len:

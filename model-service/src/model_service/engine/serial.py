@@ -63,8 +63,10 @@ class SerialGenerateEngine(GenerationLoopEngine):
         params = seq.request.params
         ids = torch.tensor([seq.request.prompt_ids], dtype=torch.long, device=self.device)
         progress = _Progress(self, seq, ids.shape[1])
-        # Always generate's greedy search: a sampled request's token is chosen by _SampleOwnWay.
-        processors = LogitsProcessorList([] if params.greedy else [_SampleOwnWay(self, seq)])
+        # Always generate's greedy search: a sampled or constrained request's token is chosen by
+        # _SampleOwnWay (which applies the request's constraint, as the batching engine does).
+        own_way = not params.greedy or seq.request.constraint is not None
+        processors = LogitsProcessorList([_SampleOwnWay(self, seq)] if own_way else [])
         self._running.append(seq)  # reported as the batch while it generates
         self.listener.on_step(1, len(self._waiting))
         try:
