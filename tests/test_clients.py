@@ -20,9 +20,6 @@ MODEL = "smollm2-135m-instruct"
 PROMPT = "The capital of France is"
 QUESTION = "What is the capital of France?"
 SPRING_AI_CHECK = REPO / "clients" / "spring-ai-check"
-# The features these tests need are built on other branches (issue 10: tools, structured outputs).
-NO_TOOLS = "tool calling (issue 10 item 2) is not on main yet: the model-service ignores `tools`"
-NO_JSON = "structured outputs (issue 10 item 1) are not on main yet: the model-service ignores `response_format`"
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +91,6 @@ def test_langchain_stream_reassembles_the_same_answer(chat_model):
         (whole.usage_metadata["input_tokens"], whole.usage_metadata["output_tokens"])]
 
 
-@pytest.mark.skip(reason=NO_TOOLS)
 def test_langchain_bind_tools_gets_a_valid_call(chat_model):
     from langchain_core.tools import tool
 
@@ -103,21 +99,27 @@ def test_langchain_bind_tools_gets_a_valid_call(chat_model):
         """The current weather in a city."""
         return f"sunny in {city}"
 
-    message = chat_model.bind_tools([get_weather], tool_choice="get_weather").invoke("What is the weather in Paris?")
+    # a named function: the model-service's grammar guarantees a call whose arguments meet the schema
+    message = chat_model.bind_tools([get_weather], tool_choice="get_weather", max_tokens=128).invoke(
+        "What is the weather in Paris?")
     assert [call["name"] for call in message.tool_calls] == ["get_weather"]
+    assert list(message.tool_calls[0]["args"]) == ["city"]
     assert isinstance(message.tool_calls[0]["args"]["city"], str)
+    assert message.response_metadata["finish_reason"] == "tool_calls"
 
 
-@pytest.mark.skip(reason=NO_JSON)
-def test_langchain_with_structured_output_parses(chat_model):
+def test_langchain_with_structured_output_parses(gateway):
     from pydantic import BaseModel
 
     class Capital(BaseModel):
         country: str
         city: str
 
-    answer = chat_model.with_structured_output(Capital, method="json_schema").invoke(QUESTION)
+    model = ChatOpenAI(base_url=gateway.url + "/v1", api_key=gateway.api_key, model=MODEL, temperature=0,
+                       max_tokens=128, max_retries=0, timeout=120)
+    answer = model.with_structured_output(Capital, method="json_schema", strict=True).invoke(QUESTION)
     assert isinstance(answer, Capital)
+    assert isinstance(answer.country, str) and isinstance(answer.city, str)
 
 
 # -- Spring AI ---------------------------------------------------------------------------------------
@@ -133,5 +135,5 @@ def test_spring_ai_chat_client_calls_and_streams_through_the_gateway(gateway):
               / "TEST-dev.llmrelay.clients.GatewayChatClientTest.xml").read_text()
     counts = {name: int(re.search(rf'<testsuite [^>]*\b{name}="(\d+)"', report).group(1))
               for name in ("tests", "failures", "errors", "skipped")}
-    # call + stream pass; the @Tool and .entity() tests wait (@Disabled) for tools and structured outputs
-    assert counts == {"tests": 4, "failures": 0, "errors": 0, "skipped": 2}, report[:3000]
+    # call, stream, a @Tool method's call and .entity() of a record
+    assert counts == {"tests": 4, "failures": 0, "errors": 0, "skipped": 0}, report[:3000]

@@ -4,10 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.List;
 
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.springframework.ai.chat.client.ChatClient;
+import org.springframework.ai.chat.messages.AssistantMessage;
+import org.springframework.ai.converter.BeanOutputConverter;
+import org.springframework.ai.openai.OpenAiChatOptions;
+import org.springframework.ai.openai.api.OpenAiApi;
+import org.springframework.ai.openai.api.ResponseFormat;
 import org.springframework.ai.chat.model.ChatResponse;
 import org.springframework.ai.tool.annotation.Tool;
 import org.springframework.beans.factory.annotation.Autowired;
@@ -15,6 +19,9 @@ import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
  * Spring AI's ChatClient, configured by its OpenAI starter the way a business service configures it,
@@ -69,18 +76,31 @@ class GatewayChatClientTest {
         }
     }
 
-    @Disabled("tool calling (issue 10 item 2) is not on main yet: the model-service ignores `tools`")
     @Test
-    void toolMethodIsCalled() {
-        String answer = builder.build().prompt().user("What is the weather in Paris?").tools(new Weather()).call()
-                .content();
-        assertThat(answer).contains("sunny");
+    void toolMethodsCallComesBackWithArgumentsForItsParameters() throws Exception {
+        // a named function: the model-service's grammar guarantees the call (internal execution off: a forced
+        // choice on every round would call the tool forever)
+        OpenAiChatOptions options = OpenAiChatOptions.builder().maxTokens(128)
+                .toolChoice(OpenAiApi.ChatCompletionRequest.ToolChoiceBuilder.FUNCTION("weather"))
+                .internalToolExecutionEnabled(false).build();
+        ChatResponse response = builder.build().prompt().user("What is the weather in Paris?").tools(new Weather())
+                .options(options).call().chatResponse();
+        List<AssistantMessage.ToolCall> calls = response.getResult().getOutput().getToolCalls();
+        assertThat(calls).hasSize(1);
+        assertThat(calls.get(0).name()).isEqualTo("weather");
+        JsonNode arguments = new ObjectMapper().readTree(calls.get(0).arguments());
+        assertThat(arguments.path("city").isTextual()).isTrue();
+        assertThat(new Weather().weather(arguments.path("city").asText())).startsWith("sunny in ");
     }
 
-    @Disabled("structured outputs (issue 10 item 1) are not on main yet: the model-service ignores `response_format`")
     @Test
-    void entityParsesARecord() {
-        Capital capital = builder.build().prompt().user(QUESTION).call().entity(Capital.class);
-        assertThat(capital.city()).isNotBlank();
+    void entityParsesARecordDecodedUnderItsJsonSchema() {
+        String schema = new BeanOutputConverter<>(Capital.class).getJsonSchema();
+        OpenAiChatOptions options = OpenAiChatOptions.builder().maxTokens(128).responseFormat(ResponseFormat.builder()
+                .type(ResponseFormat.Type.JSON_SCHEMA).jsonSchema(schema).build()).build();
+        Capital capital = builder.build().prompt().user(QUESTION).options(options).call().entity(Capital.class);
+        assertThat(capital).isNotNull();
+        assertThat(capital.country()).isNotNull();
+        assertThat(capital.city()).isNotNull();
     }
 }
