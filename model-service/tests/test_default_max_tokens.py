@@ -29,6 +29,12 @@ def test_request_without_max_tokens_stops_at_the_default(capped):
     assert reply.usage.completion_tokens == DEFAULT
 
 
+def test_text_completion_without_max_tokens_stops_at_the_default_too(capped):
+    reply = capped.completions.create(model="smollm2-135m-instruct", prompt="Once upon a time, in a land far away")
+    assert reply.choices[0].finish_reason == "length"
+    assert reply.usage.completion_tokens == DEFAULT
+
+
 def test_explicit_max_tokens_may_exceed_the_default(capped):
     reply = ask(capped, "Write a very long poem about the sea.", max_tokens=DEFAULT + 4)
     assert reply.choices[0].finish_reason == "length"

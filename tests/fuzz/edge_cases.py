@@ -49,12 +49,33 @@ CHAT_EDGE_CASES: dict[str, dict] = {
     "role lone surrogate": {"messages": [{"role": LONE_HIGH, "content": "hi"}], "max_tokens": 2},
 }
 
+def _text(**fields) -> dict:
+    return {"prompt": "Say hi.", "max_tokens": 2, **fields}
+
+
+# The legacy text completion's own edges: prompts as token ids, lists and unpaired surrogates.
+COMPLETION_EDGE_CASES: dict[str, dict] = {
+    "seed int64 max": _text(seed=INT64_MAX),
+    "seed above uint64": _text(seed=UINT64_MAX + 1),
+    "max_tokens int64 max": {"prompt": "Say hi.", "max_tokens": INT64_MAX},
+    "top_p subnormal double, streamed": _text(temperature=2.0, top_p=SUBNORMAL_DOUBLE, stream=True),
+    "prompt lone surrogate": _text(prompt=LONE_HIGH),
+    "prompt list lone surrogate, streamed": _text(prompt=[LONE_LOW + "hi"], stream=True),
+    "prompt token id int64 max": _text(prompt=[INT64_MAX]),
+    "prompt token id above uint64": _text(prompt=[[UINT64_MAX + 1]]),
+    "prompt token id past the vocabulary": _text(prompt=[2**31 - 1]),
+    "stop lone surrogate": _text(stop=[LONE_LOW]),
+    "echo with lone surrogate in stop": _text(echo=True, stop=LONE_HIGH),
+}
+
 # (method, path) -> name -> what the case sends (Case keyword arguments). An operation missing from
 # a tier's OpenAPI document is skipped there; the suite asserts which cases each tier was sent.
 EDGE_CASES: dict[tuple[str, str], dict[str, dict]] = {
     # `stream` stated, so that the hooks send each body exactly as written here.
     ("POST", "/v1/chat/completions"): {name: {"body": {"stream": False, **body}}
                                        for name, body in CHAT_EDGE_CASES.items()},
+    ("POST", "/v1/completions"): {name: {"body": {"stream": False, **body}}
+                                  for name, body in COMPLETION_EDGE_CASES.items()},
     ("POST", "/api/chat/messages"): {
         "message content lone surrogate": {"body": {"content": LONE_HIGH}},
         "message conversationId lone surrogate": {"body": {"conversationId": LONE_LOW, "content": "hi"}},

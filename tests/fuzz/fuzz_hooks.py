@@ -1,7 +1,7 @@
 """Schemathesis hooks of the fuzz suite, loaded by `st run` (SCHEMATHESIS_HOOKS=fuzz_hooks).
 
 - every request body asks for at most MAX_TOKENS tokens, so each case costs a few decode steps;
-- half the chat bodies that do not say whether to stream ask for a stream (drawn bodies rarely
+- half the chat and text completion bodies that do not say whether to stream ask for a stream (drawn bodies rarely
   name the optional `stream`, and streams are the other half of the chat contract);
 - the explicit schema-edge cases (edge_cases.py) join the examples phase;
 - the fuzzer's own API key and browser session are never deleted, disabled or rate-limited by
@@ -42,10 +42,15 @@ def _token_count(value) -> int | None:
     return None
 
 
+def _generates(body) -> bool:
+    """A chat (`messages`) or text completion (`prompt`) body: one that reaches the model."""
+    return isinstance(body, dict) and ("messages" in body or "prompt" in body)
+
+
 def cap_tokens(body) -> None:
     """Caps the completion budget a body asks for, and asks for one where it names none (a null
     is no budget either: the server would generate to the end of the model's context)."""
-    if not isinstance(body, dict) or "messages" not in body:
+    if not _generates(body):
         return
     for field in TOKEN_FIELDS:
         if field in body:
@@ -59,7 +64,7 @@ def cap_tokens(body) -> None:
 def ask_for_stream(body) -> None:
     """Makes half the chat bodies that leave `stream` out ask for a stream, chosen by a checksum of
     the body so that the same seed sends the same requests."""
-    if isinstance(body, dict) and "messages" in body and "stream" not in body:
+    if _generates(body) and "stream" not in body:
         if zlib.crc32(json.dumps(body, sort_keys=True, default=repr).encode()) % 2:
             body["stream"] = True
 

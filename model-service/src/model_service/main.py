@@ -16,6 +16,7 @@ from .metrics import ServiceMetrics
 from .middleware import RequestContextMiddleware
 from .model_manager import ModelManager
 from .serving_chat import OpenAIServingChat
+from .serving_completion import OpenAIServingCompletion
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,11 @@ def create_app(settings: Settings | None = None, manager: ModelManager | None = 
     app.state.metrics = metrics
     app.state.manager = manager
     app.state.serving_chat = OpenAIServingChat(manager, metrics)
+    app.state.serving_completion = OpenAIServingCompletion(manager, metrics)
     install_error_handlers(app)
     app.include_router(api_router)
     install_openapi(app)
     app.add_middleware(RequestContextMiddleware,
                        on_status=lambda status: metrics.requests.labels(status=str(status)).inc(),
-                       counted_paths=("/v1/chat/completions",))
+                       counted_paths=("/v1/chat/completions", "/v1/completions"))
     return app

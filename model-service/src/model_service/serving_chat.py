@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 import time
 from dataclasses import dataclass, field, replace
 from typing import AsyncIterator, Callable
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from .choice_streams import ChoiceStreams
 from .engine.base import GenerationOutput, GenerationRequest, QueueFullError
@@ -33,26 +31,15 @@ from .protocol import (
     UsageInfo,
     completion_id,
 )
+from .serving_common import (
+    STREAM_HEADERS,
+    EventStreamResponse,
+    OpenAIServing,
+    client_gone,
+    generation_failure,
+)
 from .structured_outputs import response_format_constraint
 from .tool_calls import ToolPlan, finish_reason_with_calls
-
-request_log = logging.getLogger("model_service.requests")
-
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-class EventStreamResponse(StreamingResponse):
-    """A StreamingResponse that always closes its generator, so a client that went away
-    releases its batch slot at once instead of whenever the generator is collected."""
-
-    media_type = "text/event-stream"
-
-    async def __call__(self, scope, receive, send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self.body_iterator.aclose()
-
 
 @dataclass
 class _ChoiceRecord:
@@ -101,21 +88,19 @@ class _RequestRecord:
                 self.last = out
 
 
-class OpenAIServingChat:
+class OpenAIServingChat(OpenAIServing):
+    """Chat completions: n choices per request (one engine sequence each), tools, response_format, logprobs."""
+
+    log_event = "chat_completion"
+
     def __init__(self, manager: ModelManager, metrics: ServiceMetrics) -> None:
-        self.manager = manager
-        self.metrics = metrics
+        super().__init__(manager, metrics)
         self._defaults: tuple[object, GenerationDefaults] | None = None  # (engine, its defaults)
         self._token_texts: TokenTexts | None = None
 
     async def create_chat_completion(self, request: ChatCompletionRequest, raw_request: Request) -> Response:
         request_id = raw_request.state.request_id
-        await self.manager.ensure_loaded()
-        if not self.manager.is_ready():
-            raise APIError(503, "the model is not ready", code="model_not_ready", headers={"Retry-After": "5"})
-        if request.model not in (None, "", self.manager.model_name):
-            raise APIError(404, f"The model `{request.model}` does not exist.", param="model",
-                           code="model_not_found")
+        await self._check_model(request.model)
         self._check_choices(request)
         tools = ToolPlan.for_request(request, self._model_type())
         prompt_ids = self._render_prompt(request, tools)
@@ -152,18 +137,8 @@ class OpenAIServingChat:
         return list(ids)
 
     def _sampling_params(self, request: ChatCompletionRequest, prompt_len: int) -> SamplingParams:
-        max_len = self.manager.max_model_len
-        max_tokens = request.requested_max_tokens
         param = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
-        if prompt_len >= max_len:
-            raise APIError(400, f"This model's maximum context length is {max_len} tokens, but the prompt has "
-                                f"{prompt_len} tokens.", param="messages", code="context_length_exceeded")
-        if max_tokens is None:
-            max_tokens = min(self.manager.settings.default_max_tokens, max_len - prompt_len)
-        elif prompt_len + max_tokens > max_len:
-            raise APIError(400, f"This model's maximum context length is {max_len} tokens, but you requested "
-                                f"{prompt_len + max_tokens} tokens ({prompt_len} in the messages, {max_tokens} in "
-                                f"the completion).", param=param, code="context_length_exceeded")
+        max_tokens = self._max_tokens(prompt_len, request.requested_max_tokens, param, "messages")
         defaults = self._generation_defaults()
         return SamplingParams(max_tokens=max_tokens,
                               temperature=_given(request.temperature, defaults.temperature),
@@ -275,7 +250,7 @@ class OpenAIServingChat:
                     for delta in parser.feed(out.text) if parser else [DeltaMessage(content=out.text)]:
                         yield chunk(index, delta, tokens=taken(index))
                 if out.finish_reason == "error":
-                    failure = _generation_failure(out)
+                    failure = generation_failure(out)
                     status, failed = failure.status, True
                     stream.cancel()  # the other choices of a failed request are of no use
                     yield f"data: {encode_json(failure.body().model_dump())}\n\n"
@@ -307,7 +282,7 @@ class OpenAIServingChat:
                     return
 
         collector = asyncio.ensure_future(collect())
-        watcher = asyncio.ensure_future(_client_gone(raw_request))
+        watcher = asyncio.ensure_future(client_gone(raw_request))
         try:
             await asyncio.wait({collector, watcher}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -316,7 +291,7 @@ class OpenAIServingChat:
                 stream.cancel()  # the client aborted: stop generating for nobody
                 collector.cancel()
         if record.finish_reason == "error" and collector.done():
-            failure = _generation_failure(record.last)
+            failure = generation_failure(record.last)
             self._log(record, failure.status)
             raise failure
         if not stream.finished or record.finish_reason == "cancelled":
@@ -341,27 +316,6 @@ class OpenAIServingChat:
         return UsageInfo(prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens,
                          total_tokens=record.prompt_tokens + record.completion_tokens)
 
-    def _log(self, record: _RequestRecord, status: int) -> None:
-        self.metrics.completion_tokens.inc(record.completion_tokens)
-        now = time.perf_counter()
-        request_log.info(json.dumps({
-            "event": "chat_completion",
-            "request_id": record.request_id,
-            "status": status,
-            "stream": record.stream,
-            "prompt_tokens": record.prompt_tokens,
-            "completion_tokens": record.completion_tokens,
-            "ttft_ms": round((record.first_token_at - record.started) * 1000, 1) if record.first_token_at else None,
-            "duration_ms": round((now - record.started) * 1000, 1),
-            "finish_reason": record.finish_reason,
-        }))
-        if request_log.isEnabledFor(logging.DEBUG):  # texts are user data: only when asked for
-            request_log.debug(json.dumps({
-                "event": "chat_completion_text", "request_id": record.request_id,
-                "prompt": self.manager.tokenizer.decode(record.prompt_ids), "output": "".join(record.output),
-            }, ensure_ascii=False))
-
-
 def _given(value: float | None, default: float) -> float:
     return value if value is not None else default
 
@@ -376,20 +330,3 @@ def _choice_seed(seed: int | None, index: int) -> int | None:
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
     return z ^ (z >> 31)  # 0..2^64-1: torch.Generator.manual_seed takes every such value
-
-
-def _generation_failure(out: GenerationOutput | None) -> APIError:
-    """A failure the request caused alone (the engine served the others) is 422, not 500: the gateway
-    neither retries it on another replica nor counts it against the replica's health."""
-    message = (out.error if out else None) or "generation failed"
-    if out is not None and out.caused_by_request:
-        return APIError(422, message, code="request_generation_failed")
-    return APIError(500, message, code="generation_error")
-
-
-async def _client_gone(raw_request: Request) -> None:
-    """Returns when the client disconnects (the body has been read, so only disconnect can come)."""
-    while True:
-        message = await raw_request.receive()
-        if message["type"] == "http.disconnect":
-            return

@@ -12,6 +12,7 @@ from ..errors import APIError
 from ..metrics import ServiceMetrics
 from ..model_manager import ModelManager
 from ..serving_chat import OpenAIServingChat
+from ..serving_completion import OpenAIServingCompletion
 
 
 def get_settings(request: Request) -> Settings:
@@ -30,10 +31,15 @@ def get_serving_chat(request: Request) -> OpenAIServingChat:
     return request.app.state.serving_chat
 
 
+def get_serving_completion(request: Request) -> OpenAIServingCompletion:
+    return request.app.state.serving_completion
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 ServingChatDep = Annotated[OpenAIServingChat, Depends(get_serving_chat)]
+ServingCompletionDep = Annotated[OpenAIServingCompletion, Depends(get_serving_completion)]
 
 
 def require_api_key(request: Request, settings: SettingsDep) -> None:

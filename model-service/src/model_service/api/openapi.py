@@ -24,26 +24,32 @@ def error(description: str) -> dict[str, Any]:
     return {"model": ErrorResponse, "description": description}
 
 
-# The chat stream: `data:` events each holding a ChatCompletionChunk (an ErrorResponse when
-# generation fails mid-stream), then `data: [DONE]`. Documented per event, as FastAPI documents its
-# own event streams (`itemSchema`, with Open API 3.2's reading of `contentSchema` for the payload).
-CHAT_STREAM_EVENT = {
-    "type": "object",
-    "required": ["data"],
-    "properties": {
-        "data": {
-            "anyOf": [
-                {"const": "[DONE]"},
-                {"type": "string", "contentMediaType": "application/json",
-                 "contentSchema": {"anyOf": [{"$ref": _REF.format(model="ChatCompletionChunk")},
-                                             {"$ref": _REF.format(model="ErrorResponse")}]}},
-            ],
+def _stream_event(chunk_model: str) -> dict[str, Any]:
+    """`data:` events each holding a chunk (an ErrorResponse when generation fails mid-stream), then
+    `data: [DONE]`. Documented per event, as FastAPI documents its own event streams (`itemSchema`,
+    with Open API 3.2's reading of `contentSchema` for the payload)."""
+    return {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "anyOf": [
+                    {"const": "[DONE]"},
+                    {"type": "string", "contentMediaType": "application/json",
+                     "contentSchema": {"anyOf": [{"$ref": _REF.format(model=chunk_model)},
+                                                 {"$ref": _REF.format(model="ErrorResponse")}]}},
+                ],
+            },
+            "event": {"type": "string"},
+            "id": {"type": "string"},
+            "retry": {"type": "integer", "minimum": 0},
         },
-        "event": {"type": "string"},
-        "id": {"type": "string"},
-        "retry": {"type": "integer", "minimum": 0},
-    },
-}
+    }
+
+
+CHAT_STREAM_EVENT = _stream_event("ChatCompletionChunk")
+# a text completion streams CompletionResponse objects (`usage` set in the last one only)
+COMPLETION_STREAM_EVENT = _stream_event("CompletionResponse")
 
 # Models that only the stream (not a route's response_model) refers to.
 _STREAM_MODELS: tuple[type[BaseModel], ...] = (ChatCompletionChunk, ErrorResponse)
@@ -103,3 +109,34 @@ def _document_validators(components: dict[str, Any], settings=None) -> None:
     for branch in request.get("stop", {}).get("anyOf", []):
         if branch.get("type") == "array":
             branch["maxItems"] = 4
+    _document_completion_request(components.get("CompletionRequest", {}).get("properties", {}))
+
+
+def _document_completion_request(request: dict[str, Any]) -> None:
+    """CompletionRequest's validators: one non-empty prompt, n=1, at most 4 stops, and the features it
+    refuses (suffix, best_of > 1, logprobs, logit_bias, penalties)."""
+    for branch in request.get("prompt", {}).get("anyOf", []):
+        items = branch.get("items", {})
+        if branch.get("type") == "array":
+            branch["minItems"] = 1
+            if items.get("type") in ("string", "array"):  # a list of prompts: only one is served
+                branch["maxItems"] = 1
+            if items.get("type") == "array":
+                items["minItems"] = 1
+    if "n" in request:
+        request["n"].update(minimum=1, maximum=1)
+    for branch in request.get("stop", {}).get("anyOf", []):
+        if branch.get("type") == "array":
+            branch["maxItems"] = 4
+    for branch in request.get("best_of", {}).get("anyOf", []):
+        if branch.get("type") == "integer":
+            branch.update(minimum=1, maximum=1)
+    for name in ("frequency_penalty", "presence_penalty"):
+        for branch in request.get(name, {}).get("anyOf", []):
+            if branch.get("type") == "number":
+                branch.update(minimum=0, maximum=0)
+    for name, refused in (("suffix", "string"), ("logprobs", "integer"), ("logit_bias", "object")):
+        field = request.get(name, {})
+        field["anyOf"] = [branch for branch in field.get("anyOf", []) if branch.get("type") != refused] \
+            + ([{"type": "string", "maxLength": 0}] if refused == "string" else []) \
+            + ([{"type": "object", "maxProperties": 0}] if refused == "object" else [])

@@ -26,7 +26,7 @@ import dev.llmrelay.gateway.usage.UsageRecorder;
  * request's {@code n} choices (each is a sequence of its own; the prompt counts once).
  */
 @Component
-class ChatAdmission {
+class ChatAdmission { // a text completion too: GenerationEndpoint says how its prompt is checked and estimated
 
     private final KeyRateLimiter limiter;
     private final UsageRecorder usage;
@@ -55,14 +55,14 @@ class ChatAdmission {
      *                         serves
      * @throws RateLimitExceededException 429 when a limit of the key is spent
      */
-    Admitted admit(ApiKey key, ObjectNode request, String requestId, boolean stream) {
-        ChatRequests.validate(request);
+    Admitted admit(GenerationEndpoint endpoint, ApiKey key, ObjectNode request, String requestId, boolean stream) {
+        endpoint.validate(request);
         String model = ChatRequests.model(request);
-        int promptEstimate = ChatRequests.estimatePromptTokens(request);
-        Integer maxTokens = ChatRequests.maxTokens(request);
+        int promptEstimate = endpoint.estimatePromptTokens(request);
+        Integer maxTokens = endpoint.maxTokens(request);
         long completion = maxTokens != null ? maxTokens : properties.defaultMaxTokensEstimate();
         if (!pool.serves(model)) {
-            usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, model, stream,
+            usage.recordRefused(requestId, key.id(), endpoint.usageName, model, stream,
                     EndReason.bad_request, 404);
             throw new OpenAiException(404, "invalid_request_error", "model_not_found", "model",
                     "The model '" + model + "' does not exist: no upstream pool serves it (see GET /v1/models).",
@@ -71,7 +71,7 @@ class ChatAdmission {
         try {
             contentFilter.checkPrompt(request, key.id(), requestId);
         } catch (OpenAiException e) {
-            usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, model, stream,
+            usage.recordRefused(requestId, key.id(), endpoint.usageName, model, stream,
                     EndReason.content_filter, e.status());
             throw e;
         }
@@ -79,8 +79,8 @@ class ChatAdmission {
         if (contextLength.isPresent()) {
             long room = contextLength.getAsInt() - (long) promptEstimate;
             if (maxTokens != null && maxTokens > room) {
-                String field = ChatRequests.maxTokensField(request);
-                usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, model, stream,
+                String field = endpoint.maxTokensField(request);
+                usage.recordRefused(requestId, key.id(), endpoint.usageName, model, stream,
                         EndReason.bad_request, 400);
                 throw new OpenAiException(400, "invalid_request_error", "context_length_exceeded", field,
                         "The model '" + model + "' has a context of " + contextLength.getAsInt()
@@ -94,7 +94,7 @@ class ChatAdmission {
             long choices = ChatRequests.choices(request);
             return new Admitted(model, promptEstimate, limiter.admit(key, promptEstimate + choices * completion));
         } catch (RateLimitExceededException e) {
-            usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, model, stream,
+            usage.recordRefused(requestId, key.id(), endpoint.usageName, model, stream,
                     EndReason.rate_limited, 429);
             throw e;
         }

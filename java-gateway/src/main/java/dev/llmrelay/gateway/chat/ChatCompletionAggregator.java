@@ -15,9 +15,9 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
- * Builds one non-streamed {@code chat.completion} from the chunks of an upstream stream. The gateway
- * always streams from the model-service, even for a client that asked for one JSON answer: so a client
- * that leaves can be cancelled at once and billed for what was generated, the read timeout bounds
+ * Builds one non-streamed {@code chat.completion} (or {@code text_completion}) from the chunks of an upstream
+ * stream. The gateway always streams from the model-service, even for a client that asked for one JSON
+ * answer: so a client that leaves can be cancelled at once and billed for what was generated, the read timeout bounds
  * silences rather than whole answers, and failover, busy replicas and billing follow one code path.
  * Merges what OpenAI streams per choice: content, refusal, tool-call fragments (by index) and logprobs.
  */
@@ -28,6 +28,7 @@ final class ChatCompletionAggregator implements ChatStreamListener {
     }
 
     private final ObjectMapper mapper;
+    private final GenerationEndpoint endpoint;
     private final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
     private final Map<Integer, Choice> choices = new TreeMap<>();
     private String id;
@@ -36,7 +37,12 @@ final class ChatCompletionAggregator implements ChatStreamListener {
     private String systemFingerprint;
 
     ChatCompletionAggregator(ObjectMapper mapper) {
+        this(mapper, GenerationEndpoint.CHAT);
+    }
+
+    ChatCompletionAggregator(ObjectMapper mapper, GenerationEndpoint endpoint) {
         this.mapper = mapper;
+        this.endpoint = endpoint;
     }
 
     /** Waits for the end of the stream; empty when {@code limit} passed first. */
@@ -75,8 +81,8 @@ final class ChatCompletionAggregator implements ChatStreamListener {
     @Override
     public synchronized void onFinish(String finishReason, ChatUsage usage) {
         ObjectNode completion = mapper.createObjectNode();
-        completion.put("id", id != null ? id : "chatcmpl-relay");
-        completion.put("object", "chat.completion");
+        completion.put("id", id != null ? id : endpoint.fallbackId);
+        completion.put("object", endpoint.completionObject);
         completion.put("created", created != null ? created : System.currentTimeMillis() / 1000);
         completion.put("model", model);
         ArrayNode list = completion.putArray("choices");
@@ -115,10 +121,8 @@ final class ChatCompletionAggregator implements ChatStreamListener {
         }
 
         void add(JsonNode streamed) {
+            content.append(endpoint.text(streamed));
             JsonNode delta = streamed.path("delta");
-            if (delta.path("content").isTextual()) {
-                content.append(delta.path("content").asText());
-            }
             if (delta.path("refusal").isTextual()) {
                 if (refusal == null) {
                     refusal = new StringBuilder();
@@ -171,6 +175,13 @@ final class ChatCompletionAggregator implements ChatStreamListener {
         ObjectNode toJson(String streamFinishReason) {
             ObjectNode choice = mapper.createObjectNode();
             choice.put("index", index);
+            if (endpoint == GenerationEndpoint.COMPLETIONS) {
+                // a text completion's choice; the model-service serves no logprobs for it
+                choice.put("text", content.toString());
+                choice.putNull("logprobs");
+                choice.put("finish_reason", finishReason != null ? finishReason : streamFinishReason);
+                return choice;
+            }
             ObjectNode message = choice.putObject("message");
             message.put("role", "assistant");
             if (content.length() > 0 || toolCalls.isEmpty()) {

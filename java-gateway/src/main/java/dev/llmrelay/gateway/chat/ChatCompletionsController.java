@@ -45,7 +45,8 @@ import dev.llmrelay.gateway.usage.EndReason;
 import dev.llmrelay.gateway.usage.UsageRecorder;
 
 /**
- * OpenAI-compatible surface. Streams are relayed event by event ({@link SseRelay}); a non-streamed
+ * OpenAI-compatible surface: chat completions and legacy text completions ({@link GenerationEndpoint}), one
+ * path for both. Streams are relayed event by event ({@link SseRelay}); a non-streamed
  * completion is assembled from the upstream's stream ({@link ChatCompletionAggregator}); the model list is
  * proxied. Every answer is a {@link ResponseBodyEmitter} so one method can return either.
  */
@@ -105,14 +106,38 @@ class ChatCompletionsController {
     @PostMapping("/chat/completions")
     ResponseEntity<ResponseBodyEmitter> chatCompletions(@RequestBody(required = false) byte[] body,
             HttpServletRequest http) throws IOException, InterruptedException {
+        return generate(GenerationEndpoint.CHAT, body, http);
+    }
+
+    @Operation(summary = "OpenAI legacy text completion (prompt in, choices[].text out), streamed or not",
+            description = "Body: OpenAI completions request with one prompt (a string or token ids). The same keys, "
+                    + "limits (429 with Retry-After and X-RateLimit-*), failover (503 + Retry-After when no upstream "
+                    + "can serve) and usage accounting as chat completions; the prompt reaches the model without a "
+                    + "chat template.")
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
+            mediaType = "application/json", schema = @Schema(implementation = ApiSchemas.CompletionRequest.class)))
+    @ApiResponse(responseCode = "200", description = "A text_completion (JSON) or, with stream: true, its "
+            + "text_completion chunks (text/event-stream: data: <chunk> ... data: [DONE])", content = {
+            @Content(mediaType = "application/json",
+                    schema = @Schema(implementation = ApiSchemas.TextCompletion.class)),
+            @Content(mediaType = "text/event-stream",
+                    schema = @Schema(implementation = ApiSchemas.ServerSentEvent.class))})
+    @PostMapping("/completions")
+    ResponseEntity<ResponseBodyEmitter> completions(@RequestBody(required = false) byte[] body,
+            HttpServletRequest http) throws IOException, InterruptedException {
+        return generate(GenerationEndpoint.COMPLETIONS, body, http);
+    }
+
+    private ResponseEntity<ResponseBodyEmitter> generate(GenerationEndpoint endpoint, byte[] body,
+            HttpServletRequest http) throws IOException, InterruptedException {
         String requestId = RequestIdFilter.of(http);
-        ApiKey key = authenticate(http, requestId);
-        ObjectNode request = parse(body, key, requestId);
+        ApiKey key = authenticate(http, requestId, endpoint.usageName);
+        ObjectNode request = parse(body, key, requestId, endpoint);
         if (!ChatRequests.wantsStream(request)) {
-            return complete(key, request, requestId, http);
+            return complete(endpoint, key, request, requestId, http);
         }
         SseRelay relay = new SseRelay(properties.timeouts().stream(), heartbeats, mapper);
-        ChatStreamHandle handle = streams.start(key, request, requestId, relay);
+        ChatStreamHandle handle = streams.start(endpoint, key, request, requestId, relay);
         relay.attach(handle);
         ChatStreamError early;
         try {
@@ -143,10 +168,10 @@ class ChatCompletionsController {
      * A client that wants one JSON answer: the upstream still streams (see {@link ChatCompletionAggregator}),
      * and a client that closes its connection meanwhile cancels the generation within a probe interval.
      */
-    private ResponseEntity<ResponseBodyEmitter> complete(ApiKey key, ObjectNode request, String requestId,
-            HttpServletRequest http) throws IOException, InterruptedException {
-        ChatCompletionAggregator aggregator = new ChatCompletionAggregator(mapper);
-        ChatStreamHandle handle = streams.start(key, request, requestId, aggregator);
+    private ResponseEntity<ResponseBodyEmitter> complete(GenerationEndpoint endpoint, ApiKey key, ObjectNode request,
+            String requestId, HttpServletRequest http) throws IOException, InterruptedException {
+        ChatCompletionAggregator aggregator = new ChatCompletionAggregator(mapper, endpoint);
+        ChatStreamHandle handle = streams.start(endpoint, key, request, requestId, aggregator);
         ChatCompletionAggregator.Outcome outcome;
         try (ClientConnections.Watch watch = connections.watch(http, () -> {
             handle.cancel();
@@ -189,7 +214,7 @@ class ChatCompletionsController {
     @GetMapping("/models")
     ResponseEntity<ResponseBodyEmitter> listModels(HttpServletRequest http) throws IOException {
         String requestId = RequestIdFilter.of(http);
-        authenticate(http, requestId);
+        authenticate(http, requestId, "models");
         ModelsProxy.Answer answer = models.list(requestId);
         return fixed(answer.status(), answer.headers(), MediaType.parseMediaType(answer.contentType()),
                 answer.body());
@@ -200,12 +225,11 @@ class ChatCompletionsController {
         return properties.timeouts().connect().multipliedBy(upstreams + 1L).plus(properties.timeouts().read());
     }
 
-    private ApiKey authenticate(HttpServletRequest http, String requestId) {
+    private ApiKey authenticate(HttpServletRequest http, String requestId, String usageEndpoint) {
         String token = BearerToken.from(http);
         Optional<ApiKey> key = keys.authenticate(token);
         if (key.isEmpty()) {
-            usage.recordRefused(requestId, null, http.getRequestURI().endsWith("/models") ? "models"
-                    : ChatStreamService.ENDPOINT, null, false, EndReason.unauthorized, 401);
+            usage.recordRefused(requestId, null, usageEndpoint, null, false, EndReason.unauthorized, 401);
             throw OpenAiException.unauthorized(token == null
                     ? "Missing API key: send Authorization: Bearer <key>"
                     : "Invalid API key");
@@ -213,7 +237,7 @@ class ChatCompletionsController {
         return key.get();
     }
 
-    private ObjectNode parse(byte[] body, ApiKey key, String requestId) {
+    private ObjectNode parse(byte[] body, ApiKey key, String requestId, GenerationEndpoint endpoint) {
         JsonNode parsed;
         try {
             parsed = body == null || body.length == 0 ? null : mapper.readTree(body);
@@ -221,8 +245,7 @@ class ChatCompletionsController {
             parsed = null;
         }
         if (!(parsed instanceof ObjectNode object)) {
-            usage.recordRefused(requestId, key.id(), ChatStreamService.ENDPOINT, null, false, EndReason.bad_request,
-                    400);
+            usage.recordRefused(requestId, key.id(), endpoint.usageName, null, false, EndReason.bad_request, 400);
             throw OpenAiException.badRequest(null, "The request body must be a JSON object");
         }
         return object;

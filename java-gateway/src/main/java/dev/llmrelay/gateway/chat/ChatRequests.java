@@ -43,15 +43,20 @@ final class ChatRequests {
      * Both are checked: a positive integer, as the model-service requires.
      */
     static Integer maxTokens(ObjectNode request) {
-        for (String field : new String[] {"max_completion_tokens", "max_tokens"}) {
+        checkMaxTokens(request, "max_completion_tokens", "max_tokens");
+        String field = maxTokensField(request);
+        return field == null ? null : request.get(field).asInt();
+    }
+
+    /** Each of {@code fields} that is set must be a positive integer, as the model-service requires. */
+    static void checkMaxTokens(ObjectNode request, String... fields) {
+        for (String field : fields) {
             JsonNode value = request.get(field);
             if (value != null && !value.isNull()
                     && (!value.isIntegralNumber() || !value.canConvertToInt() || value.asInt() < 1)) {
                 throw OpenAiException.badRequest(field, "'" + field + "' must be a positive integer");
             }
         }
-        String field = maxTokensField(request);
-        return field == null ? null : request.get(field).asInt();
     }
 
     /** {@code n}, the number of choices (1 when absent): a positive integer, as the model-service requires. */

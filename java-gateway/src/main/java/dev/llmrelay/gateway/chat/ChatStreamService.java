@@ -45,7 +45,8 @@ import okhttp3.sse.EventSourceListener;
 import okhttp3.sse.EventSources;
 
 /**
- * One streamed chat completion through the gateway, for any front end (the /v1 relay, the browser API):
+ * One streamed chat completion (or legacy text completion, {@link GenerationEndpoint}) through the gateway,
+ * for any front end (the /v1 relay, the browser API):
  * admission ({@link ChatAdmission}), upstream choice and failover before the first chunk ({@link Failover}),
  * chunk relay, usage accounting and cancellation.
  *
@@ -71,7 +72,6 @@ public class ChatStreamService {
 
     private static final Logger log = LoggerFactory.getLogger(ChatStreamService.class);
     private static final MediaType JSON = MediaType.get("application/json");
-    static final String ENDPOINT = "chat.completions";
 
     private final UpstreamPool pool;
     private final ChatAdmission admission;
@@ -106,10 +106,16 @@ public class ChatStreamService {
      */
     public ChatStreamHandle start(ApiKey key, ObjectNode openAiRequest, String requestId,
             ChatStreamListener listener) {
+        return start(GenerationEndpoint.CHAT, key, openAiRequest, requestId, listener);
+    }
+
+    /** As above, for any generation endpoint (a text completion's chunks carry {@code choices[].text}). */
+    ChatStreamHandle start(GenerationEndpoint endpoint, ApiKey key, ObjectNode openAiRequest, String requestId,
+            ChatStreamListener listener) {
         // OpenAI's `user` names the end user: their requests prefer one replica (its prompt cache)
         String user = openAiRequest.path("user").isTextual() ? openAiRequest.path("user").asText() : "";
-        return start(key, openAiRequest, requestId, user.isEmpty() ? null : "user:" + key.id() + ":" + user,
-                listener);
+        return start(endpoint, key, openAiRequest, requestId,
+                user.isEmpty() ? null : "user:" + key.id() + ":" + user, listener);
     }
 
     /**
@@ -118,9 +124,14 @@ public class ChatStreamService {
      */
     public ChatStreamHandle start(ApiKey key, ObjectNode openAiRequest, String requestId, String affinityKey,
             ChatStreamListener listener) {
+        return start(GenerationEndpoint.CHAT, key, openAiRequest, requestId, affinityKey, listener);
+    }
+
+    private ChatStreamHandle start(GenerationEndpoint endpoint, ApiKey key, ObjectNode openAiRequest,
+            String requestId, String affinityKey, ChatStreamListener listener) {
         boolean clientStreams = ChatRequests.wantsStream(openAiRequest);
         degradation.capMaxTokens(openAiRequest);
-        ChatAdmission.Admitted admitted = admission.admit(key, openAiRequest, requestId, clientStreams);
+        ChatAdmission.Admitted admitted = admission.admit(endpoint, key, openAiRequest, requestId, clientStreams);
         RateLimitPermit permit = admitted.permit();
         Degradation.Route route;
         try {
@@ -128,8 +139,8 @@ public class ChatStreamService {
         } catch (OpenAiException refused) {
             permit.settle(0);
             permit.release();
-            usage.recordRefused(requestId, key.id(), ENDPOINT, admitted.model(), clientStreams, EndReason.degraded,
-                    refused.status());
+            usage.recordRefused(requestId, key.id(), endpoint.usageName, admitted.model(), clientStreams,
+                    EndReason.degraded, refused.status());
             throw refused;
         }
         boolean clientWantsUsage = openAiRequest.path("stream_options").path("include_usage").asBoolean(false);
@@ -141,7 +152,7 @@ public class ChatStreamService {
             route.slot().release();
             throw e;
         }
-        StreamCall call = new StreamCall(key, requestId, route, admitted.promptEstimate(), clientStreams,
+        StreamCall call = new StreamCall(endpoint, key, requestId, route, admitted.promptEstimate(), clientStreams,
                 clientWantsUsage, body, permit, listener, affinityKey, openAiRequest, ChatRequests.choices(openAiRequest));
         activeStreams.incrementAndGet();
         call.connect();
@@ -163,6 +174,7 @@ public class ChatStreamService {
 
     /** The state of one stream across its attempts (one per upstream tried). */
     private final class StreamCall implements ChatStreamHandle {
+        private final GenerationEndpoint endpoint;
         private final ApiKey key;
         private final String requestId;
         private final int promptEstimate;
@@ -197,9 +209,11 @@ public class ChatStreamService {
         private final int choiceCount;
         private final Set<Integer> finishedChoices = ConcurrentHashMap.newKeySet();
 
-        StreamCall(ApiKey key, String requestId, Degradation.Route route, int promptEstimate, boolean clientStreams,
-                boolean clientWantsUsage, byte[] body, RateLimitPermit permit, ChatStreamListener listener,
-                String affinityKey, ObjectNode clientRequest, int choiceCount) {
+        StreamCall(GenerationEndpoint endpoint, ApiKey key, String requestId, Degradation.Route route,
+                int promptEstimate, boolean clientStreams, boolean clientWantsUsage, byte[] body,
+                RateLimitPermit permit, ChatStreamListener listener, String affinityKey, ObjectNode clientRequest,
+                int choiceCount) {
+            this.endpoint = endpoint;
             this.choiceCount = choiceCount;
             this.key = key;
             this.affinityKey = affinityKey;
@@ -216,7 +230,7 @@ public class ChatStreamService {
             this.listener = listener;
             this.failover = new Failover(pool, properties.timeouts().read(), requestId, affinityKey, model);
             this.filterOutput = contentFilter.forStream(key.id(), requestId);
-            this.filtered = new FilteredChunks(filterOutput);
+            this.filtered = new FilteredChunks(filterOutput, endpoint);
         }
 
         /** Tries the next upstream, or fails the stream when none is left. */
@@ -236,7 +250,7 @@ public class ChatStreamService {
             UpstreamLease current = next.get();
             lease = current;
             Request request = new Request.Builder()
-                    .url(current.upstream().url("/v1/chat/completions"))
+                    .url(current.upstream().url(endpoint.upstreamPath))
                     .header("Accept", "text/event-stream")
                     .header("X-Request-Id", requestId)
                     .post(RequestBody.create(body, JSON))
@@ -317,7 +331,7 @@ public class ChatStreamService {
                 ObjectNode tail = filtered.tail(); // held text of a stream that ended without a finish_reason
                 if (tail != null) {
                     safely(() -> listener.onChunk(tail.toString(), tail));
-                    String text = tail.path("choices").path(0).path("delta").path("content").asText("");
+                    String text = endpoint.text(tail.path("choices").path(0));
                     if (!text.isEmpty()) {
                         safely(() -> listener.onDelta(text));
                     }
@@ -361,7 +375,7 @@ public class ChatStreamService {
             long now = System.nanoTime();
             Long ttft = firstTokenNanos == 0 ? null : TimeUnit.NANOSECONDS.toMillis(firstTokenNanos - startNanos);
             UpstreamLease current = lease;
-            usage.record(new UsageRecord(requestId, key.id(), ENDPOINT,
+            usage.record(new UsageRecord(requestId, key.id(), endpoint.usageName,
                     current == null ? null : current.upstream().name(), model, clientStreams, billed.promptTokens(),
                     billed.completionTokens(), billed.reported() ? "reported" : "counted", reason, status, ttft,
                     TimeUnit.NANOSECONDS.toMillis(now - startNanos), Instant.now()));
@@ -455,7 +469,7 @@ public class ChatStreamService {
                 }
                 relayedAny = true;
                 JsonNode choice = choices.path(0);
-                String text = choice.path("delta").path("content").asText("");
+                String text = endpoint.text(choice);
                 if (!text.isEmpty()) {
                     if (contentChunks++ == 0) {
                         firstTokenNanos = System.nanoTime(); // TTFT: the first text, not a role-only chunk

@@ -11,7 +11,8 @@ import dev.llmrelay.gateway.safety.ContentFilter;
 import dev.llmrelay.gateway.safety.StreamFilter;
 
 /**
- * Puts upstream chunks through one request's content filter: each choice's {@code delta.content} is
+ * Puts upstream chunks through one request's content filter: each choice's text ({@code delta.content}, or a
+ * text completion's {@code text}: {@link GenerationEndpoint#text}) is
  * replaced by what its {@link StreamFilter} lets out (masked, or held back until the next chunk shows
  * whether a word continues), a choice's held text goes out with its {@code finish_reason}, and a
  * {@code block} match turns the chunk into the last one ({@code finish_reason: "content_filter"}).
@@ -24,10 +25,12 @@ final class FilteredChunks {
     }
 
     private final ContentFilter.Output output;
+    private final GenerationEndpoint endpoint;
     private ObjectNode template;
 
-    FilteredChunks(ContentFilter.Output output) {
+    FilteredChunks(ContentFilter.Output output, GenerationEndpoint endpoint) {
         this.output = output;
+        this.endpoint = endpoint;
     }
 
     Result apply(String data, ObjectNode chunk) {
@@ -43,8 +46,7 @@ final class FilteredChunks {
                 choice.putNull("logprobs");
                 changed = true;
             }
-            JsonNode delta = choice.path("delta");
-            String in = delta.path("content").isTextual() ? delta.path("content").asText() : "";
+            String in = endpoint.text(choice);
             boolean ends = choice.path("finish_reason").isTextual();
             if (in.isEmpty() && !ends) {
                 continue;
@@ -60,15 +62,14 @@ final class FilteredChunks {
                 out += filter.flush();
             }
             if (!out.equals(in)) {
-                ObjectNode writable = delta instanceof ObjectNode d ? d : choice.putObject("delta");
-                writable.put("content", out);
+                endpoint.setText(choice, out);
                 changed = true;
             }
             if (blockedBy != null) {
                 break;
             }
         }
-        String text = chunk.path("choices").path(0).path("delta").path("content").asText("");
+        String text = endpoint.text(chunk.path("choices").path(0));
         if (!changed) {
             return new Result(data, chunk, text, false, null);
         }
@@ -88,7 +89,7 @@ final class FilteredChunks {
             if (!text.isEmpty()) {
                 ObjectNode choice = choices.addObject();
                 choice.put("index", index);
-                choice.putObject("delta").put("content", text);
+                endpoint.setText(choice, text);
                 choice.putNull("finish_reason");
             }
         });
@@ -103,6 +104,12 @@ final class FilteredChunks {
         for (JsonNode choice : chunk.path("choices")) {
             if (choice.path("finish_reason").isTextual() || choice.path("logprobs").isObject()) {
                 return false;
+            }
+            if (choice.has("text")) { // a text completion's choice: nothing but its text
+                if (!choice.path("text").asText("").isEmpty()) {
+                    return false;
+                }
+                continue;
             }
             for (Iterator<Map.Entry<String, JsonNode>> it = choice.path("delta").fields(); it.hasNext();) {
                 Map.Entry<String, JsonNode> field = it.next();

@@ -66,13 +66,16 @@ public class ContentFilter {
         }
         Map<String, Integer> matches = new TreeMap<>();
         Map<String, FilterRules.ListRules> lists = new LinkedHashMap<>();
+        List<String> prompt = new ArrayList<>();
         for (JsonNode message : request.path("messages")) {
-            for (String text : texts(message.path("content"))) {
-                for (FilterRules.Hit hit : current.scan(FilterText.of(text).text)) {
-                    if (hit.list().checkPrompt()) {
-                        matches.merge(hit.list().name(), 1, Integer::sum);
-                        lists.put(hit.list().name(), hit.list());
-                    }
+            prompt.addAll(texts(message.path("content")));
+        }
+        prompt.addAll(texts(request.path("prompt"))); // a text completion's prompt (token ids carry no text)
+        for (String text : prompt) {
+            for (FilterRules.Hit hit : current.scan(FilterText.of(text).text)) {
+                if (hit.list().checkPrompt()) {
+                    matches.merge(hit.list().name(), 1, Integer::sum);
+                    lists.put(hit.list().name(), hit.list());
                 }
             }
         }
@@ -86,18 +89,21 @@ public class ContentFilter {
             rows.add(new HitRow(requestId, keyId, name, list.action().name(), "prompt", count, clock.instant()));
         });
         record(rows);
-        throw new OpenAiException(400, "invalid_request_error", "content_filter", "messages",
+        throw new OpenAiException(400, "invalid_request_error", "content_filter",
+                request.has("messages") ? "messages" : "prompt",
                 "The request was refused by the content filter.", Map.of());
     }
 
-    /** The text parts of a message's content: a string, or the {@code text} of its parts. */
+    /** The text parts of a message's content or a prompt: a string, or the strings or {@code text} of its parts. */
     private static List<String> texts(JsonNode content) {
         if (content.isTextual()) {
             return List.of(content.asText());
         }
         List<String> texts = new ArrayList<>();
         for (JsonNode part : content) {
-            if (part.path("text").isTextual()) {
+            if (part.isTextual()) {
+                texts.add(part.asText());
+            } else if (part.path("text").isTextual()) {
                 texts.add(part.path("text").asText());
             }
         }

@@ -91,6 +91,32 @@ public final class ApiSchemas {
             @Schema(types = {"object", "null"}) Map<String, Object> usage) {
     }
 
+    @Schema(name = "CompletionRequest", description = "An OpenAI legacy text completion request with one prompt. "
+            + "The gateway checks the fields below; the rest (temperature, top_p, seed, stop, echo...) is passed to "
+            + "the model-service, which validates it and answers 400 for values it cannot use",
+            additionalProperties = Schema.AdditionalPropertiesValue.TRUE,
+            example = "{\"model\":\"smollm2-135m-instruct\",\"prompt\":\"The capital of France is\","
+                    + "\"max_tokens\":16}")
+    public record CompletionRequest(
+            @Schema(types = {"string", "null"}) String model,
+            @Schema(requiredMode = RequiredMode.REQUIRED, description = "a string or token ids, alone or as a "
+                    + "list of one", oneOf = {String.class, int[].class, String[].class, int[][].class}) Object prompt,
+            @Schema(types = {"boolean", "null"}) Boolean stream,
+            @Schema(name = "max_tokens", types = {"integer", "null"}, minimum = "0", maximum = "2147483647")
+            Integer maxTokens) {
+    }
+
+    @Schema(name = "TextCompletion", description = "OpenAI text_completion, assembled from the model-service's "
+            + "stream")
+    public record TextCompletion(
+            @Schema(requiredMode = RequiredMode.REQUIRED) String id,
+            @Schema(requiredMode = RequiredMode.REQUIRED, example = "text_completion") String object,
+            @Schema(requiredMode = RequiredMode.REQUIRED) long created,
+            @Schema(requiredMode = RequiredMode.REQUIRED) String model,
+            @Schema(requiredMode = RequiredMode.REQUIRED) List<Map<String, Object>> choices,
+            @Schema(types = {"object", "null"}) Map<String, Object> usage) {
+    }
+
     @Schema(name = "ModelList", description = "Models of the first upstream that answered (OpenAI list)")
     public record ModelList(
             @Schema(requiredMode = RequiredMode.REQUIRED, example = "list") String object,

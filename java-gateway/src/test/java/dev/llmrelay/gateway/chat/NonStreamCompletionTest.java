@@ -2,9 +2,6 @@ package dev.llmrelay.gateway.chat;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.OutputStream;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -83,16 +80,7 @@ class NonStreamCompletionTest extends GatewayTestSupport {
         UPSTREAM_B.answer(r -> script.response());
         String key = newKey(1000, 1_000_000, 1); // one request at a time: the next needs the freed slot
 
-        byte[] body = chatBody(false, null).getBytes(StandardCharsets.UTF_8);
-        try (Socket socket = new Socket("127.0.0.1", port)) {
-            OutputStream out = socket.getOutputStream();
-            out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key
-                    + "\r\nContent-Type: application/json\r\nX-Request-Id: leaves\r\nContent-Length: " + body.length
-                    + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-            out.write(body);
-            out.flush();
-            assertThat(fiveSent.await(30, TimeUnit.SECONDS)).isTrue();
-        } // the client closes its connection without reading an answer
+        postAndLeave("/v1/chat/completions", key, chatBody(false, null), "leaves", fiveSent);
 
         Map<String, Object> row = usageRow("leaves"); // written when the gateway cancelled the upstream call
         release.countDown();

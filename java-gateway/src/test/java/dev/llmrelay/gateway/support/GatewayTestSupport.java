@@ -5,6 +5,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
@@ -142,6 +143,26 @@ public abstract class GatewayTestSupport {
             request.header("Authorization", "Bearer " + key);
         }
         return request;
+    }
+
+    /**
+     * Posts {@code body} to {@code path} as a client that never reads its answer: the connection closes once
+     * {@code leaveWhen} opens (raw socket, so nothing reads or retries on the client's behalf).
+     */
+    protected void postAndLeave(String path, String key, String body, String requestId, CountDownLatch leaveWhen)
+            throws IOException, InterruptedException {
+        byte[] bytes = body.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", port)) {
+            java.io.OutputStream out = socket.getOutputStream();
+            out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key
+                    + "\r\nContent-Type: application/json\r\nX-Request-Id: " + requestId + "\r\nContent-Length: "
+                    + bytes.length + "\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            out.write(bytes);
+            out.flush();
+            if (!leaveWhen.await(30, TimeUnit.SECONDS)) {
+                throw new AssertionError("the upstream never reached the point where the client leaves");
+            }
+        }
     }
 
     /** The SSE lines of a whole response body (blank lines dropped). */

@@ -56,6 +56,25 @@ class OpenApiDocumentTest extends GatewayTestSupport {
     }
 
     @Test
+    void textCompletionsDocumentsItsPromptAndAnswers() {
+        JsonNode operation = operation("/v1/completions", "post");
+        JsonNode ok = operation.path("responses").path("200").path("content");
+        assertThat(ok.path("application/json").path("schema").path("$ref").asText())
+                .isEqualTo("#/components/schemas/TextCompletion");
+        assertThat(ok.path("text/event-stream").path("schema").path("$ref").asText())
+                .isEqualTo("#/components/schemas/ServerSentEvent");
+        assertThat(operation.path("responses").path("default").path("content").path("application/json")
+                .path("schema").path("$ref").asText()).isEqualTo("#/components/schemas/OpenAiError");
+        JsonNode prompt = doc.path("components").path("schemas").path("CompletionRequest").path("properties")
+                .path("prompt");
+        List<String> shapes = new ArrayList<>();
+        prompt.path("oneOf").forEach(shape -> shapes.add(shape.path("type").asText() + "/"
+                + shape.path("items").path("type").asText() + "/" + shape.path("items").path("items").path("type")
+                        .asText()));
+        assertThat(shapes).containsExactly("string//", "array/integer/", "array/string/", "array/array/integer");
+    }
+
+    @Test
     void chatCompletionsAnswersJsonOrAnEventStreamNotAnEmitterObject() {
         JsonNode ok = operation("/v1/chat/completions", "post").path("responses").path("200").path("content");
         assertThat(ok.has("application/json")).isTrue();
