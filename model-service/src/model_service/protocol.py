@@ -394,7 +394,13 @@ class CompletionRequest(OpenAIBaseModel):
             raise ValueError("token ids are not negative")
         return prompt
 
-    _only_one_choice = field_validator("n")(ChatCompletionRequest._only_one_choice.__func__)
+    @field_validator("n")
+    @classmethod
+    def _only_one_choice(cls, n: int) -> int:
+        # n > 1 is served for chat completions; text completions answer one choice for now
+        if n != 1:
+            raise ValueError("only n=1 is supported for text completions")
+        return n
     _stop_list = field_validator("stop")(ChatCompletionRequest._stop_list.__func__)
 
     # Features this service does not offer are refused by name rather than ignored.
