@@ -14,6 +14,8 @@ import org.springframework.stereotype.Service;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.JsonNode;
 
+import io.swagger.v3.oas.annotations.media.Schema;
+
 import dev.llmrelay.gateway.conversation.ApiProblem;
 import dev.llmrelay.gateway.degrade.DegradeRepository.Setting;
 import dev.llmrelay.gateway.upstream.UpstreamPool;
@@ -46,7 +48,11 @@ class DegradeAdmin {
 
     /** The policy in force and each pool's limit, as the admin API and the health details show them. */
     @JsonInclude(JsonInclude.Include.ALWAYS)
-    record View(Integer maxTokensCap, Map<String, String> pausedModels, String refuseNewConversations,
+    record View(
+            @Schema(types = {"integer", "null"}, format = "int32", description = "null: no cap") Integer maxTokensCap,
+            Map<String, String> pausedModels,
+            @Schema(types = {"string", "null"}, description = "null: new conversations are accepted")
+            String refuseNewConversations,
             Map<String, String> fallbacks, Map<String, Map<String, Object>> pools) {
     }
 
