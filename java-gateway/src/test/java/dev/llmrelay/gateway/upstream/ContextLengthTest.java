@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 
+import dev.llmrelay.gateway.policy.PolicyVersions;
 import dev.llmrelay.gateway.support.GatewayTestSupport;
 import dev.llmrelay.gateway.support.SseScript;
 import mockwebserver3.MockResponse;
@@ -18,6 +19,8 @@ class ContextLengthTest extends GatewayTestSupport {
     UpstreamHealthProber prober;
     @Autowired
     UpstreamModels models;
+    @Autowired
+    PolicyVersions policies;
 
     private static MockResponse modelService(RecordedRequest request, int maxModelLen) {
         return switch (request.getUrl().encodedPath()) {
@@ -35,6 +38,9 @@ class ContextLengthTest extends GatewayTestSupport {
         UPSTREAM_B.answer(r -> modelService(r, maxModelLen));
         prober.probeAll();
         awaitTrue("context length learnt", () -> models.contextLength("smollm2").isPresent());
+        // The test contexts share one database: another test's operator max_tokens cap (lifted by now) may
+        // still be in this context's policy snapshot until its next poll; read the policies in force now.
+        policies.refresh();
     }
 
     @Test
