@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from dataclasses import dataclass, field, replace
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Iterator
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from .choice_streams import ChoiceStreams
-from .engine.base import GenerationOutput, GenerationRequest, QueueFullError
-from .engine.constraints import Constraint
+from .engine.base import GenerationOutput
 from .engine.sampling import SamplingParams, TokenLogprob
-from .errors import APIError, encode_json
+from .errors import APIError
 from .generation_defaults import GenerationDefaults
 from .logprobs import TokenTexts
 from .metrics import ServiceMetrics
@@ -28,65 +25,11 @@ from .protocol import (
     ChoiceLogprobs,
     DeltaMessage,
     ResponseMessage,
-    UsageInfo,
     completion_id,
 )
-from .serving_common import (
-    STREAM_HEADERS,
-    EventStreamResponse,
-    OpenAIServing,
-    client_gone,
-    generation_failure,
-)
+from .serving_common import STREAM_HEADERS, EventStreamResponse, OpenAIServing, RequestRecord
 from .structured_outputs import response_format_constraint
 from .tool_calls import ToolPlan, finish_reason_with_calls
-
-@dataclass
-class _ChoiceRecord:
-    """One choice's output so far."""
-
-    completion_tokens: int = 0
-    finish_reason: str | None = None
-    output: list[str] = field(default_factory=list, repr=False)
-    logprobs: list[TokenLogprob] = field(default_factory=list, repr=False)
-
-
-@dataclass
-class _RequestRecord:
-    """What the per-request log line and the metrics need; usage counts every choice, the prompt once."""
-
-    request_id: str
-    stream: bool
-    prompt_tokens: int
-    started: float = field(default_factory=time.perf_counter)
-    first_token_at: float | None = None
-    finish_reason: str | None = None
-    prompt_ids: list[int] = field(default_factory=list, repr=False)
-    choices: list[_ChoiceRecord] = field(default_factory=lambda: [_ChoiceRecord()], repr=False)
-    last: GenerationOutput | None = None  # the output that finished the request (an error's, if any)
-
-    @property
-    def completion_tokens(self) -> int:
-        return sum(c.completion_tokens for c in self.choices)
-
-    @property
-    def output(self) -> list[str]:
-        return self.choices[0].output
-
-    def saw(self, out: GenerationOutput, index: int = 0) -> None:
-        if self.first_token_at is None and out.completion_tokens:
-            self.first_token_at = time.perf_counter()
-        choice = self.choices[index]
-        choice.completion_tokens = out.completion_tokens
-        if out.text:
-            choice.output.append(out.text)
-        choice.logprobs += out.logprobs
-        if out.finish_reason:
-            choice.finish_reason = out.finish_reason
-            if self.finish_reason != "error":  # one failed choice fails the request
-                self.finish_reason = out.finish_reason
-                self.last = out
-
 
 class OpenAIServingChat(OpenAIServing):
     """Chat completions: n choices per request (one engine sequence each), tools, response_format, logprobs."""
@@ -113,10 +56,7 @@ class OpenAIServingChat(OpenAIServing):
             format_constraint = response_format_constraint(request.response_format, self.manager)
             return tool_constraint or format_constraint
 
-        stream = self._submit_choices(request_id, prompt_ids, params, request.n, constraint)
-        record = _RequestRecord(request_id, request.stream, len(prompt_ids), prompt_ids=prompt_ids,
-                                choices=[_ChoiceRecord() for _ in range(request.n)])
-        self.metrics.prompt_tokens.inc(len(prompt_ids))
+        stream, record = self._submit(request_id, prompt_ids, params, request.stream, request.n, constraint)
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             return EventStreamResponse(self._stream(stream, record, include_usage, request.logprobs, tools),
@@ -193,33 +133,14 @@ class OpenAIServingChat(OpenAIServing):
             raise APIError(400, f"n: at most {limit} choices per request on this server, got {request.n}",
                            param="n", code="invalid_n")
 
-    def _submit_choices(self, request_id: str, prompt_ids: list[int], params: SamplingParams, n: int,
-                        constraint: Callable[[], Constraint | None]) -> ChoiceStreams:
-        """One engine sequence per choice, sharing the prompt; each choice with its own seed, derived from the
-        request's, so choices differ under sampling and the whole response repeats with the same seed.
-        All or nothing: when the queue cannot take every choice, none stays queued."""
-        streams = []
-        try:
-            for index in range(n):
-                choice_params = params if index == 0 else replace(params, seed=_choice_seed(params.seed, index))
-                choice_id = request_id if n == 1 else f"{request_id}-{index}"
-                streams.append(self.manager.engine.submit(
-                    GenerationRequest(choice_id, prompt_ids, choice_params, constraint())))
-        except QueueFullError as exc:
-            for stream in streams:
-                stream.cancel()
-            raise APIError(503, f"the server is busy ({exc.waiting} requests waiting); retry later",
-                           code="queue_full", headers={"Retry-After": str(exc.retry_after_s)}) from None
-        return ChoiceStreams(streams)
-
     def _logprobs(self, logprobs: list[TokenLogprob]) -> ChoiceLogprobs:
         if self._token_texts is None or self._token_texts.tokenizer is not self.manager.tokenizer:
             self._token_texts = TokenTexts(self.manager.tokenizer)
         return self._token_texts.content(logprobs)
 
     # -- engine → response ---------------------------------------------------------------
-    async def _stream(self, stream: ChoiceStreams, record: _RequestRecord, include_usage: bool,
-                      logprobs: bool, tools: ToolPlan) -> AsyncIterator[str]:
+    def _stream(self, stream: ChoiceStreams, record: RequestRecord, include_usage: bool,
+                logprobs: bool, tools: ToolPlan) -> AsyncIterator[str]:
         """Each chunk carries one choice (its `index`) and, when asked, the logprobs of the tokens it completes."""
         chunk_id, created, model = completion_id(), int(time.time()), self.manager.model_name
 
@@ -230,7 +151,6 @@ class OpenAIServingChat(OpenAIServing):
                                            logprobs=self._logprobs(tokens) if logprobs and tokens else None)])
             return f"data: {body.model_dump_json(exclude_none=True)}\n\n"
 
-        status, failed = 200, False
         calls = [tools.parser() if tools.parses_output else None for _ in range(len(stream))]  # one per choice
         # logprobs wait for the next chunk of their choice (a tool-call parser may hold text back)
         pending: list[list[TokenLogprob]] = [[] for _ in range(len(stream))]
@@ -239,66 +159,32 @@ class OpenAIServingChat(OpenAIServing):
             tokens, pending[index] = pending[index], []
             return tokens
 
-        try:
-            for index in range(len(stream)):
-                yield chunk(index, DeltaMessage(role="assistant", content=""))
-            async for index, out in stream:
-                record.saw(out, index)
-                pending[index].extend(out.logprobs or ())
-                parser = calls[index]
-                if out.text:
-                    for delta in parser.feed(out.text) if parser else [DeltaMessage(content=out.text)]:
-                        yield chunk(index, delta, tokens=taken(index))
-                if out.finish_reason == "error":
-                    failure = generation_failure(out)
-                    status, failed = failure.status, True
-                    stream.cancel()  # the other choices of a failed request are of no use
-                    yield f"data: {encode_json(failure.body().model_dump())}\n\n"
-                    break
-                if out.finish_reason in ("stop", "length"):
-                    for delta in parser.finish() if parser else ():
-                        yield chunk(index, delta, tokens=taken(index))
-                    reason = finish_reason_with_calls(out.finish_reason, bool(parser and parser.called))
-                    yield chunk(index, DeltaMessage(), reason, tokens=taken(index))
-            if include_usage and not failed:
-                usage = ChatCompletionChunk(id=chunk_id, created=created, model=model, choices=[],
-                                            usage=self._usage(record))
-                yield f"data: {usage.model_dump_json(exclude_none=True)}\n\n"
-            yield "data: [DONE]\n\n"
-        finally:
-            if not stream.finished and not failed:
-                stream.cancel()  # the client went away: free the batch slots now
-                record.finish_reason = "cancelled"
-                status = 499
-            self._log(record, status)
+        def render(index: int, out: GenerationOutput) -> Iterator[str]:
+            pending[index].extend(out.logprobs or ())
+            parser = calls[index]
+            if out.text:
+                for delta in parser.feed(out.text) if parser else [DeltaMessage(content=out.text)]:
+                    yield chunk(index, delta, tokens=taken(index))
+            if out.finish_reason in ("stop", "length"):
+                for delta in parser.finish() if parser else ():
+                    yield chunk(index, delta, tokens=taken(index))
+                reason = finish_reason_with_calls(out.finish_reason, bool(parser and parser.called))
+                yield chunk(index, DeltaMessage(), reason, tokens=taken(index))
 
-    async def _complete(self, stream: ChoiceStreams, record: _RequestRecord, raw_request: Request,
+        def usage() -> list[str]:
+            if not include_usage:
+                return []
+            body = ChatCompletionChunk(id=chunk_id, created=created, model=model, choices=[], usage=record.usage())
+            return [f"data: {body.model_dump_json(exclude_none=True)}\n\n"]
+
+        opening = [chunk(index, DeltaMessage(role="assistant", content="")) for index in range(len(stream))]
+        return self._events(stream, record, render, opening, usage)
+
+    async def _complete(self, stream: ChoiceStreams, record: RequestRecord, raw_request: Request,
                         logprobs: bool, tools: ToolPlan) -> Response:
-        async def collect() -> None:
-            async for index, out in stream:
-                record.saw(out, index)
-                if out.finish_reason == "error":
-                    stream.cancel()  # the other choices of a failed request are of no use
-                    return
-
-        collector = asyncio.ensure_future(collect())
-        watcher = asyncio.ensure_future(client_gone(raw_request))
-        try:
-            await asyncio.wait({collector, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-            if not collector.done():
-                stream.cancel()  # the client aborted: stop generating for nobody
-                collector.cancel()
-        if record.finish_reason == "error" and collector.done():
-            failure = generation_failure(record.last)
-            self._log(record, failure.status)
-            raise failure
-        if not stream.finished or record.finish_reason == "cancelled":
-            record.finish_reason = "cancelled"
-            self._log(record, 499)
-            return Response(status_code=499)
-        self._log(record, 200)
+        cancelled = await self._collect(stream, record, raw_request)
+        if cancelled is not None:
+            return cancelled
         choices = []
         for index, choice in enumerate(record.choices):
             content, calls = "".join(choice.output), []
@@ -308,25 +194,9 @@ class OpenAIServingChat(OpenAIServing):
                 index=index, message=ResponseMessage(content=content, tool_calls=calls or None),
                 logprobs=self._logprobs(choice.logprobs) if logprobs else None,
                 finish_reason=finish_reason_with_calls(choice.finish_reason, bool(calls))))
-        body = ChatCompletionResponse(model=self.manager.model_name, choices=choices, usage=self._usage(record))
+        body = ChatCompletionResponse(model=self.manager.model_name, choices=choices, usage=record.usage())
         return JSONResponse(body.model_dump())
 
-    @staticmethod
-    def _usage(record: _RequestRecord) -> UsageInfo:
-        return UsageInfo(prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens,
-                         total_tokens=record.prompt_tokens + record.completion_tokens)
 
 def _given(value: float | None, default: float) -> float:
     return value if value is not None else default
-
-
-def _choice_seed(seed: int | None, index: int) -> int | None:
-    """Choice `index`'s seed (choice 0 keeps the request's): a splitmix64 step, so neighbouring choices and
-    neighbouring seeds get unrelated generator states. No seed stays no seed (each choice draws freshly)."""
-    if seed is None:
-        return None
-    mask = (1 << 64) - 1
-    z = (seed + index * 0x9E3779B97F4A7C15) & mask
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-    return z ^ (z >> 31)  # 0..2^64-1: torch.Generator.manual_seed takes every such value

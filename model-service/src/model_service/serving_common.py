@@ -8,15 +8,16 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import AsyncIterator, Callable, Iterable
 
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
-from .engine.base import GenerationOutput, GenerationRequest, QueueFullError, RequestStream
+from .choice_streams import ChoiceStreams
+from .engine.base import GenerationOutput, GenerationRequest, QueueFullError
 from .engine.constraints import Constraint
-from .engine.sampling import SamplingParams
+from .engine.sampling import SamplingParams, TokenLogprob
 from .errors import APIError, encode_json
 from .metrics import ServiceMetrics
 from .model_manager import ModelManager
@@ -41,29 +42,51 @@ class EventStreamResponse(StreamingResponse):
 
 
 @dataclass
+class ChoiceRecord:
+    """One choice's output so far."""
+
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    output: list[str] = field(default_factory=list, repr=False)
+    logprobs: list[TokenLogprob] = field(default_factory=list, repr=False)
+
+
+@dataclass
 class RequestRecord:
-    """What the per-request log line and the metrics need."""
+    """What the response, the per-request log line and the metrics need; usage counts every choice, the
+    prompt once."""
 
     request_id: str
     stream: bool
     prompt_tokens: int
     started: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None
-    completion_tokens: int = 0
     finish_reason: str | None = None
     prompt_ids: list[int] = field(default_factory=list, repr=False)
-    output: list[str] = field(default_factory=list, repr=False)
-    last: GenerationOutput | None = None  # the output that finished the request
+    choices: list[ChoiceRecord] = field(default_factory=lambda: [ChoiceRecord()], repr=False)
+    last: GenerationOutput | None = None  # the output that finished the request (an error's, if any)
 
-    def saw(self, out: GenerationOutput) -> None:
+    @property
+    def completion_tokens(self) -> int:
+        return sum(c.completion_tokens for c in self.choices)
+
+    @property
+    def output(self) -> list[str]:
+        return self.choices[0].output
+
+    def saw(self, out: GenerationOutput, index: int = 0) -> None:
         if self.first_token_at is None and out.completion_tokens:
             self.first_token_at = time.perf_counter()
-        self.completion_tokens = out.completion_tokens
+        choice = self.choices[index]
+        choice.completion_tokens = out.completion_tokens
         if out.text:
-            self.output.append(out.text)
+            choice.output.append(out.text)
+        choice.logprobs += out.logprobs
         if out.finish_reason:
-            self.finish_reason = out.finish_reason
-            self.last = out
+            choice.finish_reason = out.finish_reason
+            if self.finish_reason != "error":  # one failed choice fails the request
+                self.finish_reason = out.finish_reason
+                self.last = out
 
     def usage(self) -> UsageInfo:
         return UsageInfo(prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
@@ -86,15 +109,28 @@ class OpenAIServing:
         if model not in (None, "", self.manager.model_name):
             raise APIError(404, f"The model `{model}` does not exist.", param="model", code="model_not_found")
 
-    def _submit(self, request_id: str, prompt_ids: list[int], params: SamplingParams, stream: bool,
-                constraint: Constraint | None = None) -> tuple[RequestStream, RequestRecord]:
+    def _submit(self, request_id: str, prompt_ids: list[int], params: SamplingParams, stream: bool, n: int = 1,
+                constraint: Callable[[], Constraint | None] = lambda: None) -> tuple[ChoiceStreams, RequestRecord]:
+        """One engine sequence per choice, sharing the prompt; each choice with its own seed, derived from the
+        request's, so choices differ under sampling and the whole response repeats with the same seed, and its
+        own `constraint()` (grammar state). All or nothing: when the queue cannot take every choice, none stays
+        queued."""
+        streams = []
         try:
-            engine_stream = self.manager.engine.submit(GenerationRequest(request_id, prompt_ids, params, constraint))
+            for index in range(n):
+                choice_params = params if index == 0 else replace(params, seed=choice_seed(params.seed, index))
+                choice_id = request_id if n == 1 else f"{request_id}-{index}"
+                streams.append(self.manager.engine.submit(
+                    GenerationRequest(choice_id, prompt_ids, choice_params, constraint())))
         except QueueFullError as exc:
+            for choice_stream in streams:
+                choice_stream.cancel()
             raise APIError(503, f"the server is busy ({exc.waiting} requests waiting); retry later",
                            code="queue_full", headers={"Retry-After": str(exc.retry_after_s)}) from None
         self.metrics.prompt_tokens.inc(len(prompt_ids))
-        return engine_stream, RequestRecord(request_id, stream, len(prompt_ids), prompt_ids=prompt_ids)
+        record = RequestRecord(request_id, stream, len(prompt_ids), prompt_ids=prompt_ids,
+                               choices=[ChoiceRecord() for _ in range(n)])
+        return ChoiceStreams(streams), record
 
     def _max_tokens(self, prompt_len: int, requested: int | None, param: str, prompt_param: str) -> int:
         """The completion budget: as requested when it fits the context, else the deployment's default
@@ -119,38 +155,47 @@ class OpenAIServing:
             return float(getattr(config, "temperature", 1.0) or 1.0)
         return 0.0
 
-    async def _events(self, stream: RequestStream, record: RequestRecord,
-                      render: Callable[[GenerationOutput], Iterable[str]], opening: str | None = None
-                      ) -> AsyncIterator[str]:
-        """The SSE events of a stream: `opening` at once (before the first token), `render`'s for each output (its text, and its end unless the
-        engine failed), an error event when generation failed, then `data: [DONE]`. A client that
-        leaves cancels the generation."""
-        status = 200
+    async def _events(self, stream: ChoiceStreams, record: RequestRecord,
+                      render: Callable[[int, GenerationOutput], Iterable[str]], opening: Iterable[str] = (),
+                      closing: Callable[[], Iterable[str]] = lambda: ()) -> AsyncIterator[str]:
+        """The SSE events of a stream: `opening` at once (before the first token), `render`'s for each choice's
+        output (its text, and its end unless the engine failed), then `closing`'s once every choice ended, then
+        `data: [DONE]`. When a choice fails: an error event, the other choices cancelled, no `closing`. A client
+        that leaves cancels the generation."""
+        status, failed = 200, False
         try:
-            if opening is not None:
-                yield opening
-            async for out in stream:
-                record.saw(out)
-                for event in render(out):
+            for event in opening:
+                yield event
+            async for index, out in stream:
+                record.saw(out, index)
+                for event in render(index, out):
                     yield event
                 if out.finish_reason == "error":
                     failure = generation_failure(out)
-                    status = failure.status
+                    status, failed = failure.status, True
+                    stream.cancel()  # the other choices of a failed request are of no use
                     yield f"data: {encode_json(failure.body().model_dump())}\n\n"
+                    break
+            if not failed:
+                for event in closing():
+                    yield event
             yield "data: [DONE]\n\n"
         finally:
-            if not stream.finished:
-                stream.cancel()  # the client went away: free the batch slot now
+            if not stream.finished and not failed:
+                stream.cancel()  # the client went away: free the batch slots now
                 record.finish_reason = "cancelled"
                 status = 499
             self._log(record, status)
 
-    async def _collect(self, stream: RequestStream, record: RequestRecord, raw_request: Request) -> Response | None:
-        """Waits for the whole output. None when it finished; the answer for a client that left (499)
-        or raises the failure when generation failed."""
+    async def _collect(self, stream: ChoiceStreams, record: RequestRecord, raw_request: Request) -> Response | None:
+        """Waits for every choice's whole output. None when they finished; the answer for a client that left
+        (499), or raises the failure when a choice failed (the others are cancelled)."""
         async def collect() -> None:
-            async for out in stream:
-                record.saw(out)
+            async for index, out in stream:
+                record.saw(out, index)
+                if out.finish_reason == "error":
+                    stream.cancel()  # the other choices of a failed request are of no use
+                    return
 
         collector = asyncio.ensure_future(collect())
         watcher = asyncio.ensure_future(client_gone(raw_request))
@@ -161,14 +206,14 @@ class OpenAIServing:
             if not collector.done():
                 stream.cancel()  # the client aborted: stop generating for nobody
                 collector.cancel()
+        if record.finish_reason == "error" and collector.done():
+            failure = generation_failure(record.last)
+            self._log(record, failure.status)
+            raise failure
         if not stream.finished or record.finish_reason == "cancelled":
             record.finish_reason = "cancelled"
             self._log(record, 499)
             return Response(status_code=499)
-        if record.finish_reason == "error":
-            failure = generation_failure(record.last)
-            self._log(record, failure.status)
-            raise failure
         self._log(record, 200)
         return None
 
@@ -191,6 +236,18 @@ class OpenAIServing:
                 "event": f"{self.log_event}_text", "request_id": record.request_id,
                 "prompt": self.manager.tokenizer.decode(record.prompt_ids), "output": "".join(record.output),
             }, ensure_ascii=False))
+
+
+def choice_seed(seed: int | None, index: int) -> int | None:
+    """Choice `index`'s seed (choice 0 keeps the request's): a splitmix64 step, so neighbouring choices and
+    neighbouring seeds get unrelated generator states. No seed stays no seed (each choice draws freshly)."""
+    if seed is None:
+        return None
+    mask = (1 << 64) - 1
+    z = (seed + index * 0x9E3779B97F4A7C15) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    return z ^ (z >> 31)  # 0..2^64-1: torch.Generator.manual_seed takes every such value
 
 
 def generation_failure(out: GenerationOutput | None) -> APIError:

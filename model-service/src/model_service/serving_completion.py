@@ -9,7 +9,8 @@ from typing import AsyncIterator
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from .engine.base import GenerationOutput, RequestStream
+from .choice_streams import ChoiceStreams
+from .engine.base import GenerationOutput
 from .engine.sampling import SamplingParams
 from .errors import APIError
 from .protocol import CompletionChoice, CompletionRequest, CompletionResponse, text_completion_id
@@ -59,7 +60,7 @@ class OpenAIServingCompletion(OpenAIServing):
                               seed=request.seed, stop=tuple(request.stop or ()))
 
     # -- engine → response ---------------------------------------------------------------
-    def _stream(self, stream: RequestStream, record: RequestRecord, echo: str,
+    def _stream(self, stream: ChoiceStreams, record: RequestRecord, echo: str,
                 include_usage: bool) -> AsyncIterator[str]:
         chunk_id, created, model = text_completion_id(), int(time.time()), self.manager.model_name
 
@@ -67,15 +68,15 @@ class OpenAIServingCompletion(OpenAIServing):
             body = CompletionResponse(id=chunk_id, created=created, model=model, choices=choices, usage=usage)
             return f"data: {body.model_dump_json()}\n\n"
 
-        def render(out: GenerationOutput) -> list[str]:
+        def render(index: int, out: GenerationOutput) -> list[str]:
             finish_reason = out.finish_reason if out.finish_reason in ("stop", "length") else None
-            events = []
             if out.text or finish_reason:
-                events.append(chunk([CompletionChoice(text=out.text, finish_reason=finish_reason)]))
-            if finish_reason and include_usage:
-                events.append(chunk([], usage=record.usage()))
-            return events
+                return [chunk([CompletionChoice(index=index, text=out.text, finish_reason=finish_reason)])]
+            return []
+
+        def usage() -> list[str]:
+            return [chunk([], usage=record.usage())] if include_usage else []
 
         # with echo the prompt comes first, as OpenAI sends it
-        opening = chunk([CompletionChoice(text=echo)]) if echo else None
-        return self._events(stream, record, render, opening=opening)
+        opening = [chunk([CompletionChoice(text=echo)])] if echo else []
+        return self._events(stream, record, render, opening, usage)
