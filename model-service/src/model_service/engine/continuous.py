@@ -59,6 +59,10 @@ class ContinuousBatchingEngine(GenerationLoopEngine):
             taken.append(self._waiting.popleft())
         return taken
 
+    def _has_work(self) -> bool:
+        # a long prompt between chunks has no running row yet but must not wait for an arrival
+        return bool(self._running or self._prefilling)
+
     def _step(self, admitted: list[SequenceState]) -> None:
         self._drop_cancelled()
         for seq in admitted:

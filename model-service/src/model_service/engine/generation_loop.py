@@ -139,12 +139,16 @@ class GenerationLoopEngine(Engine):
         return max(1, min(60, len(self._waiting) // max(1, self.limits.max_batch_size) + 1))
 
     # -- the generation loop (its own thread) -----------------------------------------
+    def _has_work(self) -> bool:
+        """Admitted sequences the loop must go on with without a new arrival."""
+        return bool(self._running)
+
     def _run(self) -> None:
         torch.set_grad_enabled(False)
         try:
             while True:
                 with self._lock:
-                    while not self._stopping and not self._waiting and not self._running:
+                    while not self._stopping and not self._waiting and not self._has_work():
                         self._wake.wait()
                     if self._stopping:
                         break
