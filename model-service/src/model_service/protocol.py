@@ -222,6 +222,9 @@ class ChatCompletionRequest(OpenAIBaseModel):
     top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     user: str | None = None
+    # vLLM's extension: prefix-cache entries are shared only among requests with the same salt (the
+    # gateway sets one per API key when it isolates keys, so one tenant cannot time another's prompts).
+    cache_salt: str | None = Field(None, min_length=1, max_length=256)
     # vLLM's extension: > 1 discourages tokens already in the prompt or output, < 1 encourages them
     repetition_penalty: float | None = Field(None, gt=0.0, allow_inf_nan=False)
 
@@ -378,6 +381,9 @@ class CompletionRequest(OpenAIBaseModel):
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     user: str | None = None
+    # vLLM's extension: prefix-cache entries are shared only among requests with the same salt (the
+    # gateway sets one per API key when it isolates keys, so one tenant cannot time another's prompts).
+    cache_salt: str | None = Field(None, min_length=1, max_length=256)
 
     @field_validator("prompt")
     @classmethod

@@ -56,7 +56,8 @@ class OpenAIServingChat(OpenAIServing):
             format_constraint = response_format_constraint(request.response_format, self.manager)
             return tool_constraint or format_constraint
 
-        stream, record = self._submit(request_id, prompt_ids, params, request.stream, request.n, constraint)
+        stream, record = self._submit(request_id, prompt_ids, params, request.stream, request.n, constraint,
+                                      request.cache_salt)
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             return EventStreamResponse(self._stream(stream, record, include_usage, request.logprobs, tools),

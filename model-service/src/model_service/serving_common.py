@@ -110,7 +110,8 @@ class OpenAIServing:
             raise APIError(404, f"The model `{model}` does not exist.", param="model", code="model_not_found")
 
     def _submit(self, request_id: str, prompt_ids: list[int], params: SamplingParams, stream: bool, n: int = 1,
-                constraint: Callable[[], Constraint | None] = lambda: None) -> tuple[ChoiceStreams, RequestRecord]:
+                constraint: Callable[[], Constraint | None] = lambda: None,
+                cache_salt: str | None = None) -> tuple[ChoiceStreams, RequestRecord]:
         """One engine sequence per choice, sharing the prompt; each choice with its own seed, derived from the
         request's, so choices differ under sampling and the whole response repeats with the same seed, and its
         own `constraint()` (grammar state). All or nothing: when the queue cannot take every choice, none stays
@@ -121,7 +122,7 @@ class OpenAIServing:
                 choice_params = params if index == 0 else replace(params, seed=choice_seed(params.seed, index))
                 choice_id = request_id if n == 1 else f"{request_id}-{index}"
                 streams.append(self.manager.engine.submit(
-                    GenerationRequest(choice_id, prompt_ids, choice_params, constraint())))
+                    GenerationRequest(choice_id, prompt_ids, choice_params, constraint(), cache_salt)))
         except QueueFullError as exc:
             for choice_stream in streams:
                 choice_stream.cancel()

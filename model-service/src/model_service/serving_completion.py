@@ -24,7 +24,8 @@ class OpenAIServingCompletion(OpenAIServing):
         await self._check_model(request.model)
         prompt_ids = self._prompt_ids(request.prompt)
         params = self._sampling_params(request, len(prompt_ids))
-        stream, record = self._submit(raw_request.state.request_id, prompt_ids, params, request.stream)
+        stream, record = self._submit(raw_request.state.request_id, prompt_ids, params, request.stream,
+                                      cache_salt=request.cache_salt)
         echo = self.manager.tokenizer.decode(prompt_ids) if request.echo else ""
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)

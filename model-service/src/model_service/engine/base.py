@@ -31,6 +31,9 @@ class GenerationRequest:
     params: SamplingParams
     # Which tokens this request may generate (e.g. a JSON schema's grammar); its own state, never shared.
     constraint: Constraint | None = None
+    # Requests share prefix-cache entries only with requests of the same salt (the gateway sends
+    # one per API key when it isolates keys); None is a salt of its own.
+    cache_salt: str | None = None
 
 
 @dataclass
@@ -78,7 +81,8 @@ class EngineLimits:
     max_batch_size: int = 32
     max_queue: int = 256
     max_model_len: int = 8192
-    max_prefill_tokens: int = 4096  # padded prompt tokens prefilled in one forward pass
+    # new prompt tokens (padded) prefilled in one forward pass; a longer prompt is prefilled in chunks
+    max_prefill_tokens: int = 4096
     max_kv_tokens: int = 65536  # rows x window columns the batch may hold
 
 
@@ -89,6 +93,8 @@ class EngineListener:
     def on_first_token(self, request_id: str, seconds: float) -> None: ...
     def on_token_gap(self, seconds: float) -> None: ...
     def on_cancelled(self, request_id: str) -> None: ...
+    def on_prefix_cache(self, queried_tokens: int, hit_tokens: int) -> None: ...
+    def on_prefill(self, tokens: int) -> None: ...
 
 
 @dataclass

@@ -51,6 +51,9 @@ class SequenceState:
     cancelled: bool = False
     history: PenaltyHistory | None = None  # only for a request with penalties
     pending_logprobs: list[TokenLogprob] = field(default_factory=list)  # not yet emitted
+    output_ids: list[int] = field(default_factory=list)  # tokens generated so far
+    prefilled: int = 0  # prompt tokens whose KV exists (cached prefix and chunks done)
+    past: tuple | None = None  # (keys, values) per layer while the prompt is being prefilled
 
 
 class GenerationLoopEngine(Engine):
@@ -136,12 +139,16 @@ class GenerationLoopEngine(Engine):
         return max(1, min(60, len(self._waiting) // max(1, self.limits.max_batch_size) + 1))
 
     # -- the generation loop (its own thread) -----------------------------------------
+    def _has_work(self) -> bool:
+        """Admitted sequences the loop must go on with without a new arrival."""
+        return bool(self._running)
+
     def _run(self) -> None:
         torch.set_grad_enabled(False)
         try:
             while True:
                 with self._lock:
-                    while not self._stopping and not self._waiting and not self._running:
+                    while not self._stopping and not self._waiting and not self._has_work():
                         self._wake.wait()
                     if self._stopping:
                         break
@@ -220,6 +227,7 @@ class GenerationLoopEngine(Engine):
     def _advance(self, seq: SequenceState, token: int, now: float) -> str | None:
         """Account one generated token: emit the text it completes; return the finish reason, if any."""
         seq.generated += 1
+        seq.output_ids.append(token)
         if seq.last_token_at is None:
             self.listener.on_first_token(seq.request.request_id, now - seq.arrived)
         else:

@@ -1,0 +1,97 @@
+"""Weight quantization on CPU: the linear layers a runner calls, in the precision the settings chose.
+
+`int8` is PyTorch's dynamic quantization (`torch.ops.quantized.linear_dynamic`, FBGEMM / oneDNN
+kernels that ship with torch for x86): weights int8 per output channel, activations quantized
+per call to 8 bits (7 with `reduce_range`, which FBGEMM needs on CPUs without VNNI). It reads a
+quarter of the fp32 bytes per step and runs integer dot products; measured here 2.5-5x faster
+than fp32 `F.linear` for SmolLM2's shapes on an AVX2-only CPU, where the weight-only kernels
+(`_weight_int8pack_mm`, `_weight_int4pack_mm_for_cpu`) fall back to slow scalar loops and
+bfloat16 has no hardware support (docs/benchmarks-model-service.md has the table).
+
+One consequence, documented for operators: activations are scaled per call, so a row's numbers
+depend slightly on the other rows in its batch (like most batched engines, vLLM's included,
+outputs are not batch-invariant). `none` keeps exact fp32/bf16 arithmetic.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+Linear = Callable[[torch.Tensor], torch.Tensor]
+
+QUANTIZATIONS = ("none", "int8")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags of this machine (empty where /proc/cpuinfo is not readable)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def has_vnni(flags: set[str] | None = None) -> bool:
+    flags = cpu_flags() if flags is None else flags
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & flags)
+
+
+class _Dense:
+    __slots__ = ("weight", "bias")
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
+        self.weight = weight.detach().contiguous()
+        self.bias = None if bias is None else bias.detach().contiguous()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+
+class _DynamicInt8:
+    """int8 weights (symmetric, per output channel), activations quantized per call."""
+
+    __slots__ = ("packed", "reduce_range", "out_features")
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, reduce_range: bool):
+        w = weight.detach().float()
+        scales = (w.abs().amax(dim=1) / 127.0).clamp(min=1e-12).double()
+        zero_points = torch.zeros(w.shape[0], dtype=torch.long)
+        qweight = torch.quantize_per_channel(w, scales, zero_points, axis=0, dtype=torch.qint8)
+        b = None if bias is None else bias.detach().float()
+        self.packed = torch.ops.quantized.linear_prepack(qweight, b)
+        self.reduce_range = reduce_range
+        self.out_features = w.shape[0]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        y = torch.ops.quantized.linear_dynamic(x.reshape(-1, shape[-1]), self.packed, self.reduce_range)
+        return y.view(*shape[:-1], self.out_features)
+
+
+def make_linear(weight: torch.Tensor, bias: torch.Tensor | None, quantization: str) -> Linear:
+    if quantization == "none":
+        return _Dense(weight, bias)
+    if quantization == "int8":
+        if weight.device.type != "cpu":
+            raise ValueError("MODEL_SERVICE_QUANTIZATION=int8 is a CPU kernel; on CUDA use none")
+        return _DynamicInt8(weight, bias, reduce_range=not has_vnni())
+    raise ValueError(f"unknown quantization {quantization!r} (one of {', '.join(QUANTIZATIONS)})")
+
+
+def quantize_modules(model, quantization: str):
+    """For a model the lean runner does not cover: swap its nn.Linear layers in place."""
+    if quantization == "none":
+        return model
+    if quantization != "int8":
+        raise ValueError(f"unknown quantization {quantization!r}")
+    if next(model.parameters()).device.type != "cpu":
+        raise ValueError("MODEL_SERVICE_QUANTIZATION=int8 is a CPU kernel; on CUDA use none")
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    return quantize_dynamic(model.float(), {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
