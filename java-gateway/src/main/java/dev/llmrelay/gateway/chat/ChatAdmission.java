@@ -50,7 +50,8 @@ class ChatAdmission { // a text completion too: GenerationEndpoint says how its 
     }
 
     /**
-     * Checks run in this order, every refusal before any reservation: the request's shape, its route
+     * Checks run in this order, every refusal before any reservation: the request's shape (with {@code n}
+     * at most {@code gateway.max-choices}), its route
      * (requested model, or the default pool, -> pool -> served model; 404 for a model no pool serves), the
      * prompt filter and the served model's context length, then the key's limits.
      *
@@ -61,6 +62,12 @@ class ChatAdmission { // a text completion too: GenerationEndpoint says how its 
      */
     Admitted admit(GenerationEndpoint endpoint, ApiKey key, ObjectNode request, String requestId, boolean stream) {
         endpoint.validate(request);
+        int choices = ChatRequests.choices(request);
+        if (choices > properties.maxChoices()) {
+            // a request that can never be served: 400, not a reservation that fails as a 429 to retry forever
+            throw new OpenAiException(400, "invalid_request_error", "integer_above_max_value", "n", "n: at most "
+                    + properties.maxChoices() + " choices per request (gateway.max-choices), got " + choices, Map.of());
+        }
         int promptEstimate = endpoint.estimatePromptTokens(request);
         Integer maxTokens = endpoint.maxTokens(request);
         long completion = maxTokens != null ? maxTokens : properties.defaultMaxTokensEstimate();
@@ -95,8 +102,7 @@ class ChatAdmission { // a text completion too: GenerationEndpoint says how its 
             completion = Math.min(completion, Math.max(0, room));
         }
         try {
-            long choices = ChatRequests.choices(request);
-            return new Admitted(model, promptEstimate, limiter.admit(key, promptEstimate + choices * completion));
+            return new Admitted(model, promptEstimate, limiter.admit(key, promptEstimate + (long) choices * completion));
         } catch (RateLimitExceededException e) {
             usage.recordRefused(requestId, key.id(), endpoint.usageName, model, stream,
                     EndReason.rate_limited, 429);
