@@ -15,7 +15,7 @@ import dev.llmrelay.gateway.safety.ContentFilter;
 import dev.llmrelay.gateway.system.GatewayProperties;
 import dev.llmrelay.gateway.system.OpenAiException;
 import dev.llmrelay.gateway.upstream.UpstreamModels;
-import dev.llmrelay.gateway.upstream.UpstreamPool;
+import dev.llmrelay.gateway.upstream.RouteResolver;
 import dev.llmrelay.gateway.usage.EndReason;
 import dev.llmrelay.gateway.usage.UsageRecorder;
 
@@ -32,12 +32,12 @@ class ChatAdmission { // a text completion too: GenerationEndpoint says how its 
     private final UsageRecorder usage;
     private final UpstreamModels models;
     private final GatewayProperties properties;
-    private final UpstreamPool pool;
+    private final RouteResolver routes;
     private final ContentFilter contentFilter;
 
     ChatAdmission(KeyRateLimiter limiter, UsageRecorder usage, UpstreamModels models, GatewayProperties properties,
-            UpstreamPool pool, ContentFilter contentFilter) {
-        this.pool = pool;
+            RouteResolver routes, ContentFilter contentFilter) {
+        this.routes = routes;
         this.contentFilter = contentFilter;
         this.limiter = limiter;
         this.usage = usage;
@@ -45,11 +45,16 @@ class ChatAdmission { // a text completion too: GenerationEndpoint says how its 
         this.properties = properties;
     }
 
-    /** An admitted request: its model as asked, prompt estimate and rate-limit permit. */
+    /** An admitted request: the model that serves it ({@link RouteResolver}), prompt estimate and rate-limit permit. */
     record Admitted(String model, int promptEstimate, RateLimitPermit permit) {
     }
 
     /**
+     * Checks run in this order, every refusal before any reservation: the request's shape (with {@code n}
+     * at most {@code gateway.max-choices}), its route
+     * (requested model, or the default pool, -> pool -> served model; 404 for a model no pool serves), the
+     * prompt filter and the served model's context length, then the key's limits.
+     *
      * @throws OpenAiException 400 for a malformed request, one over the model's context length or one the
      *                         content filter refuses ({@code content_filter}), 404 for a model no upstream pool
      *                         serves
@@ -57,16 +62,22 @@ class ChatAdmission { // a text completion too: GenerationEndpoint says how its 
      */
     Admitted admit(GenerationEndpoint endpoint, ApiKey key, ObjectNode request, String requestId, boolean stream) {
         endpoint.validate(request);
-        String model = ChatRequests.model(request);
+        int choices = ChatRequests.choices(request);
+        if (choices > properties.maxChoices()) {
+            // a request that can never be served: 400, not a reservation that fails as a 429 to retry forever
+            throw new OpenAiException(400, "invalid_request_error", "integer_above_max_value", "n", "n: at most "
+                    + properties.maxChoices() + " choices per request (gateway.max-choices), got " + choices, Map.of());
+        }
         int promptEstimate = endpoint.estimatePromptTokens(request);
         Integer maxTokens = endpoint.maxTokens(request);
         long completion = maxTokens != null ? maxTokens : properties.defaultMaxTokensEstimate();
-        if (!pool.serves(model)) {
-            usage.recordRefused(requestId, key.id(), endpoint.usageName, model, stream,
-                    EndReason.bad_request, 404);
-            throw new OpenAiException(404, "invalid_request_error", "model_not_found", "model",
-                    "The model '" + model + "' does not exist: no upstream pool serves it (see GET /v1/models).",
-                    Map.of());
+        String model;
+        try {
+            model = routes.resolve(ChatRequests.model(request)).model();
+        } catch (OpenAiException e) {
+            usage.recordRefused(requestId, key.id(), endpoint.usageName, ChatRequests.model(request), stream,
+                    EndReason.bad_request, e.status());
+            throw e;
         }
         try {
             contentFilter.checkPrompt(request, key.id(), requestId);
@@ -91,8 +102,7 @@ class ChatAdmission { // a text completion too: GenerationEndpoint says how its 
             completion = Math.min(completion, Math.max(0, room));
         }
         try {
-            long choices = ChatRequests.choices(request);
-            return new Admitted(model, promptEstimate, limiter.admit(key, promptEstimate + choices * completion));
+            return new Admitted(model, promptEstimate, limiter.admit(key, promptEstimate + (long) choices * completion));
         } catch (RateLimitExceededException e) {
             usage.recordRefused(requestId, key.id(), endpoint.usageName, model, stream,
                     EndReason.rate_limited, 429);

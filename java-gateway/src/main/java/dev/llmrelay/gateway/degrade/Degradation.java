@@ -57,7 +57,7 @@ public class Degradation {
                 .description("fallback routes configured").register(meters);
     }
 
-    /** Where an admitted request goes: the model asked for, or its fallback route's model. */
+    /** Where an admitted request goes: the model that serves it ({@code RouteResolver}), or its fallback route's model. */
     public record Route(String model, String fallbackFrom, AdaptiveLimiter.Slot slot) {
 
         /** {@code X-Relay-Fallback: <primary>-><fallback>} when the fallback serves, else nothing. */

@@ -1,10 +1,19 @@
 package dev.llmrelay.gateway.keys;
 
+import java.lang.reflect.RecordComponent;
 import java.net.URI;
 import java.time.Instant;
+import java.util.Arrays;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.swagger.v3.oas.annotations.media.Content;
 import io.swagger.v3.oas.annotations.media.Schema;
@@ -34,10 +43,16 @@ import dev.llmrelay.gateway.keys.ApiKeyService.KeyChanges;
 @RequestMapping("/admin/keys")
 class AdminKeysController {
 
-    private final ApiKeyService keys;
+    /** The members a key change may have; any other is refused, as the degradation PATCH does. */
+    private static final Set<String> MEMBERS = Arrays.stream(KeyChanges.class.getRecordComponents())
+            .map(RecordComponent::getName).collect(Collectors.toUnmodifiableSet());
 
-    AdminKeysController(ApiKeyService keys) {
+    private final ApiKeyService keys;
+    private final ObjectMapper mapper;
+
+    AdminKeysController(ApiKeyService keys, ObjectMapper mapper) {
         this.keys = keys;
+        this.mapper = mapper;
     }
 
     /** A key as the admin API shows it; {@code key} (the plaintext) only in the answer to POST. */
@@ -55,9 +70,12 @@ class AdminKeysController {
 
     @ApiResponse(responseCode = "201", description = "Created; the answer holds the plaintext key, shown only here",
             content = @Content(mediaType = "application/json", schema = @Schema(implementation = KeyView.class)))
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(content = @Content(mediaType = "application/json",
+            schema = @Schema(implementation = KeyChanges.class)))
     @PostMapping
-    ResponseEntity<KeyView> create(@RequestBody(required = false) KeyChanges request) {
-        KeyChanges changes = request == null ? new KeyChanges(null, null, null, null, null) : request;
+    ResponseEntity<KeyView> create(@RequestBody(required = false) JsonNode body) {
+        KeyChanges changes = body == null || body.isNull() ? new KeyChanges(null, null, null, null, null)
+                : changes(body);
         validate(changes);
         ApiKeyService.CreatedKey created = keys.create(changes);
         return ResponseEntity.created(URI.create("/admin/keys/" + created.key().id()))
@@ -74,8 +92,11 @@ class AdminKeysController {
         return keys.find(id).map(k -> KeyView.of(k, null)).orElseThrow(() -> notFound(id));
     }
 
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(content = @Content(mediaType = "application/json",
+            schema = @Schema(implementation = KeyChanges.class)))
     @PatchMapping("/{id}")
-    KeyView update(@PathVariable long id, @RequestBody KeyChanges changes) {
+    KeyView update(@PathVariable long id, @RequestBody JsonNode body) {
+        KeyChanges changes = changes(body);
         validate(changes);
         return keys.update(id, changes).map(k -> KeyView.of(k, null)).orElseThrow(() -> notFound(id));
     }
@@ -87,6 +108,33 @@ class AdminKeysController {
             throw notFound(id);
         }
         return ResponseEntity.noContent().build();
+    }
+
+    /**
+     * The body as a key change, refusing (400) a body that is not an object and any member a key does not
+     * have, before anything is created or changed: a misspelt limit must not leave the default in force.
+     */
+    private KeyChanges changes(JsonNode body) {
+        if (!body.isObject()) {
+            throw invalid("The body must be a JSON object of key changes.");
+        }
+        for (Iterator<String> names = body.fieldNames(); names.hasNext();) {
+            String name = names.next();
+            if (!MEMBERS.contains(name)) {
+                throw invalid("Unknown member '" + name + "'; known: " + List.copyOf(new TreeSet<>(MEMBERS)) + ".");
+            }
+        }
+        try {
+            return mapper.treeToValue(body, KeyChanges.class);
+        } catch (JsonProcessingException | IllegalArgumentException e) {
+            throw invalid("Request body is not valid JSON of the expected shape");
+        }
+    }
+
+    private static ErrorResponseException invalid(String detail) {
+        ProblemDetail body = ProblemDetail.forStatusAndDetail(HttpStatus.BAD_REQUEST, detail);
+        body.setTitle("Bad request");
+        return new ErrorResponseException(HttpStatus.BAD_REQUEST, body, null);
     }
 
     private static void validate(KeyChanges c) {

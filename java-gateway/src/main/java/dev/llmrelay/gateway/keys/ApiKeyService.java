@@ -42,7 +42,8 @@ public class ApiKeyService {
     public record CreatedKey(ApiKey key, String plaintext) {
     }
 
-    /** Limits to set; null fields keep the default (create) or current value (update). */
+    /** Limits to set; null fields keep the default (create) or current value (update); no other member. */
+    @Schema(additionalProperties = Schema.AdditionalPropertiesValue.FALSE)
     public record KeyChanges(
             @Schema(types = {"string", "null"}, maxLength = 200) String name,
             @Schema(types = {"integer", "null"}, format = "int32", minimum = "1") Integer requestsPerMinute,

@@ -23,6 +23,8 @@ public record GatewayProperties(
         @DefaultValue("4") int defaultMaxConcurrentStreams,
         /* completion budget reserved when a request names no max_tokens */
         @DefaultValue("1024") int defaultMaxTokensEstimate,
+        /* most choices (n) one request may ask for: the upstreams' own bound (the model-service's MODEL_SERVICE_MAX_N) */
+        @DefaultValue("4") int maxChoices,
         @DefaultValue Timeouts timeouts,
         @DefaultValue Breaker breaker,
         @DefaultValue Health health,

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.OptionalInt;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 import org.slf4j.Logger;
@@ -26,6 +27,8 @@ public class UpstreamModels {
     private final ObjectMapper mapper;
     /** upstream name -> (model id -> max_model_len) as last listed */
     private final Map<String, Map<String, Integer>> byUpstream = new ConcurrentHashMap<>();
+    /** upstream name -> every model id it listed, with a context length or without */
+    private final Map<String, Set<String>> idsByUpstream = new ConcurrentHashMap<>();
 
     UpstreamModels(ObjectMapper mapper) {
         this.mapper = mapper;
@@ -48,6 +51,11 @@ public class UpstreamModels {
         return contextLength(model).isPresent();
     }
 
+    /** The model ids {@code upstream} listed in its last {@code /v1/models} (empty before the first). */
+    public Set<String> listedBy(Upstream upstream) {
+        return idsByUpstream.getOrDefault(upstream.name(), Set.of());
+    }
+
     /** Takes a {@code /v1/models} body of {@code upstream}; a body that is not a model list is ignored. */
     void learn(Upstream upstream, String body) {
         JsonNode data;
@@ -60,12 +68,17 @@ public class UpstreamModels {
             return;
         }
         Map<String, Integer> models = new HashMap<>();
+        Set<String> ids = new java.util.HashSet<>();
         for (JsonNode model : data) {
+            if (model.path("id").isTextual()) {
+                ids.add(model.path("id").asText());
+            }
             JsonNode len = model.path("max_model_len");
             if (model.path("id").isTextual() && len.canConvertToInt() && len.asInt() > 0) {
                 models.put(model.path("id").asText(), len.asInt());
             }
         }
+        idsByUpstream.put(upstream.name(), Set.copyOf(ids));
         Map<String, Integer> before = byUpstream.put(upstream.name(), Map.copyOf(models));
         if (!models.equals(before)) {
             log.info("upstream {} serves {}", upstream.name(), models);
@@ -75,5 +88,6 @@ public class UpstreamModels {
     /** Forgets everything learnt (tests that taught it a context length). */
     void forgetAll() {
         byUpstream.clear();
+        idsByUpstream.clear();
     }
 }

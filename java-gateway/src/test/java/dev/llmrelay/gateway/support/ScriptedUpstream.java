@@ -54,4 +54,9 @@ public final class ScriptedUpstream {
     public long chatRequests() {
         return requests.stream().filter(r -> r.getUrl().encodedPath().equals("/v1/chat/completions")).count();
     }
+
+    /** Stops the server (a test's own upstream, see FreshGateway). */
+    public void close() {
+        server.close();
+    }
 }
