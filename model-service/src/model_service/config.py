@@ -20,9 +20,10 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     trust_remote_code: bool = False
-    # Weight quantization (CPU): none, or int8 (dynamic int8 matmuls; fast, but costs quality on
-    # small models: docs/benchmarks-model-service.md). int8 loads fp32 weights first.
-    quantization: Literal["none", "int8"] = "none"
+    # Weight quantization (CPU): none; int8 (dynamic int8 matmuls everywhere: fast, but costs quality
+    # on small models); int8-head (only the LM head: most of the gain at 1 row, a small quality cost).
+    # Measured: docs/benchmarks-model-service.md. Both load fp32 weights first.
+    quantization: Literal["none", "int8", "int8-head"] = "none"
     # Forward pass: auto = the lean Llama-family runner where it covers the model, else transformers'.
     runner: Literal["auto", "lean", "transformers"] = "auto"
     # KV of earlier prompts and answers kept for reuse (tokens; 0 turns the prefix cache off), in

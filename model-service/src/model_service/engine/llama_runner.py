@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .quantization import Linear, make_linear
+from .quantization import Linear, make_linear, split_quantization
 
 _FAMILY = {"llama", "mistral", "qwen2"}
 
@@ -76,6 +76,7 @@ class LlamaFamilyRunner:
         self.embed = inner.embed_tokens.weight.detach()
         self.final_norm = inner.norm.weight.detach()
         self.layers: list[_Layer] = []
+        layer_q, head_q = split_quantization(quantization)
         with torch.no_grad():
             for layer in inner.layers:
                 att, mlp = layer.self_attn, layer.mlp
@@ -85,11 +86,11 @@ class LlamaFamilyRunner:
                     qkv_b = torch.cat([att.q_proj.bias, att.k_proj.bias, att.v_proj.bias])
                 self.layers.append(_Layer(
                     layer.input_layernorm.weight.detach(), layer.post_attention_layernorm.weight.detach(),
-                    make_linear(qkv_w, qkv_b, quantization),
-                    make_linear(att.o_proj.weight, att.o_proj.bias, quantization),
-                    make_linear(torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]), None, quantization),
-                    make_linear(mlp.down_proj.weight, None, quantization)))
-            self.lm_head = make_linear(model.lm_head.weight, getattr(model.lm_head, "bias", None), quantization)
+                    make_linear(qkv_w, qkv_b, layer_q),
+                    make_linear(att.o_proj.weight, att.o_proj.bias, layer_q),
+                    make_linear(torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]), None, layer_q),
+                    make_linear(mlp.down_proj.weight, None, layer_q)))
+            self.lm_head = make_linear(model.lm_head.weight, getattr(model.lm_head, "bias", None), head_q)
         self.intermediate = config.intermediate_size
         rope = getattr(config, "rope_parameters", None) or {}
         theta = rope.get("rope_theta", getattr(config, "rope_theta", 10000.0))

@@ -22,7 +22,17 @@ import torch.nn.functional as F
 
 Linear = Callable[[torch.Tensor], torch.Tensor]
 
-QUANTIZATIONS = ("none", "int8")
+QUANTIZATIONS = ("none", "int8", "int8-head")
+
+
+def split_quantization(quantization: str) -> tuple[str, str]:
+    """(the decoder layers' kernel, the LM head's kernel) a setting means. `int8-head` quantizes
+    only the LM head: the largest single matmul of a small model (576 x 49152 in SmolLM2-135M,
+    a fifth of its weights) and the one least hurt by int8, since it reads a normalised state
+    and only the ranking of its outputs matters (measured: docs/benchmarks-model-service.md)."""
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"unknown quantization {quantization!r} (one of {', '.join(QUANTIZATIONS)})")
+    return ("int8" if quantization == "int8" else "none"), ("none" if quantization == "none" else "int8")
 
 
 def cpu_flags() -> set[str]:
@@ -85,13 +95,21 @@ def make_linear(weight: torch.Tensor, bias: torch.Tensor | None, quantization: s
 
 
 def quantize_modules(model, quantization: str):
-    """For a model the lean runner does not cover: swap its nn.Linear layers in place."""
-    if quantization == "none":
+    """For a model the lean runner does not cover: swap its nn.Linear layers (or only its LM head) in place."""
+    layer_q, head_q = split_quantization(quantization)
+    if head_q == "none":
         return model
-    if quantization != "int8":
-        raise ValueError(f"unknown quantization {quantization!r}")
     if next(model.parameters()).device.type != "cpu":
-        raise ValueError("MODEL_SERVICE_QUANTIZATION=int8 is a CPU kernel; on CUDA use none")
+        raise ValueError(f"MODEL_SERVICE_QUANTIZATION={quantization} is a CPU kernel; on CUDA use none")
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    return quantize_dynamic(model.float(), {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
+    model = model.float()
+    if layer_q == "int8":
+        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
+    head = model.get_output_embeddings()
+    if head is not None:
+        if head.weight is model.get_input_embeddings().weight:  # tied: the embedding keeps its fp32 copy
+            head.weight = torch.nn.Parameter(head.weight.detach().clone())
+        name = next(n for n, m in model.named_modules() if m is head)
+        quantize_dynamic(model, {name: per_channel_dynamic_qconfig}, inplace=True)
+    return model
