@@ -149,7 +149,9 @@ class ModelManager:
             if why_not:
                 log.info("transformers forward: the lean runner does not cover this model (%s)", why_not)
             return quantize_modules(model, s.quantization), "transformers"
-        return LlamaFamilyRunner(model, s.quantization), "lean"
+        runner = LlamaFamilyRunner(model, s.quantization)
+        LlamaFamilyRunner.release_source_weights(model)  # the engine only calls the runner from now on
+        return runner, "lean"
 
     def shutdown(self) -> None:
         if self.engine is not None:

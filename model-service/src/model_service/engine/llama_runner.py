@@ -102,6 +102,17 @@ class LlamaFamilyRunner:
         self.cos = emb.cos().to(device=device, dtype=dtype)
         self.sin = emb.sin().to(device=device, dtype=dtype)
 
+    @staticmethod
+    def release_source_weights(model) -> None:
+        """Free the decoder matmul weights the runner copied (fused or packed) out of `model`:
+        without this a served model holds them twice (~430 MB for SmolLM2-135M in fp32). After it,
+        `model` is only a config and embedding holder: its own forward no longer works."""
+        empty = torch.empty(0)
+        for layer in model.model.layers:
+            att, mlp = layer.self_attn, layer.mlp
+            for linear in (att.q_proj, att.k_proj, att.v_proj, att.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj):
+                linear.weight.data = empty.to(dtype=linear.weight.dtype, device=linear.weight.device)
+
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
                  cache, logits_to_keep: int = 1, **_ignored) -> RunnerOutput:
         rows, length = input_ids.shape
