@@ -2,7 +2,6 @@ package dev.llmrelay.gateway.chat;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -13,10 +12,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.llmrelay.gateway.support.FreshGateway;
 import dev.llmrelay.gateway.support.SseScript;
 import mockwebserver3.MockResponse;
-import okhttp3.MediaType;
-import okhttp3.OkHttpClient;
-import okhttp3.Request;
-import okhttp3.RequestBody;
 import okhttp3.Response;
 
 /**
@@ -27,9 +22,7 @@ import okhttp3.Response;
  */
 class ChoiceLimitTest {
 
-    private static final MediaType JSON = MediaType.get("application/json");
 
-    private final OkHttpClient client = new OkHttpClient.Builder().readTimeout(30, TimeUnit.SECONDS).build();
     private final ObjectMapper mapper = new ObjectMapper();
     private FreshGateway gateway;
 
@@ -50,10 +43,6 @@ class ChoiceLimitTest {
         gateway.close();
     }
 
-    private Response post(String path, String key, String body) throws Exception {
-        return client.newCall(new Request.Builder().url(gateway.url(path)).header("Authorization", "Bearer " + key)
-                .post(RequestBody.create(body, JSON)).build()).execute();
-    }
 
     private static String chat(String extra) {
         return "{\"model\":\"smollm2\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello there\"}]," + extra + "}";
@@ -62,7 +51,7 @@ class ChoiceLimitTest {
     @Test
     void nOverTheLimitIs400NamingNAndReservesNothingEvenWhenTheKeysBudgetIsPartlySpent() throws Exception {
         String key = gateway.newKey(1000, 1000, 10);
-        try (Response first = post("/v1/chat/completions", key, chat("\"max_tokens\":5"))) {
+        try (Response first = gateway.post("/v1/chat/completions", key, chat("\"max_tokens\":5"))) {
             assertThat(first.code()).isEqualTo(200);
             // prompt estimate 7 ("Hello there": 11 characters / 4 + 4 per message) + 5
             assertThat(first.header("X-RateLimit-Remaining-Tokens")).isEqualTo("988");
@@ -70,16 +59,16 @@ class ChoiceLimitTest {
         }
         String refused = "{\"error\":{\"message\":\"n: at most 4 choices per request (gateway.max-choices), got 1000\","
                 + "\"type\":\"invalid_request_error\",\"param\":\"n\",\"code\":\"integer_above_max_value\"}}";
-        try (Response response = post("/v1/chat/completions", key, chat("\"n\":1000"))) {
+        try (Response response = gateway.post("/v1/chat/completions", key, chat("\"n\":1000"))) {
             assertThat(response.code()).isEqualTo(400);
             assertThat(mapper.readTree(response.body().string())).isEqualTo(mapper.readTree(refused));
         }
-        try (Response response = post("/v1/completions", key, "{\"model\":\"smollm2\",\"prompt\":\"Hi\",\"n\":1000}")) {
+        try (Response response = gateway.post("/v1/completions", key, "{\"model\":\"smollm2\",\"prompt\":\"Hi\",\"n\":1000}")) {
             assertThat(response.code()).isEqualTo(400);
             assertThat(mapper.readTree(response.body().string())).isEqualTo(mapper.readTree(refused));
         }
         // nothing was reserved or charged for them: the first settled to its usage (7 + 1), this reserves 7 + 5
-        try (Response next = post("/v1/chat/completions", key, chat("\"max_tokens\":5"))) {
+        try (Response next = gateway.post("/v1/chat/completions", key, chat("\"max_tokens\":5"))) {
             assertThat(next.code()).isEqualTo(200);
             assertThat(next.header("X-RateLimit-Remaining-Tokens")).isEqualTo(String.valueOf(1000 - 8 - 12));
             next.body().string();
@@ -90,7 +79,7 @@ class ChoiceLimitTest {
 
     @Test
     void nAtTheLimitIsServed() throws Exception {
-        try (Response response = post("/v1/chat/completions", gateway.newKey(), chat("\"n\":4,\"max_tokens\":5"))) {
+        try (Response response = gateway.post("/v1/chat/completions", gateway.newKey(), chat("\"n\":4,\"max_tokens\":5"))) {
             assertThat(response.code()).isEqualTo(200);
             response.body().string();
         }

@@ -20,10 +20,6 @@ import dev.llmrelay.gateway.upstream.UpstreamModels;
 import dev.llmrelay.gateway.upstream.UpstreamPool;
 import mockwebserver3.MockResponse;
 import mockwebserver3.RecordedRequest;
-import okhttp3.MediaType;
-import okhttp3.OkHttpClient;
-import okhttp3.Request;
-import okhttp3.RequestBody;
 import okhttp3.Response;
 
 /**
@@ -34,9 +30,7 @@ import okhttp3.Response;
 class ServedModelPoliciesTest {
 
     private static final String MODEL = "smollm2-135m-instruct";
-    private static final MediaType JSON = MediaType.get("application/json");
 
-    private final OkHttpClient client = new OkHttpClient.Builder().readTimeout(30, TimeUnit.SECONDS).build();
     private final ObjectMapper mapper = new ObjectMapper();
     private FreshGateway gateway;
 
@@ -59,16 +53,7 @@ class ServedModelPoliciesTest {
         gateway.close();
     }
 
-    private Response post(String path, String key, String body) throws Exception {
-        return client.newCall(new Request.Builder().url(gateway.url(path)).header("Authorization", "Bearer " + key)
-                .post(RequestBody.create(body, JSON)).build()).execute();
-    }
 
-    private Response admin(String method, String path, String body) throws Exception {
-        return client.newCall(new Request.Builder().url(gateway.url(path))
-                .header("Authorization", "Bearer " + FreshGateway.ADMIN_TOKEN)
-                .method(method, RequestBody.create(body, JSON)).build()).execute();
-    }
 
     private static String chat(String model) {
         return "{" + (model == null ? "" : "\"model\":\"" + model + "\",")
@@ -91,13 +76,13 @@ class ServedModelPoliciesTest {
 
     @Test
     void theServedModelsSystemPromptReachesTheUpstreamWhetherOrNotTheRequestNamesTheModel() throws Exception {
-        try (Response put = admin("PUT", "/admin/system-prompts/models/" + MODEL,
+        try (Response put = gateway.admin("PUT", "/admin/system-prompts/models/" + MODEL,
                 "{\"prompt\":\"You are Relay, serving {model}.\"}")) {
             assertThat(put.code()).isEqualTo(200);
         }
         String key = gateway.newKey();
         for (String model : new String[] {MODEL, null}) {
-            try (Response response = post("/v1/chat/completions", key, chat(model))) {
+            try (Response response = gateway.post("/v1/chat/completions", key, chat(model))) {
                 assertThat(response.code()).as("model " + model).isEqualTo(200);
                 assertThat(mapper.readTree(response.body().string()).path("choices").path(0).path("message")
                         .path("content").asText()).isEqualTo("I am Relay");
@@ -113,7 +98,7 @@ class ServedModelPoliciesTest {
 
     @Test
     void aPausedModelRefusesRequestsThatNameNoModelExactlyAsThoseThatNameIt() throws Exception {
-        try (Response patch = admin("PATCH", "/admin/degradation",
+        try (Response patch = gateway.admin("PATCH", "/admin/degradation",
                 "{\"pausedModels\":{\"" + MODEL + "\":\"Paused for maintenance.\"}}")) {
             assertThat(patch.code()).isEqualTo(200);
         }
@@ -121,12 +106,12 @@ class ServedModelPoliciesTest {
         String expected = "{\"error\":{\"message\":\"Paused for maintenance.\",\"type\":\"server_error\","
                 + "\"param\":null,\"code\":\"model_paused\"}}";
         for (String model : new String[] {MODEL, null}) {
-            try (Response response = post("/v1/chat/completions", key, chat(model))) {
+            try (Response response = gateway.post("/v1/chat/completions", key, chat(model))) {
                 assertThat(response.code()).as("chat, model " + model).isEqualTo(503);
                 assertThat(mapper.readTree(response.body().string())).as("chat, model " + model)
                         .isEqualTo(mapper.readTree(expected));
             }
-            try (Response response = post("/v1/completions", key, completion(model))) {
+            try (Response response = gateway.post("/v1/completions", key, completion(model))) {
                 assertThat(response.code()).as("completions, model " + model).isEqualTo(503);
                 assertThat(mapper.readTree(response.body().string())).as("completions, model " + model)
                         .isEqualTo(mapper.readTree(expected));
@@ -137,7 +122,7 @@ class ServedModelPoliciesTest {
 
     @Test
     void theBrowserApiWhichNamesNoModelGetsTheServedModelsSystemPromptAndPause() throws Exception {
-        try (Response put = admin("PUT", "/admin/system-prompts/models/" + MODEL,
+        try (Response put = gateway.admin("PUT", "/admin/system-prompts/models/" + MODEL,
                 "{\"prompt\":\"You are Relay, serving {model}.\"}")) {
             assertThat(put.code()).isEqualTo(200);
         }
@@ -155,7 +140,7 @@ class ServedModelPoliciesTest {
                 "[{\"role\":\"system\",\"content\":\"You are Relay, serving " + MODEL + ".\"},"
                         + "{\"role\":\"user\",\"content\":\"Who are you?\"}]"));
 
-        try (Response patch = admin("PATCH", "/admin/degradation",
+        try (Response patch = gateway.admin("PATCH", "/admin/degradation",
                 "{\"pausedModels\":{\"" + MODEL + "\":\"Paused for maintenance.\"}}")) {
             assertThat(patch.code()).isEqualTo(200);
         }

@@ -2,7 +2,6 @@ package dev.llmrelay.gateway.keys;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -14,10 +13,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.llmrelay.gateway.keys.ApiKeyService.KeyChanges;
 import dev.llmrelay.gateway.support.FreshGateway;
-import okhttp3.MediaType;
-import okhttp3.OkHttpClient;
-import okhttp3.Request;
-import okhttp3.RequestBody;
 import okhttp3.Response;
 
 /**
@@ -27,11 +22,9 @@ import okhttp3.Response;
  */
 class AdminKeysMembersTest {
 
-    private static final MediaType JSON = MediaType.get("application/json");
     private static final String KNOWN = "[allowFallback, enabled, maxConcurrentStreams, name, requestsPerMinute, "
             + "tokensPerMinute]";
 
-    private final OkHttpClient client = new OkHttpClient.Builder().readTimeout(30, TimeUnit.SECONDS).build();
     private final ObjectMapper mapper = new ObjectMapper();
     private FreshGateway gateway;
 
@@ -45,11 +38,6 @@ class AdminKeysMembersTest {
         gateway.close();
     }
 
-    private Response admin(String method, String path, String body) throws Exception {
-        return client.newCall(new Request.Builder().url(gateway.url(path))
-                .header("Authorization", "Bearer " + FreshGateway.ADMIN_TOKEN)
-                .method(method, body == null ? null : RequestBody.create(body, JSON)).build()).execute();
-    }
 
     private long keyRows() {
         return gateway.bean(JdbcClient.class).sql("SELECT COUNT(*) FROM api_key").query(Long.class).single();
@@ -67,11 +55,11 @@ class AdminKeysMembersTest {
     @Test
     void creatingAKeyWithAnUnknownMemberIs400AndCreatesNothing() throws Exception {
         assertThat(keyRows()).isZero();
-        try (Response response = admin("POST", "/admin/keys", "{\"name\":\"typo\",\"tokensPerMinte\":5000}")) {
+        try (Response response = gateway.admin("POST", "/admin/keys", "{\"name\":\"typo\",\"tokensPerMinte\":5000}")) {
             assertUnknownMember(response, "tokensPerMinte");
         }
         assertThat(keyRows()).isZero();
-        try (Response response = admin("POST", "/admin/keys", "{\"name\":\"ok\",\"tokensPerMinute\":5000}")) {
+        try (Response response = gateway.admin("POST", "/admin/keys", "{\"name\":\"ok\",\"tokensPerMinute\":5000}")) {
             assertThat(response.code()).isEqualTo(201);
             assertThat(mapper.readTree(response.body().string()).path("tokensPerMinute").asInt()).isEqualTo(5000);
         }
@@ -81,15 +69,15 @@ class AdminKeysMembersTest {
     @Test
     void changingAKeyWithAnUnknownMemberIs400AndChangesNothing() throws Exception {
         long id = gateway.bean(ApiKeyService.class).create(new KeyChanges("kept", 7, 5000, 3, null)).key().id();
-        try (Response response = admin("PATCH", "/admin/keys/" + id, "{\"requestsPerMinute\":9,\"maxStreams\":1}")) {
+        try (Response response = gateway.admin("PATCH", "/admin/keys/" + id, "{\"requestsPerMinute\":9,\"maxStreams\":1}")) {
             assertUnknownMember(response, "maxStreams");
         }
-        try (Response response = admin("GET", "/admin/keys/" + id, null)) {
+        try (Response response = gateway.admin("GET", "/admin/keys/" + id, null)) {
             JsonNode key = mapper.readTree(response.body().string());
             assertThat(key.path("requestsPerMinute").asInt()).isEqualTo(7);
             assertThat(key.path("maxConcurrentStreams").asInt()).isEqualTo(3);
         }
-        try (Response response = admin("PATCH", "/admin/keys/" + id, "{\"requestsPerMinute\":9}")) {
+        try (Response response = gateway.admin("PATCH", "/admin/keys/" + id, "{\"requestsPerMinute\":9}")) {
             assertThat(response.code()).isEqualTo(200);
             assertThat(mapper.readTree(response.body().string()).path("requestsPerMinute").asInt()).isEqualTo(9);
         }

@@ -1,8 +1,10 @@
 package dev.llmrelay.gateway.support;
 
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 
 import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.web.context.WebServerApplicationContext;
@@ -11,6 +13,11 @@ import org.springframework.context.ConfigurableApplicationContext;
 import dev.llmrelay.gateway.GatewayApplication;
 import dev.llmrelay.gateway.keys.ApiKeyService;
 import dev.llmrelay.gateway.keys.ApiKeyService.KeyChanges;
+import okhttp3.MediaType;
+import okhttp3.OkHttpClient;
+import okhttp3.Request;
+import okhttp3.RequestBody;
+import okhttp3.Response;
 
 /**
  * A gateway of one test's own: a fresh scripted upstream and a fresh application (own H2 database, random
@@ -27,6 +34,9 @@ import dev.llmrelay.gateway.keys.ApiKeyService.KeyChanges;
 public final class FreshGateway implements AutoCloseable {
 
     public static final String ADMIN_TOKEN = "fresh-admin-token";
+    private static final MediaType JSON = MediaType.get("application/json");
+
+    private final OkHttpClient client = new OkHttpClient.Builder().readTimeout(30, TimeUnit.SECONDS).build();
 
     private final ScriptedUpstream upstream;
     private final ConfigurableApplicationContext context;
@@ -71,6 +81,18 @@ public final class FreshGateway implements AutoCloseable {
 
     public String url(String path) {
         return "http://127.0.0.1:" + port() + path;
+    }
+
+    /** POST a JSON body with {@code Authorization: Bearer <key>}; the caller closes the response. */
+    public Response post(String path, String key, String json) throws IOException {
+        return client.newCall(new Request.Builder().url(url(path)).header("Authorization", "Bearer " + key)
+                .post(RequestBody.create(json, JSON)).build()).execute();
+    }
+
+    /** An admin API call with the admin token; {@code json} null for a call without a body. */
+    public Response admin(String method, String path, String json) throws IOException {
+        return client.newCall(new Request.Builder().url(url(path)).header("Authorization", "Bearer " + ADMIN_TOKEN)
+                .method(method, json == null ? null : RequestBody.create(json, JSON)).build()).execute();
     }
 
     /** A new API key with these limits; its plaintext. */
