@@ -170,9 +170,8 @@ class ContinuousBatchingEngine(GenerationLoopEngine):
 
     def _load_past(self, cache: DynamicCache, seqs: list[SequenceState], longest_past: int) -> None:
         """Put each row's past KV right-aligned before the pass's new columns."""
-        layers = len(next(s.past for s in seqs if s.past is not None)[0])
-        for i in range(layers):
-            sample = next(s.past for s in seqs if s.past is not None)[0][i]
+        sample_keys = next(s.past for s in seqs if s.past is not None)[0]
+        for i, sample in enumerate(sample_keys):
             shape = (len(seqs), sample.shape[1], longest_past, sample.shape[3])
             keys = torch.zeros(shape, dtype=sample.dtype, device=sample.device)
             values = torch.zeros(shape, dtype=sample.dtype, device=sample.device)

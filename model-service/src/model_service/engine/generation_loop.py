@@ -47,13 +47,16 @@ class SequenceState:
     arrived: float = field(default_factory=time.perf_counter)
     last_token_at: float | None = None
     pending_token: int | None = None
-    generated: int = 0
     cancelled: bool = False
     history: PenaltyHistory | None = None  # only for a request with penalties
     pending_logprobs: list[TokenLogprob] = field(default_factory=list)  # not yet emitted
     output_ids: list[int] = field(default_factory=list)  # tokens generated so far
     prefilled: int = 0  # prompt tokens whose KV exists (cached prefix and chunks done)
     past: tuple | None = None  # (keys, values) per layer while the prompt is being prefilled
+
+    @property
+    def generated(self) -> int:
+        return len(self.output_ids)
 
 
 class GenerationLoopEngine(Engine):
@@ -226,7 +229,6 @@ class GenerationLoopEngine(Engine):
 
     def _advance(self, seq: SequenceState, token: int, now: float) -> str | None:
         """Account one generated token: emit the text it completes; return the finish reason, if any."""
-        seq.generated += 1
         seq.output_ids.append(token)
         if seq.last_token_at is None:
             self.listener.on_first_token(seq.request.request_id, now - seq.arrived)
