@@ -6,31 +6,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from model_service.engine.base import EngineLimits, EngineListener, GenerationRequest
 from model_service.engine.continuous import ContinuousBatchingEngine
 from model_service.engine.llama_runner import LlamaFamilyRunner
 from model_service.engine.sampling import SamplingParams
 
+from .test_continuous import greedy_reference, prompt_ids
+
 LONG_QUESTION = ("Summarise this: " + "The river runs past the old mill, the bridge and the school. " * 24
                  + "What is it about?")
-
-
-@pytest.fixture(scope="module")
-def model_and_tokenizer(model_dir):
-    return AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
-
-
-def prompt_ids(tokenizer, question):
-    return tokenizer.apply_chat_template([{"role": "user", "content": question}],
-                                         add_generation_prompt=True)["input_ids"]
-
-
-def reference(model, prompt, max_new_tokens):
-    with torch.no_grad():
-        return model.generate(torch.tensor([prompt]), max_new_tokens=max_new_tokens, do_sample=False)[0, len(prompt):]
 
 
 class Recorder(EngineListener):
@@ -62,7 +47,7 @@ def test_a_prompt_alone_in_chunks_matches_generate(model_and_tokenizer, forward)
     model, tokenizer = model_and_tokenizer
     prompt = prompt_ids(tokenizer, LONG_QUESTION)
     assert len(prompt) > 300
-    expected = tokenizer.decode(reference(model, prompt, 20), skip_special_tokens=True)
+    (expected,) = greedy_reference(model, tokenizer, [prompt], 20)
     recorder = Recorder()
     engine = ContinuousBatchingEngine(model, tokenizer, EngineLimits(max_prefill_tokens=64), listener=recorder,
                                       forward=LlamaFamilyRunner(model) if forward == "lean" else None)
@@ -81,8 +66,7 @@ def test_running_streams_decode_between_the_chunks_of_a_long_prompt(model_and_to
     model, tokenizer = model_and_tokenizer
     short = prompt_ids(tokenizer, "Count from 1 to 50.")
     long = prompt_ids(tokenizer, LONG_QUESTION)
-    expected = [tokenizer.decode(reference(model, p, n), skip_special_tokens=True)
-                for p, n in ((short, 60), (long, 12))]
+    expected = greedy_reference(model, tokenizer, [short], 60) + greedy_reference(model, tokenizer, [long], 12)
     recorder = Recorder()
     engine = ContinuousBatchingEngine(model, tokenizer, EngineLimits(max_prefill_tokens=64), listener=recorder)
     engine.start()

@@ -9,7 +9,6 @@ import json
 import jsonschema
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from model_service.engine.base import EngineLimits, GenerationRequest
 from model_service.engine.constraints import Constraint, apply_constraints
@@ -24,11 +23,6 @@ PERSON = {"type": "object", "properties": {"name": {"type": "string", "maxLength
                                            "age": {"type": "integer", "minimum": 0, "maximum": 120},
                                            "pet": {"enum": ["cat", "dog", "none"]}},
           "required": ["name", "age", "pet"], "additionalProperties": False}
-
-
-@pytest.fixture(scope="module")
-def model_and_tokenizer(model_dir):
-    return AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from model_service.engine.base import EngineLimits, GenerationRequest
 from model_service.engine.continuous import ContinuousBatchingEngine
@@ -18,16 +17,16 @@ QUESTIONS = ["What is the capital of France?", "Write a haiku about the sea.", "
 EXPECTED_FINISH_16 = ["stop", "length", "length", "length"]  # how each greedy answer ends within 16 tokens
 
 
-@pytest.fixture(scope="module")
-def model_and_tokenizer(model_dir):
-    return AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
+def greedy_ids(model, prompt, max_new_tokens) -> list[int]:
+    """The token ids transformers' own generate answers to one prompt, greedy."""
+    with torch.no_grad():
+        return model.generate(torch.tensor([prompt]), max_new_tokens=max_new_tokens, do_sample=False)[
+            0, len(prompt):].tolist()
 
 
 def greedy_reference(model, tokenizer, prompts, max_new_tokens):
     """What transformers' own generate answers, one prompt at a time: the text an engine must match."""
-    with torch.no_grad():
-        return [tokenizer.decode(model.generate(torch.tensor([p]), max_new_tokens=max_new_tokens, do_sample=False)
-                                 [0, len(p):], skip_special_tokens=True) for p in prompts]
+    return [tokenizer.decode(greedy_ids(model, p, max_new_tokens), skip_special_tokens=True) for p in prompts]
 
 
 def prompt_ids(tokenizer, question):

@@ -7,14 +7,9 @@ import types
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers import DynamicCache
 
 from model_service.engine.llama_runner import LlamaFamilyRunner
-
-
-@pytest.fixture(scope="module")
-def model_and_tokenizer(model_dir):
-    return AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
 
 
 def padded_batch(tokenizer, texts):

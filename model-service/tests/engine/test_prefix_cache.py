@@ -7,13 +7,14 @@ import asyncio
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from model_service.engine.base import EngineLimits, EngineListener, GenerationRequest
 from model_service.engine.continuous import ContinuousBatchingEngine
 from model_service.engine.llama_runner import LlamaFamilyRunner
 from model_service.engine.prefix_cache import PrefixCache
 from model_service.engine.sampling import SamplingParams
+
+from .test_continuous import greedy_ids, greedy_reference
 
 
 def kv(tokens: int, layers: int = 2, heads: int = 1, dim: int = 2, offset: float = 0.0):
@@ -74,11 +75,6 @@ SYSTEM = ("You are the help desk of a hardware store. Answer in one short senten
 QUESTIONS = ["Where are the hammers?", "Do you sell paint?", "I need screws.", "Where is the garden hose?"]
 
 
-@pytest.fixture(scope="module")
-def model_and_tokenizer(model_dir):
-    return AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
-
-
 class Hits(EngineListener):
     def __init__(self):
         self.lookups: list[tuple[int, int]] = []
@@ -94,11 +90,6 @@ def common(a: list[int], b: list[int]) -> int:
 
 def chat(tokenizer, messages):
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True)["input_ids"]
-
-
-def greedy(model, prompt, n):
-    with torch.no_grad():
-        return model.generate(torch.tensor([prompt]), max_new_tokens=n, do_sample=False)[0, len(prompt):].tolist()
 
 
 async def answer(engine, request):
@@ -121,7 +112,7 @@ def test_shared_system_prompt_hits_and_answers_are_unchanged(model_and_tokenizer
     model, tokenizer = model_and_tokenizer
     prompts = [chat(tokenizer, [{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}])
                for q in QUESTIONS]
-    expected = [tokenizer.decode(greedy(model, p, 16), skip_special_tokens=True) for p in prompts]
+    expected = greedy_reference(model, tokenizer, prompts, 16)
     hits, cache = Hits(), PrefixCache(capacity_tokens=4096, block_tokens=16)
     engine = ContinuousBatchingEngine(model, tokenizer, EngineLimits(), listener=hits, prefix_cache=cache,
                                       forward=LlamaFamilyRunner(model) if forward == "lean" else None)
@@ -144,11 +135,11 @@ def test_a_growing_conversation_reuses_the_previous_answer(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     turn1 = [{"role": "user", "content": "Name three colours of the rainbow."}]
     prompt1 = chat(tokenizer, turn1)
-    answer1_ids = greedy(model, prompt1, 40)
+    answer1_ids = greedy_ids(model, prompt1, 40)
     answer1 = tokenizer.decode(answer1_ids, skip_special_tokens=True)
     turn2 = turn1 + [{"role": "assistant", "content": answer1}, {"role": "user", "content": "And two more?"}]
     prompt2 = chat(tokenizer, turn2)
-    expected2 = tokenizer.decode(greedy(model, prompt2, 16), skip_special_tokens=True)
+    (expected2,) = greedy_reference(model, tokenizer, [prompt2], 16)
     hits = Hits()
     engine = ContinuousBatchingEngine(model, tokenizer, EngineLimits(), listener=hits,
                                       prefix_cache=PrefixCache(4096, 16))
@@ -169,7 +160,7 @@ def test_salts_isolate_and_a_tiny_cache_evicts_without_changing_answers(model_an
     model, tokenizer = model_and_tokenizer
     prompts = [chat(tokenizer, [{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}])
                for q in QUESTIONS]
-    expected = [tokenizer.decode(greedy(model, p, 8), skip_special_tokens=True) for p in prompts]
+    expected = greedy_reference(model, tokenizer, prompts, 8)
     hits, cache = Hits(), PrefixCache(capacity_tokens=64, block_tokens=16)  # less than one system prompt
     engine = ContinuousBatchingEngine(model, tokenizer, EngineLimits(), listener=hits, prefix_cache=cache)
     engine.start()
