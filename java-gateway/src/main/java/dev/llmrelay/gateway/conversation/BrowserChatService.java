@@ -22,6 +22,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import dev.llmrelay.gateway.system.ApiProblem;
 import dev.llmrelay.gateway.degrade.Degradation;
 import dev.llmrelay.gateway.system.GatewayProperties;
 

@@ -17,6 +17,7 @@ import org.springframework.http.ResponseCookie;
 import org.springframework.scheduling.annotation.Scheduled;
 import org.springframework.stereotype.Service;
 
+import dev.llmrelay.gateway.system.ApiProblem;
 import dev.llmrelay.gateway.keys.ApiKey;
 import dev.llmrelay.gateway.keys.ApiKeyService;
 

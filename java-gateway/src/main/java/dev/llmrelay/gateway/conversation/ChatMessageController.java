@@ -20,6 +20,7 @@ import io.swagger.v3.oas.annotations.responses.ApiResponse;
 import io.swagger.v3.oas.annotations.security.SecurityRequirement;
 import io.swagger.v3.oas.annotations.tags.Tag;
 
+import dev.llmrelay.gateway.system.ApiProblem;
 import dev.llmrelay.gateway.system.ApiSchemas;
 import dev.llmrelay.gateway.system.RequestIdFilter;
 

@@ -4,6 +4,7 @@ import org.springframework.stereotype.Component;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import dev.llmrelay.gateway.system.ApiProblem;
 import dev.llmrelay.gateway.chat.ChatStreamError;
 import dev.llmrelay.gateway.chat.ChatStreamHandle;
 import dev.llmrelay.gateway.chat.ChatStreamListener;

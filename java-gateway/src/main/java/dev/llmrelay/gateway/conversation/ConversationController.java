@@ -1,5 +1,7 @@
 package dev.llmrelay.gateway.conversation;
 
+import dev.llmrelay.gateway.system.ApiProblem;
+
 import java.time.Instant;
 import java.util.List;
 

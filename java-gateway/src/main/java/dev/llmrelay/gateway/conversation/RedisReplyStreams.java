@@ -29,6 +29,7 @@ import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import dev.llmrelay.gateway.system.ApiProblem;
 import dev.llmrelay.gateway.system.GatewayProperties;
 import dev.llmrelay.gateway.system.RedisClientOptions;
 import io.lettuce.core.Range;

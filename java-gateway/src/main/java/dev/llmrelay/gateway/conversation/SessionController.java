@@ -1,5 +1,7 @@
 package dev.llmrelay.gateway.conversation;
 
+import dev.llmrelay.gateway.system.ApiProblem;
+
 import jakarta.servlet.http.HttpServletRequest;
 
 import org.springframework.http.HttpHeaders;

@@ -1,13 +1,11 @@
 package dev.llmrelay.gateway.degrade;
 
 import java.util.HashSet;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.TreeSet;
 
 import org.springframework.stereotype.Service;
 
@@ -16,7 +14,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 
 import io.swagger.v3.oas.annotations.media.Schema;
 
-import dev.llmrelay.gateway.conversation.ApiProblem;
+import dev.llmrelay.gateway.system.ApiProblem;
 import dev.llmrelay.gateway.degrade.DegradeRepository.Setting;
 import dev.llmrelay.gateway.upstream.UpstreamPool;
 
@@ -66,12 +64,7 @@ class DegradeAdmin {
         if (patch == null || !patch.isObject()) {
             throw invalid("The body must be a JSON object (a merge patch of the degradation policy).");
         }
-        for (Iterator<String> names = patch.fieldNames(); names.hasNext();) {
-            String name = names.next();
-            if (!MEMBERS.contains(name)) {
-                throw invalid("Unknown member '" + name + "'; known: " + List.copyOf(new TreeSet<>(MEMBERS)) + ".");
-            }
-        }
+        ApiProblem.requireKnownMembers(patch, MEMBERS);
         Map<Setting, String> changes = new LinkedHashMap<>();
         if (patch.has("maxTokensCap")) {
             JsonNode cap = patch.get("maxTokensCap");

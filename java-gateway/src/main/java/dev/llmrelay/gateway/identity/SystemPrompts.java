@@ -10,7 +10,7 @@ import org.springframework.stereotype.Service;
 
 import io.swagger.v3.oas.annotations.media.Schema;
 
-import dev.llmrelay.gateway.conversation.ApiProblem;
+import dev.llmrelay.gateway.system.ApiProblem;
 import dev.llmrelay.gateway.keys.ApiKey;
 import dev.llmrelay.gateway.keys.ApiKeyService;
 import dev.llmrelay.gateway.policy.LiveSnapshot;

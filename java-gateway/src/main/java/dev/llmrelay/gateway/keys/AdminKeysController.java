@@ -4,10 +4,8 @@ import java.lang.reflect.RecordComponent;
 import java.net.URI;
 import java.time.Instant;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Set;
-import java.util.TreeSet;
 import java.util.stream.Collectors;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
@@ -35,6 +33,7 @@ import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
 
 import dev.llmrelay.gateway.keys.ApiKeyService.KeyChanges;
+import dev.llmrelay.gateway.system.ApiProblem;
 
 /** Admin API for keys; errors are RFC 9457 problem details. */
 @Tag(name = "Admin: API keys")
@@ -118,12 +117,7 @@ class AdminKeysController {
         if (!body.isObject()) {
             throw invalid("The body must be a JSON object of key changes.");
         }
-        for (Iterator<String> names = body.fieldNames(); names.hasNext();) {
-            String name = names.next();
-            if (!MEMBERS.contains(name)) {
-                throw invalid("Unknown member '" + name + "'; known: " + List.copyOf(new TreeSet<>(MEMBERS)) + ".");
-            }
-        }
+        ApiProblem.requireKnownMembers(body, MEMBERS);
         try {
             return mapper.treeToValue(body, KeyChanges.class);
         } catch (JsonProcessingException | IllegalArgumentException e) {
