@@ -92,21 +92,28 @@ public class Degradation {
     }
 
     /**
-     * After the key's admission: refuses a paused model (503 {@code model_paused}), then takes a slot in
-     * the model's pool; when that pool is at its limit or has no usable replica, a key that allows it is
-     * served by the pool's fallback route; otherwise 503 {@code overloaded} with Retry-After. A pool with no
-     * usable replica and no fallback still gets its slot: the failover answers as before.
+     * Refuses a paused model, or a model of a paused pool, with the operator's message.
      *
-     * @throws OpenAiException 503 (paused, shed)
+     * @throws OpenAiException 503 {@code model_paused}
      */
-    public Route route(ApiKey key, String model) {
-        DegradePolicy current = policy.current();
-        String pool = upstreams.poolName(model);
-        String pausedMessage = pauseOf(current, model, pool);
+    public void checkPaused(String model) {
+        String pausedMessage = pauseOf(policy.current(), model, upstreams.poolName(model));
         if (pausedMessage != null) {
             paused.increment();
             throw new OpenAiException(503, "server_error", "model_paused", null, pausedMessage, Map.of());
         }
+    }
+
+    /**
+     * After the key's admission (and {@link #checkPaused}): takes a slot in the model's pool; when that pool
+     * is at its limit or has no usable replica, a key that allows it is served by the pool's fallback route;
+     * otherwise 503 {@code overloaded} with Retry-After. A pool with no usable replica and no fallback still
+     * gets its slot: the failover answers as before.
+     *
+     * @throws OpenAiException 503 (shed)
+     */
+    public Route route(ApiKey key, String model) {
+        String pool = upstreams.poolName(model);
         boolean usable = upstreams.usable(model);
         if (usable) {
             Optional<AdaptiveLimiter.Slot> slot = limiter.tryAcquire(pool);

@@ -121,6 +121,33 @@ class ServedModelPoliciesTest {
     }
 
     @Test
+    void aPausedModelsRefusalsSpendNoneOfTheKeysBudgetAndEachWritesOneDegradedRow() throws Exception {
+        try (Response patch = gateway.admin("PATCH", "/admin/degradation",
+                "{\"pausedModels\":{\"" + MODEL + "\":\"Paused.\"}}")) {
+            assertThat(patch.code()).isEqualTo(200);
+        }
+        String key = gateway.newKey(2, 1_000_000, 5); // two requests a minute
+        for (int i = 0; i < 3; i++) {
+            try (Response response = gateway.post("/v1/chat/completions", key, chat(null))) {
+                assertThat(response.code()).as("request " + i).isEqualTo(503); // the pause, never 429
+            }
+        }
+        try (Response patch = gateway.admin("PATCH", "/admin/degradation",
+                "{\"pausedModels\":{\"" + MODEL + "\":null}}")) {
+            assertThat(patch.code()).isEqualTo(200);
+        }
+        try (Response served = gateway.post("/v1/chat/completions", key, chat(null))) {
+            assertThat(served.code()).isEqualTo(200);
+            assertThat(served.header("X-RateLimit-Remaining")).isEqualTo("1");
+        }
+        var jdbc = gateway.bean(org.springframework.jdbc.core.simple.JdbcClient.class);
+        assertThat(jdbc.sql("SELECT end_reason, model, http_status FROM usage_record ORDER BY id").query()
+                .listOfRows().stream().map(r -> r.get("END_REASON") + " " + r.get("MODEL") + " " + r.get("HTTP_STATUS"))
+                .toList()).containsExactly("degraded " + MODEL + " 503", "degraded " + MODEL + " 503",
+                        "degraded " + MODEL + " 503", "stop " + MODEL + " 200");
+    }
+
+    @Test
     void theBrowserApiWhichNamesNoModelGetsTheServedModelsSystemPromptAndPause() throws Exception {
         try (Response put = gateway.admin("PUT", "/admin/system-prompts/models/" + MODEL,
                 "{\"prompt\":\"You are Relay, serving {model}.\"}")) {

@@ -13,6 +13,20 @@ public final class ModelListings {
         }
     }
 
+    /** Models learnt from one replica listing {@code model} with that context length (unit tests elsewhere). */
+    public static UpstreamModels listing(String model, int maxModelLen) {
+        var source = new org.springframework.boot.context.properties.source.MapConfigurationPropertySource();
+        source.put("gateway.upstreams", "http://replica:1");
+        var properties = new org.springframework.boot.context.properties.bind.Binder(source)
+                .bindOrCreate("gateway", dev.llmrelay.gateway.system.GatewayProperties.class);
+        UpstreamPool pool = new UpstreamPool(properties,
+                io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry.ofDefaults(),
+                new io.micrometer.core.instrument.simple.SimpleMeterRegistry());
+        UpstreamModels models = new UpstreamModels(new com.fasterxml.jackson.databind.ObjectMapper());
+        listEverywhere(models, pool, model, maxModelLen);
+        return models;
+    }
+
     public static void forgetAll(UpstreamModels models) {
         models.forgetAll();
     }
