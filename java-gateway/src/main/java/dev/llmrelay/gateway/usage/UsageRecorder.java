@@ -29,6 +29,7 @@ public class UsageRecorder {
     private static final Logger log = LoggerFactory.getLogger(UsageRecorder.class);
 
     private final UsageRepository repository;
+    private final UsageWriter writer;
     private final MeterRegistry meters;
     /** Refusals without a key since the last flush, by what the aggregated row will say. */
     private final Map<Refusal, AtomicLong> keyless = new ConcurrentHashMap<>();
@@ -36,8 +37,9 @@ public class UsageRecorder {
     private record Refusal(String endpoint, EndReason reason, int status) {
     }
 
-    UsageRecorder(UsageRepository repository, MeterRegistry meters) {
+    UsageRecorder(UsageRepository repository, UsageWriter writer, MeterRegistry meters) {
         this.repository = repository;
+        this.writer = writer;
         this.meters = meters;
     }
 
@@ -64,12 +66,12 @@ public class UsageRecorder {
     }
 
     private void insert(UsageRecord record) {
-        try {
-            repository.insert(record);
-        } catch (RuntimeException e) {
-            // accounting must not break a relay that already happened; the log line above keeps the facts
-            log.error("could not store usage row for request {}", record.requestId(), e);
-        }
+        writer.write(record); // batched off the request path (UsageWriter)
+    }
+
+    /** Writes every row recorded so far (readers of usage, and tests, see them all). */
+    public void flush() {
+        writer.flush();
     }
 
     /**
@@ -91,7 +93,7 @@ public class UsageRecorder {
     /** Writes one row per endpoint and cause for the keyless refusals counted since the last flush. */
     @Scheduled(fixedRate = 60_000, initialDelay = 60_000)
     @PreDestroy
-    void flushUnauthenticated() {
+    synchronized void flushUnauthenticated() { // the scheduled flush and a reader's never interleave
         Instant now = Instant.now();
         keyless.forEach((refusal, counter) -> {
             long count = counter.getAndSet(0);
@@ -104,13 +106,16 @@ public class UsageRecorder {
             insert(new UsageRecord(id, null, refusal.endpoint(), null, null, false, 0, 0, "aggregated", refusal.reason(), refusal.status(),
                     null, 0, now, (int) Math.min(Integer.MAX_VALUE, count)));
         });
+        writer.flush();
     }
 
     public List<UsageRepository.KeyTotals> totals(Instant from, Instant to, Long keyId) {
+        writer.flush();
         return repository.totals(from, to, keyId);
     }
 
     public List<UsageRecord> recent(int limit, Long keyId) {
+        writer.flush();
         return repository.recent(limit, keyId);
     }
 }

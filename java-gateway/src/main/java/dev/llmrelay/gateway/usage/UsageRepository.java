@@ -4,6 +4,7 @@ import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.List;
 
+import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
@@ -14,21 +15,32 @@ import dev.llmrelay.gateway.system.StoredText;
 @Repository
 class UsageRepository {
 
-    private final JdbcClient jdbc;
+    private static final String INSERT = "INSERT INTO usage_record (request_id, key_id, endpoint, upstream, model, "
+            + "streamed, prompt_tokens, completion_tokens, usage_source, end_reason, http_status, ttft_ms, duration_ms, "
+            + "created_at, request_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-    UsageRepository(JdbcClient jdbc) {
+    private final JdbcClient jdbc;
+    private final JdbcTemplate template;
+
+    UsageRepository(JdbcClient jdbc, JdbcTemplate template) {
         this.jdbc = jdbc;
+        this.template = template;
     }
 
     void insert(UsageRecord r) {
-        jdbc.sql("INSERT INTO usage_record (request_id, key_id, endpoint, upstream, model, streamed, prompt_tokens, "
-                        + "completion_tokens, usage_source, end_reason, http_status, ttft_ms, duration_ms, created_at, "
-                        + "request_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                .params(r.requestId(), r.keyId(), r.endpoint(), r.upstream(),
-                        StoredText.encode(truncate(r.model(), 200)), r.streamed(),
-                        r.promptTokens(), r.completionTokens(), r.usageSource(), r.endReason().name(),
-                        r.httpStatus(), r.ttftMs(), r.durationMs(), Timestamp.from(r.createdAt()), r.requestCount())
-                .update();
+        jdbc.sql(INSERT).params(columns(r)).update();
+    }
+
+    /** One JDBC batch: one round trip (and one transaction) for many rows. */
+    void insertAll(List<UsageRecord> records) {
+        template.batchUpdate(INSERT, records.stream().map(UsageRepository::columns).toList());
+    }
+
+    private static Object[] columns(UsageRecord r) {
+        return new Object[] {r.requestId(), r.keyId(), r.endpoint(), r.upstream(),
+                StoredText.encode(truncate(r.model(), 200)), r.streamed(), r.promptTokens(), r.completionTokens(),
+                r.usageSource(), r.endReason().name(), r.httpStatus(), r.ttftMs(), r.durationMs(),
+                Timestamp.from(r.createdAt()), r.requestCount()};
     }
 
     /** Totals per key in [from, to); aggregated rows count as the requests they stand for. */

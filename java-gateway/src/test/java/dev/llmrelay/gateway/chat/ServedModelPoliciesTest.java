@@ -140,6 +140,7 @@ class ServedModelPoliciesTest {
             assertThat(served.code()).isEqualTo(200);
             assertThat(served.header("X-RateLimit-Remaining")).isEqualTo("1");
         }
+        gateway.bean(dev.llmrelay.gateway.usage.UsageRecorder.class).flush();
         var jdbc = gateway.bean(org.springframework.jdbc.core.simple.JdbcClient.class);
         assertThat(jdbc.sql("SELECT end_reason, model, http_status FROM usage_record ORDER BY id").query()
                 .listOfRows().stream().map(r -> r.get("END_REASON") + " " + r.get("MODEL") + " " + r.get("HTTP_STATUS"))

@@ -95,6 +95,7 @@ class DegradationSwitchesTest extends DegradeTestSupport {
         assertThat(healthDetails().path("pausedModels").path("smollm2").asText())
                 .isEqualTo("smollm2 is down for maintenance until 10:00 UTC.");
         assertThat(gauge("gateway.degrade.paused_models")).isEqualTo(1.0);
+        usageRecorder.flush();
         long usageRows = jdbc.sql("SELECT COUNT(*) FROM usage_record WHERE key_id = ? AND end_reason = 'degraded' "
                 + "AND http_status = 503").param(created.key().id()).query(Long.class).single();
         assertThat(usageRows).isEqualTo(2);

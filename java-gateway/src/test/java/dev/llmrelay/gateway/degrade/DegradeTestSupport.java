@@ -83,6 +83,8 @@ abstract class DegradeTestSupport {
     @Autowired
     JdbcClient jdbc;
     @Autowired
+    dev.llmrelay.gateway.usage.UsageRecorder usageRecorder;
+    @Autowired
     PolicySource policy;
 
     final ObjectMapper json = new ObjectMapper();

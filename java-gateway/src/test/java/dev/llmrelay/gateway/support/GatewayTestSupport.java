@@ -104,6 +104,8 @@ public abstract class GatewayTestSupport {
     protected JdbcClient jdbc;
     @Autowired
     protected Environment environment;
+    @Autowired
+    protected dev.llmrelay.gateway.usage.UsageRecorder usageRecorder;
 
     protected final OkHttpClient client = new OkHttpClient.Builder()
             .readTimeout(30, TimeUnit.SECONDS)
@@ -218,9 +220,15 @@ public abstract class GatewayTestSupport {
         }
     }
 
+    /** Writes the usage rows recorded so far (they are batched off the request path); always true. */
+    protected boolean flushUsage() {
+        usageRecorder.flush();
+        return true;
+    }
+
     /** The usage row of a request, once written. */
     protected Map<String, Object> usageRow(String requestId) throws InterruptedException {
-        awaitTrue("usage row for " + requestId, () -> jdbc.sql("SELECT COUNT(*) FROM usage_record WHERE request_id = ?")
+        awaitTrue("usage row for " + requestId, () -> flushUsage() && jdbc.sql("SELECT COUNT(*) FROM usage_record WHERE request_id = ?")
                 .param(requestId).query(Long.class).single() > 0);
         return jdbc.sql("SELECT * FROM usage_record WHERE request_id = ?").param(requestId).query().singleRow();
     }

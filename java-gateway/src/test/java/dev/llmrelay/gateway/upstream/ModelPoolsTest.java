@@ -58,6 +58,8 @@ class ModelPoolsTest {
     UpstreamPool pool;
     @Autowired
     JdbcClient jdbc;
+    @Autowired
+    dev.llmrelay.gateway.usage.UsageRecorder usageRecorder;
 
     private final OkHttpClient client = new OkHttpClient.Builder().readTimeout(30, TimeUnit.SECONDS).build();
     private final ObjectMapper json = new ObjectMapper();
@@ -114,6 +116,7 @@ class ModelPoolsTest {
         }
         assertThat(SMOLLM.chatRequests() + QWEN_REPLICA.chatRequests()).isEqualTo(6);
         // refused before any limit or upstream: its usage row says so
+        usageRecorder.flush();
         List<Integer> statuses = jdbc.sql("SELECT http_status FROM usage_record WHERE request_id = 'pool-unknown'")
                 .query(Integer.class).list();
         assertThat(statuses).containsExactly(404);
