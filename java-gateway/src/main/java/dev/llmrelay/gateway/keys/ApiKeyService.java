@@ -10,7 +10,9 @@ import java.time.Instant;
 import java.util.Base64;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 
 import org.springframework.stereotype.Service;
 
@@ -32,10 +34,22 @@ public class ApiKeyService {
     private final GatewayProperties properties;
     private final Clock clock = Clock.systemUTC();
     private final SecureRandom random = new SecureRandom();
+    /**
+     * Keys by hash as last read, so that a request does not read the database to authenticate (the relay's
+     * hot path); trusted for {@code gateway.key-cache-ttl}, dropped at once by any change made here.
+     */
+    private final Map<String, CachedKey> cache = new ConcurrentHashMap<>();
+    private final long cacheTtlNanos;
+    /** bumped after every change: a read that raced a change is not cached */
+    private final java.util.concurrent.atomic.AtomicLong changes = new java.util.concurrent.atomic.AtomicLong();
+
+    private record CachedKey(Optional<ApiKey> key, long readAtNanos) {
+    }
 
     ApiKeyService(ApiKeyRepository repository, GatewayProperties properties) {
         this.repository = repository;
         this.properties = properties;
+        this.cacheTtlNanos = properties.keyCacheTtl().toNanos();
     }
 
     /** A new key and its plaintext, shown once. */
@@ -82,6 +96,7 @@ public class ApiKeyService {
                 orDefault(request.tokensPerMinute(), properties.defaultTokensPerMinute()),
                 orDefault(request.maxConcurrentStreams(), properties.defaultMaxConcurrentStreams()),
                 clock.instant());
+        changed(); // a cached miss for this plaintext must not refuse the new key
         ApiKey created = repository.findById(id).orElseThrow();
         if (Boolean.FALSE.equals(request.enabled()) || request.allowFallback() != null) {
             return update(id, new KeyChanges(null, null, null, null, request.enabled(), request.allowFallback()))
@@ -95,8 +110,21 @@ public class ApiKeyService {
         if (plaintext == null || plaintext.isBlank()) {
             return Optional.empty();
         }
-        Optional<ApiKey> key = repository.findByHash(sha256(plaintext.strip())).filter(ApiKey::enabled);
+        String hash = sha256(plaintext.strip());
+        long now = System.nanoTime();
+        CachedKey cached = cache.get(hash);
+        if (cached != null && now - cached.readAtNanos() < cacheTtlNanos) {
+            return cached.key();
+        }
+        long changesBefore = changes.get();
+        Optional<ApiKey> key = repository.findByHash(hash).filter(ApiKey::enabled);
         key.ifPresent(this::touch);
+        if (cacheTtlNanos > 0 && changes.get() == changesBefore) {
+            if (cache.size() > 100_000) {
+                cache.clear(); // bad keys sent in a flood must not grow it without bound
+            }
+            cache.put(hash, new CachedKey(key, now));
+        }
         return key;
     }
 
@@ -121,11 +149,19 @@ public class ApiKeyService {
                 changes.maxConcurrentStreams(), changes.enabled(), changes.allowFallback())) {
             return Optional.empty();
         }
+        changed(); // limits, enabled and fallback apply to the next request
         return repository.findById(id);
     }
 
     public boolean delete(long id) {
-        return repository.delete(id);
+        boolean deleted = repository.delete(id);
+        changed();
+        return deleted;
+    }
+
+    private void changed() {
+        changes.incrementAndGet();
+        cache.clear();
     }
 
     private static int orDefault(Integer value, int fallback) {

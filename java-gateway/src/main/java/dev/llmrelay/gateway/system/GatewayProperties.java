@@ -31,7 +31,10 @@ public record GatewayProperties(
         @DefaultValue Routing routing,
         @DefaultValue Limits limits,
         @DefaultValue Redis redis,
-        @DefaultValue Degrade degrade) {
+        @DefaultValue Degrade degrade,
+        /* how long an authenticated key is trusted without a database read; a change made on this instance
+           applies at once, one made on another instance within this */
+        @DefaultValue("1s") java.time.Duration keyCacheTtl) {
 
     /**
      * @param connect TCP connect to an upstream
