@@ -45,13 +45,9 @@ final class ChatCompletionAggregator implements ChatStreamListener {
         this.endpoint = endpoint;
     }
 
-    /** Waits for the end of the stream; empty when {@code limit} passed first. */
-    Outcome await(Duration limit) throws InterruptedException, TimeoutException {
-        try {
-            return outcome.get(limit.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (ExecutionException e) {
-            throw new IllegalStateException(e.getCause());
-        }
+    /** Completes at the end of the stream (or when the client left, {@link #clientGone}). */
+    CompletableFuture<Outcome> outcome() {
+        return outcome;
     }
 
     /** The client left (its stream was cancelled, so no callback follows): stop waiting. */

@@ -6,7 +6,6 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.TimeoutException;
 
 import jakarta.servlet.http.HttpServletRequest;
 
@@ -18,6 +17,7 @@ import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.context.request.async.DeferredResult;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 
 import io.swagger.v3.oas.annotations.Operation;
@@ -104,8 +104,8 @@ class ChatCompletionsController {
             @Content(mediaType = "text/event-stream",
                     schema = @Schema(implementation = ApiSchemas.ServerSentEvent.class))})
     @PostMapping("/chat/completions")
-    ResponseEntity<ResponseBodyEmitter> chatCompletions(@RequestBody(required = false) byte[] body,
-            HttpServletRequest http) throws IOException, InterruptedException {
+    DeferredResult<ResponseEntity<ResponseBodyEmitter>> chatCompletions(@RequestBody(required = false) byte[] body,
+            HttpServletRequest http) {
         return generate(GenerationEndpoint.CHAT, body, http);
     }
 
@@ -123,31 +123,45 @@ class ChatCompletionsController {
             @Content(mediaType = "text/event-stream",
                     schema = @Schema(implementation = ApiSchemas.ServerSentEvent.class))})
     @PostMapping("/completions")
-    ResponseEntity<ResponseBodyEmitter> completions(@RequestBody(required = false) byte[] body,
-            HttpServletRequest http) throws IOException, InterruptedException {
+    DeferredResult<ResponseEntity<ResponseBodyEmitter>> completions(@RequestBody(required = false) byte[] body,
+            HttpServletRequest http) {
         return generate(GenerationEndpoint.COMPLETIONS, body, http);
     }
 
-    private ResponseEntity<ResponseBodyEmitter> generate(GenerationEndpoint endpoint, byte[] body,
-            HttpServletRequest http) throws IOException, InterruptedException {
+    /**
+     * Answers asynchronously: no request thread waits for an upstream (before, each stream held one until its
+     * first event, and each JSON answer until its last, so 400 Tomcat threads bounded the streams starting
+     * at once and every thread was one more for two cores to schedule).
+     */
+    private DeferredResult<ResponseEntity<ResponseBodyEmitter>> generate(GenerationEndpoint endpoint, byte[] body,
+            HttpServletRequest http) {
         String requestId = RequestIdFilter.of(http);
         ApiKey key = authenticate(http, requestId, endpoint.usageName);
         ObjectNode request = parse(body, key, requestId, endpoint);
-        if (!ChatRequests.wantsStream(request)) {
-            return complete(endpoint, key, request, requestId, http);
-        }
+        return ChatRequests.wantsStream(request) ? stream(endpoint, key, request, requestId)
+                : complete(endpoint, key, request, requestId, http);
+    }
+
+    private DeferredResult<ResponseEntity<ResponseBodyEmitter>> stream(GenerationEndpoint endpoint, ApiKey key,
+            ObjectNode request, String requestId) {
         SseRelay relay = new SseRelay(properties.timeouts().stream(), heartbeats, mapper);
         ChatStreamHandle handle = streams.start(endpoint, key, request, requestId, relay);
         relay.attach(handle);
-        ChatStreamError early;
-        try {
-            // headers (status, rate limits) can only be chosen once we know whether an upstream took it
-            early = relay.awaitStart(startBudget());
-        } catch (TimeoutException e) {
+        // headers (status, rate limits) can only be chosen once we know whether an upstream took it
+        DeferredResult<ResponseEntity<ResponseBodyEmitter>> answer = new DeferredResult<>(startBudget().toMillis());
+        answer.onTimeout(() -> {
             handle.cancel();
-            early = new ChatStreamError(504, "server_error", "upstream_timeout",
-                    "No upstream answered in time", null, 0, false);
-        }
+            answer.setResult(streamStart(handle, relay, new ChatStreamError(504, "server_error", "upstream_timeout",
+                    "No upstream answered in time", null, 0, false)));
+        });
+        answer.onError(e -> handle.cancel());
+        relay.started().thenAccept(early -> answer.setResult(streamStart(handle, relay, early)));
+        return answer;
+    }
+
+    /** The stream's answer once it started (null) or failed before its first event. */
+    private ResponseEntity<ResponseBodyEmitter> streamStart(ChatStreamHandle handle, SseRelay relay,
+            ChatStreamError early) {
         if (early == null) {
             HttpHeaders headers = new HttpHeaders();
             handle.rateLimitHeaders().forEach(headers::set);
@@ -168,25 +182,38 @@ class ChatCompletionsController {
      * A client that wants one JSON answer: the upstream still streams (see {@link ChatCompletionAggregator}),
      * and a client that closes its connection meanwhile cancels the generation within a probe interval.
      */
-    private ResponseEntity<ResponseBodyEmitter> complete(GenerationEndpoint endpoint, ApiKey key, ObjectNode request,
-            String requestId, HttpServletRequest http) throws IOException, InterruptedException {
+    private DeferredResult<ResponseEntity<ResponseBodyEmitter>> complete(GenerationEndpoint endpoint, ApiKey key,
+            ObjectNode request, String requestId, HttpServletRequest http) {
         ChatCompletionAggregator aggregator = new ChatCompletionAggregator(mapper, endpoint);
         ChatStreamHandle handle = streams.start(endpoint, key, request, requestId, aggregator);
-        ChatCompletionAggregator.Outcome outcome;
-        try (ClientConnections.Watch watch = connections.watch(http, () -> {
+        ClientConnections.Watch watch = connections.watch(http, () -> {
             handle.cancel();
             aggregator.clientGone();
-        })) {
-            outcome = aggregator.await(properties.timeouts().stream());
-        } catch (TimeoutException e) {
+        });
+        Duration limit = properties.timeouts().stream();
+        DeferredResult<ResponseEntity<ResponseBodyEmitter>> answer = new DeferredResult<>(limit.toMillis());
+        answer.onTimeout(() -> {
+            watch.close();
             handle.cancel();
-            outcome = new ChatCompletionAggregator.Outcome(null, new ChatStreamError(504, "server_error",
-                    "upstream_timeout", "No complete answer within " + properties.timeouts().stream().toSeconds()
-                            + " s (gateway.timeouts.stream)", null, 0, true));
-        }
+            answer.setResult(completion(handle, new ChatCompletionAggregator.Outcome(null, new ChatStreamError(504,
+                    "server_error", "upstream_timeout", "No complete answer within " + limit.toSeconds()
+                            + " s (gateway.timeouts.stream)", null, 0, true))));
+        });
+        answer.onError(e -> {
+            watch.close();
+            handle.cancel();
+        });
+        aggregator.outcome().thenAccept(outcome -> {
+            watch.close(); // before the answer is written: no probe touches the connection afterwards
+            answer.setResult(completion(handle, outcome));
+        });
+        return answer;
+    }
+
+    private ResponseEntity<ResponseBodyEmitter> completion(ChatStreamHandle handle,
+            ChatCompletionAggregator.Outcome outcome) {
         if (outcome.completion() != null) {
-            return fixed(200, handle.rateLimitHeaders(), MediaType.APPLICATION_JSON,
-                    mapper.writeValueAsBytes(outcome.completion()));
+            return fixed(200, handle.rateLimitHeaders(), MediaType.APPLICATION_JSON, json(outcome.completion()));
         }
         ChatStreamError error = outcome.error();
         if (error == null) {
@@ -195,9 +222,16 @@ class ChatCompletionsController {
         }
         byte[] body = error.upstreamBody() != null && error.status() < 500
                 ? error.upstreamBody().getBytes(StandardCharsets.UTF_8) // an upstream 4xx passes through unchanged
-                : mapper.writeValueAsBytes(
-                        GatewayErrorAdvice.openAiBody(error.message(), error.type(), null, error.code()));
+                : json(GatewayErrorAdvice.openAiBody(error.message(), error.type(), null, error.code()));
         return fixed(error.status(), errorHeaders(handle, error), MediaType.APPLICATION_JSON, body);
+    }
+
+    private byte[] json(Object value) {
+        try {
+            return mapper.writeValueAsBytes(value);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     private static Map<String, String> errorHeaders(ChatStreamHandle handle, ChatStreamError error) {
@@ -251,10 +285,15 @@ class ChatCompletionsController {
         return object;
     }
 
+    /** A whole answer in an emitter (its send is buffered until MVC takes the emitter: no I/O here). */
     private static ResponseEntity<ResponseBodyEmitter> fixed(int status, Map<String, String> headers,
-            MediaType type, byte[] body) throws IOException {
+            MediaType type, byte[] body) {
         ResponseBodyEmitter emitter = new ResponseBodyEmitter();
-        emitter.send(body, type);
+        try {
+            emitter.send(body, type);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         emitter.complete();
         HttpHeaders httpHeaders = new HttpHeaders();
         headers.forEach(httpHeaders::set);

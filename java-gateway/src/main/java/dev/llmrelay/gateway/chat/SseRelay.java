@@ -66,13 +66,9 @@ final class SseRelay implements ChatStreamListener {
         }
     }
 
-    /** Waits until the upstream opened (null) or the stream failed before that (the error). */
-    ChatStreamError awaitStart(Duration budget) throws TimeoutException, InterruptedException {
-        try {
-            return start.get(budget.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (ExecutionException e) {
-            throw new IllegalStateException(e.getCause());
-        }
+    /** Completes once the upstream opened (null) or the stream failed before that (the error). */
+    CompletableFuture<ChatStreamError> started() {
+        return start;
     }
 
     @Override
