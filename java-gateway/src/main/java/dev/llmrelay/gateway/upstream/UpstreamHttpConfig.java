@@ -1,7 +1,11 @@
 package dev.llmrelay.gateway.upstream;
 
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 
+import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.annotation.Value;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
@@ -21,8 +25,10 @@ class UpstreamHttpConfig {
     static final int MAX_STREAMS_PER_HOST = 1024;
 
     @Bean(destroyMethod = "")
-    OkHttpClient upstreamHttpClient(GatewayProperties properties) {
-        Dispatcher dispatcher = new Dispatcher();
+    OkHttpClient upstreamHttpClient(GatewayProperties properties,
+            @Value("${spring.threads.virtual.enabled:false}") boolean virtualThreads) {
+        ExecutorService readers = virtualThreads ? virtualThreadPerTask() : null;
+        Dispatcher dispatcher = readers != null ? new Dispatcher(readers) : new Dispatcher();
         dispatcher.setMaxRequests(MAX_STREAMS_PER_HOST * 2);
         dispatcher.setMaxRequestsPerHost(MAX_STREAMS_PER_HOST);
         OkHttpClient.Builder builder = new OkHttpClient.Builder();
@@ -41,6 +47,21 @@ class UpstreamHttpConfig {
                 .readTimeout(properties.timeouts().read())
                 .writeTimeout(properties.timeouts().connect().multipliedBy(4))
                 .build();
+    }
+
+    /**
+     * With {@code spring.threads.virtual.enabled} on a JDK 21+ (where Boot gives Tomcat virtual threads too),
+     * each upstream stream's reader is a virtual thread: a thousand streams park on a few carrier threads
+     * instead of a thousand platform threads. Null (platform threads) on an older JDK; the build stays on 17.
+     */
+    static ExecutorService virtualThreadPerTask() {
+        try {
+            return (ExecutorService) Executors.class.getMethod("newVirtualThreadPerTaskExecutor").invoke(null);
+        } catch (ReflectiveOperationException e) {
+            LoggerFactory.getLogger(UpstreamHttpConfig.class).warn("spring.threads.virtual.enabled needs a JDK 21+ "
+                    + "(this is {}); upstream readers stay on platform threads", Runtime.version());
+            return null;
+        }
     }
 
     @Bean
