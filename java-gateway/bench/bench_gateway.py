@@ -186,9 +186,10 @@ def start_python_server(work: Path, name: str, script: str, *args: str) -> tuple
 
 
 def start_gateway(work: Path, jar: Path, upstream_port: int, jvm_opts: list[str],
-                  extra_env: dict[str, str] | None = None, name: str = "gateway") -> tuple[Process, str]:
+                  extra_env: dict[str, str] | None = None, name: str = "gateway",
+                  java: str | None = None) -> tuple[Process, str]:
     port = free_port()
-    java = shutil.which("java") or "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"
+    java = java or shutil.which("java") or "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"
     env = dict(os.environ,
                SERVER_PORT=str(port),
                GATEWAY_UPSTREAMS=f"http://127.0.0.1:{upstream_port}",
@@ -347,8 +348,8 @@ def write_doc_between(doc: Path, begin: str, end: str, block: str) -> None:
     doc.write_text(f"{head}{begin}\n{block}\n{end}{after}")
 
 
-def java_version() -> str:
-    java = shutil.which("java") or "java"
+def java_version(java: str | None = None) -> str:
+    java = java or shutil.which("java") or "java"
     out = subprocess.run([java, "-version"], capture_output=True, text=True)
     first = (out.stderr or out.stdout).splitlines()
     return first[0].replace('"', "") if first else "java ?"
@@ -356,7 +357,7 @@ def java_version() -> str:
 
 async def bench(args: argparse.Namespace, targets_: list[dict], watched: dict[str, int]) -> dict:
     for target in targets_:  # warm-up: connections, LiteLLM's router, and the JVM's JIT
-        rounds = args.warmup_rounds if target["name"] == "gateway" else 1
+        rounds = args.warmup_rounds if target["name"].startswith("gateway") else 1
         for n in (20, *[max(args.streams)] * rounds):
             warm = await sse_load.run_streams(target["url"], n, args.events, api_key=target.get("key"),
                                               ramp_s=args.ramp)
@@ -391,6 +392,11 @@ def main() -> int:
                         help="warm-up runs at the largest N for the gateway (JIT); other paths get one")
     parser.add_argument("--jar", type=Path, default=ROOT / "java-gateway" / "target" / "java-gateway.jar")
     parser.add_argument("--gateway-jvm-opts", default="-Xmx1g -XX:+UseG1GC")
+    parser.add_argument("--java", default=None, help="java binary for the gateways (default: java on PATH)")
+    parser.add_argument("--baseline-jar", type=Path, default=None,
+                        help="also run this jar as path 'gateway-baseline' (an older build), in the same run")
+    parser.add_argument("--virtual-threads-path", action="store_true",
+                        help="also run the jar with spring.threads.virtual.enabled as 'gateway-vt' (JDK 21+)")
     parser.add_argument("--litellm-venv", type=Path, default=Path(os.environ.get("LITELLM_VENV", "/tmp/litellm-venv")))
     parser.add_argument("--litellm-workers", type=int, default=1, help="LiteLLM's --num_workers (its default: 1)")
     parser.add_argument("--skip-gateway", action="store_true")
@@ -421,9 +427,19 @@ def main() -> int:
                 print(f"{args.jar} missing: build it with `cd java-gateway && mvn -B -q -DskipTests package`",
                       file=sys.stderr)
                 return 2
-            gateway, url = start_gateway(work, args.jar, upstream_port, args.gateway_jvm_opts.split())
+            gateway, url = start_gateway(work, args.jar, upstream_port, args.gateway_jvm_opts.split(), java=args.java)
             processes.append(gateway)
             targets_.append({"name": "gateway", "url": url, "key": BENCH_KEY, "pid": gateway.pid})
+            variants = []
+            if args.baseline_jar:
+                variants.append(("gateway-baseline", args.baseline_jar, None))
+            if args.virtual_threads_path:
+                variants.append(("gateway-vt", args.jar, {"SPRING_THREADS_VIRTUAL_ENABLED": "true"}))
+            for name, jar, env in variants:
+                variant, url = start_gateway(work, jar, upstream_port, args.gateway_jvm_opts.split(), env, name=name,
+                                             java=args.java)
+                processes.append(variant)
+                targets_.append({"name": name, "url": url, "key": BENCH_KEY, "pid": variant.pid})
         if not args.skip_litellm:
             if not (args.litellm_venv / "bin" / "litellm").exists():
                 print(f"no LiteLLM at {args.litellm_venv}: python3 -m venv {args.litellm_venv} && "
@@ -444,7 +460,7 @@ def main() -> int:
                        "client, upstream and relays all on the same cores; 1-minute load average "
                        f"{load_before:.1f} before and {load_after:.1f} after (other work on the machine)",
             "python": f"Python {platform.python_version()}",
-            "java": java_version() + f" ({args.gateway_jvm_opts})",
+            "java": java_version(args.java) + f" ({args.gateway_jvm_opts})",
             "litellm": "not run" if args.skip_litellm else
                        f"{litellm_version(args.litellm_venv)} ({args.litellm_workers} worker(s))",
             "command": shlex.join(["python", "java-gateway/bench/bench_gateway.py", *sys.argv[1:]]),

@@ -4,17 +4,22 @@ import java.util.Optional;
 
 /**
  * A replica's own account of its load, read from its {@code /metrics} (Prometheus text): requests
- * waiting for a batch slot, requests decoding, and KV cache use (0..1, NaN when not exported). Both the
- * model-service's gauges and vLLM's are understood, so a {@code vllm serve} replica can join the pool as is.
+ * waiting for a batch slot, requests decoding, and KV cache use (0..1, NaN when not exported). The
+ * model-service's gauges, vLLM's and llama.cpp's are understood, so a {@code vllm serve} replica or a
+ * {@code llama-server --metrics} replica can join the pool as is (llama-server's deferred requests are the
+ * ones waiting for a free slot; the KV ratio only where its version exports one).
  *
  * @param scrapedAtNanos {@link System#nanoTime()} of the scrape, so a value ages out when scrapes fail
  */
 public record UpstreamLoad(int waiting, int running, double kvCacheUsage, long scrapedAtNanos) {
 
-    private static final String[] WAITING = {"model_service_queue_depth", "vllm:num_requests_waiting"};
-    private static final String[] RUNNING = {"model_service_running_batch_size", "vllm:num_requests_running"};
+    private static final String[] WAITING = {"model_service_queue_depth", "vllm:num_requests_waiting",
+        "llamacpp:requests_deferred"};
+    private static final String[] RUNNING = {"model_service_running_batch_size", "vllm:num_requests_running",
+        "llamacpp:requests_processing"};
     // vLLM renamed gpu_cache_usage_perc to kv_cache_usage_perc (0.10); read either
-    private static final String[] KV_CACHE = {"vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"};
+    private static final String[] KV_CACHE = {"vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc",
+        "llamacpp:kv_cache_usage_ratio"};
 
     /**
      * The load in a {@code /metrics} page; empty when it exports no queue or batch gauge (another

@@ -57,6 +57,22 @@ class LoadAwareRoutingTest extends GatewayTestSupport {
         });
     }
 
+    /** A llama-server replica ({@code --metrics}): deferred requests wait for a free slot. */
+    private static void llamaServerLike(ScriptedUpstream upstream, AtomicInteger deferred) {
+        upstream.answer(r -> switch (r.getUrl().encodedPath()) {
+            case "/metrics" -> new MockResponse.Builder().body("""
+                    # HELP llamacpp:requests_processing Number of requests processing
+                    # TYPE llamacpp:requests_processing gauge
+                    llamacpp:requests_processing 4
+                    # HELP llamacpp:requests_deferred Number of requests deferred
+                    # TYPE llamacpp:requests_deferred gauge
+                    llamacpp:requests_deferred %d
+                    """.formatted(deferred.get())).build();
+            case "/v1/chat/completions" -> SseScript.answer("r", 2, "fine").response();
+            default -> new MockResponse.Builder().code(404).build();
+        });
+    }
+
     private void scrape() throws InterruptedException {
         for (Upstream upstream : pool.upstreams()) {
             upstream.load(null);
@@ -111,6 +127,30 @@ class LoadAwareRoutingTest extends GatewayTestSupport {
         }
         assertThat(UPSTREAM_A.chatRequests()).isEqualTo(4);
         assertThat(UPSTREAM_B.chatRequests()).isEqualTo(4);
+    }
+
+    @Test
+    void aLlamaServerReplicaBesideAVllmOneGetsTheRequestsWhileItIsTheLessLoaded() throws Exception {
+        waitingA.set(0);
+        waitingB.set(5);
+        llamaServerLike(UPSTREAM_A, waitingA);
+        vllmLike(UPSTREAM_B, waitingB);
+        scrape();
+        String key = newKey();
+        for (int i = 0; i < 3; i++) {
+            send(key, null, "llama-idle-" + i);
+        }
+        assertThat(UPSTREAM_A.chatRequests()).isEqualTo(3);
+        assertThat(UPSTREAM_B.chatRequests()).isZero();
+
+        waitingA.set(8); // its slots are full and requests queue
+        waitingB.set(0);
+        scrape();
+        for (int i = 0; i < 3; i++) {
+            send(key, null, "llama-busy-" + i);
+        }
+        assertThat(UPSTREAM_A.chatRequests()).isEqualTo(3);
+        assertThat(UPSTREAM_B.chatRequests()).isEqualTo(3);
     }
 
     @Test

