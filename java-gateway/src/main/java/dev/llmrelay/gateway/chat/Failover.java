@@ -84,7 +84,7 @@ final class Failover {
                         "The model-service refused the request"));
             }
             case BUSY -> {
-                lease.released();
+                lease.busy(outcome.retryAfter()); // new requests try the others first until its wait passes
                 busyRetryAfter = Math.max(busyRetryAfter, outcome.retryAfter());
                 log.info("request {}: {} is busy; trying another upstream", requestId, lease.upstream().name());
                 return Optional.empty();

@@ -1,5 +1,6 @@
 package dev.llmrelay.gateway.upstream;
 
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
@@ -18,6 +19,8 @@ public final class Upstream {
     private final AtomicInteger sentSinceScrape = new AtomicInteger();
     /** the last scraped load, or null before the first scrape that found load gauges */
     private volatile UpstreamLoad load;
+    /** until when (nanoTime) the replica said it is busy (503 + Retry-After); 0: it did not */
+    private volatile long busyUntilNanos;
     /** optimistic until the first probe answers, so a fresh gateway can serve at once */
     private volatile boolean healthy = true;
 
@@ -82,6 +85,21 @@ public final class Upstream {
     void load(UpstreamLoad scraped) {
         sentSinceScrape.set(0);
         load = scraped;
+    }
+
+    /** It answered 503 with Retry-After: others go first until then (it is still tried when all are busy). */
+    void busyFor(long seconds) {
+        busyUntilNanos = System.nanoTime() + TimeUnit.SECONDS.toNanos(Math.max(0, seconds));
+    }
+
+    /** It served an event: whatever it said before no longer holds. */
+    void notBusy() {
+        busyUntilNanos = 0;
+    }
+
+    boolean busy(long nowNanos) {
+        long until = busyUntilNanos;
+        return until != 0 && nowNanos - until < 0;
     }
 
     int sentSinceScrape() {

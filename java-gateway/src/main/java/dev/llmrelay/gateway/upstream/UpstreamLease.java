@@ -39,6 +39,7 @@ public final class UpstreamLease {
      */
     public void started() {
         opened();
+        upstream.notBusy();
         if (!done.get() && judged.compareAndSet(false, true)) {
             upstream.breaker().onSuccess(openedNanos - startNanos, TimeUnit.NANOSECONDS);
         }
@@ -82,6 +83,12 @@ public final class UpstreamLease {
             }
             upstream.inFlightCounter().decrementAndGet();
         }
+    }
+
+    /** The upstream answered 503 with Retry-After: released, and passed over by new requests until then. */
+    public void busy(long retryAfterSeconds) {
+        upstream.busyFor(retryAfterSeconds);
+        released();
     }
 
     private long elapsed() {

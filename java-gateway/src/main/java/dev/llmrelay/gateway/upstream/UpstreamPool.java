@@ -24,7 +24,8 @@ import okhttp3.HttpUrl;
 
 /**
  * The model-service replicas. {@link #acquire} picks, among the healthy upstreams whose breaker lets a
- * call through, the least loaded (ties rotate). Load is the replica's own gauges from its last scrape
+ * call through, the least loaded (ties rotate); a replica that answered 503 with Retry-After comes after the
+ * others until that wait has passed. Load is the replica's own gauges from its last scrape
  * ({@link UpstreamLoad}: twice the waiting requests, since a queue means no free batch slot, plus the
  * running ones) plus the calls sent to it since that scrape; without a fresh scrape it is the calls
  * this gateway has in flight there. Overloaded replicas (more waiting than
@@ -168,7 +169,8 @@ public class UpstreamPool {
             }
         }
         // scores are taken once above, so the sort sees stable values; stable sort keeps the rotated order among equals
-        candidates.sort(Comparator.comparing(Candidate::overloaded).thenComparingLong(Candidate::score));
+        candidates.sort(Comparator.comparing(Candidate::busy).thenComparing(Candidate::overloaded)
+                .thenComparingLong(Candidate::score));
         if (affinityKey != null) {
             preferHome(candidates, affinityKey);
         }
@@ -191,7 +193,7 @@ public class UpstreamPool {
         List<Candidate> byWeight = new ArrayList<>(candidates);
         byWeight.sort(Comparator.comparingLong((Candidate c) -> weight(affinityKey, c.upstream().name())).reversed());
         for (Candidate candidate : byWeight) {
-            if (candidate.loadKnown() && candidate.overloaded()) {
+            if (candidate.busy() || (candidate.loadKnown() && candidate.overloaded())) {
                 continue;
             }
             if (candidate.loadKnown()) {
@@ -218,13 +220,15 @@ public class UpstreamPool {
 
     private Candidate candidate(Upstream upstream, long now) {
         UpstreamLoad load = upstream.load(now, metricsMaxAgeNanos);
+        boolean busy = upstream.busy(now);
         if (load == null) {
-            return new Candidate(upstream, false, false, upstream.inFlight());
+            return new Candidate(upstream, busy, false, false, upstream.inFlight());
         }
         GatewayProperties.Routing routing = properties.routing();
         boolean overloaded = load.waiting() > routing.affinityMaxWaiting()
                 || load.kvCacheUsage() >= routing.affinityMaxKvCache(); // NaN (not exported) compares false
-        return new Candidate(upstream, true, overloaded, 2L * load.waiting() + load.running() + upstream.sentSinceScrape());
+        return new Candidate(upstream, busy, true, overloaded,
+                2L * load.waiting() + load.running() + upstream.sentSinceScrape());
     }
 
     /** A gauge's value from the upstream's fresh load; NaN (no sample) without one. */
@@ -233,7 +237,8 @@ public class UpstreamPool {
         return load == null ? Double.NaN : value.applyAsInt(load);
     }
 
-    private record Candidate(Upstream upstream, boolean loadKnown, boolean overloaded, long score) {
+    /** {@code busy}: it answered 503 + Retry-After and the wait has not passed; busy ones come last. */
+    private record Candidate(Upstream upstream, boolean busy, boolean loadKnown, boolean overloaded, long score) {
     }
 
     /** Seconds a client should wait when no upstream could serve. */

@@ -97,9 +97,7 @@ abstract class DegradeTestSupport {
         policy.change(() -> jdbc.sql("DELETE FROM degrade_setting").update());
         PRIMARY.answer(request -> answer("smollm2", "Hi"));
         SMALL.answer(request -> answer("small", "Hello"));
-        for (Upstream upstream : pool.upstreams()) {
-            upstream.breaker().reset();
-        }
+        dev.llmrelay.gateway.upstream.UpstreamStates.reset(pool);
     }
 
     /** A complete scripted answer whose chunks name {@code model}, as the model-service serving it would. */

@@ -20,7 +20,7 @@ import okhttp3.RequestBody;
 import okhttp3.Response;
 
 /**
- * A gateway of one test's own: a fresh scripted upstream and a fresh application (own H2 database, random
+ * A gateway of one test's own: fresh scripted upstreams and a fresh application (own H2 database, random
  * port) in front of it, closed with the test. Nothing a test scripts, stores or counts is seen by another,
  * so its asserts can be exact. Probing and scraping are off; the test teaches what it needs.
  *
@@ -38,22 +38,30 @@ public final class FreshGateway implements AutoCloseable {
 
     private final OkHttpClient client = new OkHttpClient.Builder().readTimeout(30, TimeUnit.SECONDS).build();
 
-    private final ScriptedUpstream upstream;
+    private final List<ScriptedUpstream> upstreams;
     private final ConfigurableApplicationContext context;
 
-    private FreshGateway(ScriptedUpstream upstream, ConfigurableApplicationContext context) {
-        this.upstream = upstream;
+    private FreshGateway(List<ScriptedUpstream> upstreams, ConfigurableApplicationContext context) {
+        this.upstreams = upstreams;
         this.context = context;
     }
 
     /** {@code extraArgs} ({@code --name=value}) add to or override the settings here. */
     public static FreshGateway start(String... extraArgs) {
-        ScriptedUpstream upstream = new ScriptedUpstream();
+        return start(1, extraArgs);
+    }
+
+    /** A gateway in front of {@code replicas} scripted upstreams of its own (one pool). */
+    public static FreshGateway start(int replicas, String... extraArgs) {
+        List<ScriptedUpstream> upstreams = new ArrayList<>();
+        for (int i = 0; i < replicas; i++) {
+            upstreams.add(new ScriptedUpstream());
+        }
         List<String> args = new ArrayList<>(List.of(
                 "--server.port=0",
                 "--spring.datasource.url=jdbc:h2:mem:fresh-" + UUID.randomUUID() + ";DB_CLOSE_DELAY=-1",
                 "--gateway.admin-token=" + ADMIN_TOKEN,
-                "--gateway.upstreams=" + upstream.baseUrl(),
+                "--gateway.upstreams=" + String.join(",", upstreams.stream().map(ScriptedUpstream::baseUrl).toList()),
                 "--gateway.health.interval=0",
                 "--gateway.routing.scrape-interval=0",
                 "--gateway.policy.poll-interval=0",
@@ -64,11 +72,54 @@ public final class FreshGateway implements AutoCloseable {
         args.addAll(List.of(extraArgs));
         ConfigurableApplicationContext context = new SpringApplicationBuilder(GatewayApplication.class)
                 .run(args.toArray(String[]::new));
-        return new FreshGateway(upstream, context);
+        return new FreshGateway(List.copyOf(upstreams), context);
     }
 
+    /**
+     * A JUnit extension that gives each test a gateway of its own, closed after it:
+     * {@code @RegisterExtension final FreshGateway.PerTest gateway = FreshGateway.perTest(2);}
+     */
+    public static PerTest perTest(int replicas, String... extraArgs) {
+        return new PerTest(replicas, extraArgs);
+    }
+
+    public static final class PerTest implements org.junit.jupiter.api.extension.BeforeEachCallback,
+            org.junit.jupiter.api.extension.AfterEachCallback {
+        private final int replicas;
+        private final String[] extraArgs;
+        private FreshGateway current;
+
+        private PerTest(int replicas, String[] extraArgs) {
+            this.replicas = replicas;
+            this.extraArgs = extraArgs;
+        }
+
+        @Override
+        public void beforeEach(org.junit.jupiter.api.extension.ExtensionContext context) {
+            current = FreshGateway.start(replicas, extraArgs);
+        }
+
+        @Override
+        public void afterEach(org.junit.jupiter.api.extension.ExtensionContext context) {
+            if (current != null) {
+                current.close();
+                current = null;
+            }
+        }
+
+        /** This test's gateway. */
+        public FreshGateway get() {
+            return current;
+        }
+    }
+
+    /** The first (or only) upstream. */
     public ScriptedUpstream upstream() {
-        return upstream;
+        return upstreams.get(0);
+    }
+
+    public ScriptedUpstream upstream(int index) {
+        return upstreams.get(index);
     }
 
     public <T> T bean(Class<T> type) {
@@ -108,6 +159,6 @@ public final class FreshGateway implements AutoCloseable {
     @Override
     public void close() {
         context.close();
-        upstream.close();
+        upstreams.forEach(ScriptedUpstream::close);
     }
 }

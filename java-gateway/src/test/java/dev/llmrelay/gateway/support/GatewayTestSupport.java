@@ -25,7 +25,6 @@ import org.springframework.test.context.DynamicPropertySource;
 import dev.llmrelay.gateway.GatewayApplication;
 import dev.llmrelay.gateway.keys.ApiKeyService;
 import dev.llmrelay.gateway.keys.ApiKeyService.KeyChanges;
-import dev.llmrelay.gateway.upstream.Upstream;
 import dev.llmrelay.gateway.upstream.UpstreamPool;
 import okhttp3.MediaType;
 import okhttp3.OkHttpClient;
@@ -115,9 +114,7 @@ public abstract class GatewayTestSupport {
     void resetUpstreams() {
         UPSTREAM_A.answer(null);
         UPSTREAM_B.answer(null);
-        for (Upstream upstream : pool.upstreams()) {
-            upstream.breaker().reset();
-        }
+        dev.llmrelay.gateway.upstream.UpstreamStates.reset(pool); // breakers and busy marks of earlier tests
     }
 
     protected String url(String path) {

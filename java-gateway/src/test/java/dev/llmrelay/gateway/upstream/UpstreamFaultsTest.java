@@ -29,44 +29,6 @@ class UpstreamFaultsTest extends GatewayTestSupport {
     }
 
     @Test
-    void scriptedUpstream503IsRetriedOnTheSecondUpstreamBeforeAnyEvent() throws Exception {
-        UPSTREAM_A.answer(r -> overloaded());
-        UPSTREAM_B.answer(r -> SseScript.answer("f1", 5, "ok").response());
-        String key = newKey();
-
-        // the pool rotates its first choice, so within two requests one starts on A and must fail over
-        for (int i = 0; i < 2; i++) {
-            try (Response response = client.newCall(chat(key, chatBody(true, null), "failover-" + i).build())
-                    .execute()) {
-                assertThat(response.code()).isEqualTo(200);
-                assertThat(dataEvents(lines(response))).containsExactly(SseScript.chunk("f1", "ok", null),
-                        SseScript.chunk("f1", null, "stop"), "[DONE]");
-            }
-        }
-        assertThat(UPSTREAM_A.chatRequests()).isGreaterThanOrEqualTo(1);
-        assertThat(UPSTREAM_B.chatRequests()).isEqualTo(2);
-    }
-
-    @Test
-    void scriptedUpstream503OnNonStreamRequestIsRetriedOnTheSecondUpstream() throws Exception {
-        UPSTREAM_A.answer(r -> overloaded());
-        UPSTREAM_B.answer(r -> SseScript.answer("x", 9, "Paris").response());
-        String key = newKey();
-        for (int i = 0; i < 2; i++) {
-            try (Response response = client.newCall(chat(key, chatBody(false, null), "nonstream-" + i).build())
-                    .execute()) {
-                assertThat(response.code()).isEqualTo(200);
-                assertThat(response.body().string()).contains("\"content\":\"Paris\"");
-            }
-            Map<String, Object> row = usageRow("nonstream-" + i);
-            assertThat(row.get("END_REASON")).isEqualTo("stop");
-            assertThat(row.get("PROMPT_TOKENS")).isEqualTo(9);
-            assertThat(row.get("STREAMED")).isEqualTo(false);
-        }
-        assertThat(UPSTREAM_A.chatRequests()).isGreaterThanOrEqualTo(1);
-    }
-
-    @Test
     void noUpstreamAbleToServeGives503WithRetryAfterAndOneErrorEventThenDone() throws Exception {
         UPSTREAM_A.answer(r -> overloaded());
         UPSTREAM_B.answer(r -> overloaded());
