@@ -302,6 +302,14 @@ def test_gateway_image_is_built_in_stages_onto_a_jre():
     assert len(stages) >= 2 and "maven" in stages[0] and "jre" in stages[-1]
 
 
+def test_gateway_image_turns_virtual_threads_on_only_on_a_jre_that_has_them():
+    text = (ROOT / "java-gateway" / "Dockerfile").read_text()
+    runtime = re.findall(r"(?im)^FROM\s+(\S+)", text)[-1]
+    version = int(re.search(r"temurin:(\d+)", runtime).group(1))
+    assert "SPRING_THREADS_VIRTUAL_ENABLED=true" in text
+    assert version >= 21, f"virtual threads need a JDK 21+, the runtime is {runtime}"
+
+
 def test_model_service_image_is_cuda_based_and_starts_the_package():
     text = (ROOT / "model-service" / "Dockerfile").read_text()
     assert re.search(r"(?m)^ARG CUDA_IMAGE=nvidia/cuda:\S+", text)
