@@ -57,6 +57,15 @@ def metric_value(text: str, name: str) -> float:
     return total
 
 
+def sample_value(text: str, series: str) -> float:
+    """The value of one exact series (`name{label="value"}`) in `text`, 0 when it is not exported yet
+    (a counter no request has touched): tests compare it before and after what they do."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def wait_for(predicate, timeout_s: float = 180, what: str = "condition"):
     """Polls until predicate() is truthy and returns its value. The timeout only bounds a hang
     (tests never assert on time); on expiry the test fails, naming what it waited for."""

@@ -102,7 +102,7 @@ def test_seeded_sampling_repeats(client):
     ({"prompt": "hi", "n": 2}, "n", "invalid_request"),
     ({"prompt": "hi", "best_of": 3}, "best_of", "invalid_request"),
     ({"prompt": "hi", "logprobs": 2}, "logprobs", "invalid_request"),
-    ({"prompt": "hi", "presence_penalty": 0.5}, "presence_penalty", "invalid_request"),
+    ({"prompt": "hi", "presence_penalty": 2.5}, "presence_penalty", "invalid_request"),
     ({"prompt": "hi", "max_tokens": 0}, "max_tokens", "invalid_request"),
     ({"prompt": "hi", "max_tokens": 5000}, "max_tokens", "context_length_exceeded"),
     ({"max_tokens": 2}, "prompt", "invalid_request"),

@@ -7,6 +7,8 @@ import json
 import httpx
 import pytest
 
+from stack import sample_value
+
 GOOD = {"role": "user", "content": "hi"}
 
 
@@ -123,5 +125,7 @@ def test_unknown_route_is_404_in_error_shape(http):
 
 
 def test_errors_are_counted_in_metrics(http):
-    http.post("/v1/chat/completions", json={"messages": []})
-    assert 'model_service_requests_total{status="400"}' in http.get("/metrics").text
+    series = 'model_service_requests_total{status="400"}'
+    before = sample_value(http.get("/metrics").text, series)
+    assert http.post("/v1/chat/completions", json={"messages": []}).status_code == 400
+    assert sample_value(http.get("/metrics").text, series) == before + 1

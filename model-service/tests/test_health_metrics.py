@@ -4,7 +4,7 @@ import os
 
 import httpx
 
-from stack import REPO, VENV_PYTHON, ManagedProcess, free_port, metric_value
+from stack import REPO, VENV_PYTHON, ManagedProcess, free_port, metric_value, sample_value
 
 
 def test_health_reports_ready_model(server):
@@ -14,15 +14,24 @@ def test_health_reports_ready_model(server):
 
 
 def test_metrics_export_the_serving_series(client, server):
-    client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=4,
-                                   messages=[{"role": "user", "content": "hi"}])
+    """The counters move by exactly this request's own numbers (the server is shared: compare before/after)."""
+    before = httpx.get(server.url + "/metrics").text
+    reply = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=4,
+                                           messages=[{"role": "user", "content": "hi"}])
     text = httpx.get(server.url + "/metrics").text
     for name in ("model_service_requests_total", "model_service_prompt_tokens_total",
                  "model_service_completion_tokens_total", "model_service_time_to_first_token_seconds_count",
                  "model_service_inter_token_latency_seconds_count", "model_service_queue_depth",
                  "model_service_running_batch_size", "model_service_requests_cancelled_total"):
         metric_value(text, name)
-    assert metric_value(text, "model_service_completion_tokens_total") >= 4
+
+    def moved(series: str) -> float:
+        return sample_value(text, series) - sample_value(before, series)
+
+    assert moved("model_service_completion_tokens_total") == reply.usage.completion_tokens
+    assert moved("model_service_prompt_tokens_total") == reply.usage.prompt_tokens
+    assert moved('model_service_requests_total{status="200"}') == 1
+    assert moved("model_service_time_to_first_token_seconds_count") == 1
 
 
 def test_lazy_load_reports_503_until_the_first_request_loads_the_model():

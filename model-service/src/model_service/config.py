@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     max_model_len: int | None = Field(None, ge=16)  # default: the model's context length
     # max_tokens of a request that names none; at most what the context leaves after the prompt
     default_max_tokens: int = Field(1024, ge=1)
+    # /v1/completions' max_tokens when a request names none: 16, as OpenAI documents for that endpoint
+    completions_default_max_tokens: int = Field(16, ge=1)
     # Sampling defaults for a request that sets none; unset: the model directory's generation_config.json
     # decides, else greedy with no penalties (see generation_defaults.py).
     default_temperature: float | None = Field(None, ge=0.0, le=2.0)

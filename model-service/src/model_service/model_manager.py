@@ -18,6 +18,7 @@ from .engine.llama_runner import LlamaFamilyRunner
 from .engine.prefix_cache import PrefixCache
 from .engine.quantization import quantize_modules
 from .engine.serial import SerialGenerateEngine
+from .model_info import ModelInfo
 from .precision import select_dtype
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ class ModelManager:
         self._grammars_error: str | None = None
         # Known before loading, so /v1/models (which the gateway learns limits from) is right when lazy.
         self.max_model_len: int = _max_model_len(settings, _context_in_config(settings))
+        # an engine handed in (tests, a fake) brings its model, if it has one; the load sets it otherwise
+        self.model_info = ModelInfo.of(getattr(engine, "model", None), settings)
         self.state = ModelState.READY if engine is not None else ModelState.NOT_LOADED
         self.error: str | None = None
         self._lock = threading.Lock()
@@ -118,6 +121,7 @@ class ModelManager:
             s.model_path, dtype=dtype, trust_remote_code=s.trust_remote_code
         ).to(device).eval()
         self.max_model_len = _max_model_len(s, _context(lambda name: getattr(model.config, name, None)))
+        self.model_info = ModelInfo.of(model, s)  # before the runner may release the model's weights
         limits = EngineLimits(max_batch_size=s.max_batch_size, max_queue=s.max_queue,
                               max_model_len=self.max_model_len,
                               max_prefill_tokens=s.max_prefill_tokens or (4096 if device == "cuda" else 512),

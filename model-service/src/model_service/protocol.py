@@ -367,12 +367,14 @@ class CompletionRequest(OpenAIBaseModel):
     prompt: str | list[int] | list[str] | list[list[int]]
     best_of: int | None = None
     echo: bool = False
-    frequency_penalty: float | None = None
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     logit_bias: dict[str, float] | None = None
     logprobs: int | None = None
     max_tokens: int | None = Field(None, ge=1)
     n: int = 1
-    presence_penalty: float | None = None
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    # vLLM's extension, as on chat completions
+    repetition_penalty: float | None = Field(None, gt=0.0, allow_inf_nan=False)
     seed: int | None = Field(None, ge=SEED_MIN, le=SEED_MAX)
     stop: str | list[str] | None = None
     stream: bool = False
@@ -430,13 +432,6 @@ class CompletionRequest(OpenAIBaseModel):
         if value is not None and value != {}:
             raise ValueError("not supported on /v1/completions")
         return None
-
-    @field_validator("frequency_penalty", "presence_penalty")
-    @classmethod
-    def _no_penalty(cls, value: float | None) -> float | None:
-        if value not in (None, 0, 0.0):
-            raise ValueError("penalties are not supported on /v1/completions")
-        return value
 
 
 class CompletionChoice(OpenAIBaseModel):

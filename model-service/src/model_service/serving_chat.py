@@ -12,7 +12,6 @@ from .choice_streams import ChoiceStreams
 from .engine.base import GenerationOutput
 from .engine.sampling import SamplingParams, TokenLogprob
 from .errors import APIError
-from .generation_defaults import GenerationDefaults
 from .logprobs import TokenTexts
 from .metrics import ServiceMetrics
 from .model_manager import ModelManager
@@ -38,7 +37,6 @@ class OpenAIServingChat(OpenAIServing):
 
     def __init__(self, manager: ModelManager, metrics: ServiceMetrics) -> None:
         super().__init__(manager, metrics)
-        self._defaults: tuple[object, GenerationDefaults] | None = None  # (engine, its defaults)
         self._token_texts: TokenTexts | None = None
 
     async def create_chat_completion(self, request: ChatCompletionRequest, raw_request: Request) -> Response:
@@ -80,36 +78,13 @@ class OpenAIServingChat(OpenAIServing):
     def _sampling_params(self, request: ChatCompletionRequest, prompt_len: int) -> SamplingParams:
         param = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
         max_tokens = self._max_tokens(prompt_len, request.requested_max_tokens, param, "messages")
-        defaults = self._generation_defaults()
-        return SamplingParams(max_tokens=max_tokens,
-                              temperature=_given(request.temperature, defaults.temperature),
-                              top_p=_given(request.top_p, defaults.top_p),
-                              seed=request.seed, stop=tuple(request.stop or ()),
-                              **self._sampling_controls(request, defaults))
+        return self._sampling(request, max_tokens, logit_bias=self._logit_bias(request.logit_bias),
+                              logprobs=bool(request.logprobs), top_logprobs=request.top_logprobs or 0)
 
     def _model_type(self) -> str | None:
-        config = getattr(getattr(self.manager.engine, "model", None), "config", None)
-        return getattr(config, "model_type", None)
+        return self.manager.model_info.model_type
 
-    # -- sampling controls: penalties, logit bias, logprobs, n --------------------------------
-    def _generation_defaults(self) -> GenerationDefaults:
-        """Settings first, then the model's own generation config (as vLLM does); computed once per engine."""
-        engine = self.manager.engine
-        if self._defaults is None or self._defaults[0] is not engine:
-            config = getattr(getattr(engine, "model", None), "generation_config", None)
-            self._defaults = (engine, GenerationDefaults.resolve(config, self.manager.settings))
-        return self._defaults[1]
-
-    def _sampling_controls(self, request: ChatCompletionRequest, defaults: GenerationDefaults) -> dict:
-        return {
-            "frequency_penalty": _given(request.frequency_penalty, defaults.frequency_penalty),
-            "presence_penalty": _given(request.presence_penalty, defaults.presence_penalty),
-            "repetition_penalty": _given(request.repetition_penalty, defaults.repetition_penalty),
-            "logit_bias": self._logit_bias(request.logit_bias),
-            "logprobs": bool(request.logprobs),
-            "top_logprobs": request.top_logprobs or 0,
-        }
-
+    # -- sampling controls: logit bias, logprobs, n --------------------------------------------
     def _logit_bias(self, bias: dict[str, float] | None) -> tuple[tuple[int, float], ...]:
         """Token ids checked against the vocabulary (the protocol checked their form and the values)."""
         if not bias:
@@ -124,9 +99,8 @@ class OpenAIServingChat(OpenAIServing):
     def _vocab_size(self) -> int:
         """Ids the tokenizer knows and the model scores (a model may pad its output layer past the tokenizer)."""
         size = len(self.manager.tokenizer)
-        config = getattr(getattr(self.manager.engine, "model", None), "config", None)
-        scored = getattr(config, "vocab_size", None) or getattr(config, "padded_vocab_size", None)
-        return min(size, scored) if isinstance(scored, int) else size
+        scored = self.manager.model_info.vocab_size
+        return min(size, scored) if scored is not None else size
 
     def _check_choices(self, request: ChatCompletionRequest) -> None:
         limit = self.manager.settings.max_n

@@ -133,28 +133,37 @@ class OpenAIServing:
                                choices=[ChoiceRecord() for _ in range(n)])
         return ChoiceStreams(streams), record
 
-    def _max_tokens(self, prompt_len: int, requested: int | None, param: str, prompt_param: str) -> int:
-        """The completion budget: as requested when it fits the context, else the deployment's default
-        cut to what the context leaves."""
+    def _max_tokens(self, prompt_len: int, requested: int | None, param: str, prompt_param: str,
+                    default: int | None = None) -> int:
+        """The completion budget: as requested when it fits the context, else `default` (the deployment's
+        `default_max_tokens` when None) cut to what the context leaves."""
         max_len = self.manager.max_model_len
         if prompt_len >= max_len:
             raise APIError(400, f"This model's maximum context length is {max_len} tokens, but the prompt has "
                                 f"{prompt_len} tokens.", param=prompt_param, code="context_length_exceeded")
         if requested is None:
-            return min(self.manager.settings.default_max_tokens, max_len - prompt_len)
+            budget = default if default is not None else self.manager.settings.default_max_tokens
+            return min(budget, max_len - prompt_len)
         if prompt_len + requested > max_len:
             raise APIError(400, f"This model's maximum context length is {max_len} tokens, but you requested "
                                 f"{prompt_len + requested} tokens ({prompt_len} in the {prompt_param}, {requested} "
                                 f"in the completion).", param=param, code="context_length_exceeded")
         return requested
 
-    def _default_temperature(self) -> float:
-        """The model's own generation config decides when the request does not (as vLLM does)."""
-        engine_model = getattr(self.manager.engine, "model", None)
-        config = getattr(engine_model, "generation_config", None)
-        if config is not None and getattr(config, "do_sample", False):
-            return float(getattr(config, "temperature", 1.0) or 1.0)
-        return 0.0
+    def _sampling(self, request, max_tokens: int, **controls) -> SamplingParams:
+        """What every endpoint sends the engine: the request's sampling values, and for each it leaves out the
+        one GenerationDefaults of this model (settings, then its generation_config.json, then greedy)."""
+        defaults = self.manager.model_info.generation
+
+        def given(name: str):
+            value = getattr(request, name, None)
+            return value if value is not None else getattr(defaults, name)
+
+        return SamplingParams(max_tokens=max_tokens, temperature=given("temperature"), top_p=given("top_p"),
+                              frequency_penalty=given("frequency_penalty"),
+                              presence_penalty=given("presence_penalty"),
+                              repetition_penalty=given("repetition_penalty"),
+                              seed=request.seed, stop=tuple(request.stop or ()), **controls)
 
     async def _events(self, stream: ChoiceStreams, record: RequestRecord,
                       render: Callable[[int, GenerationOutput], Iterable[str]], opening: Iterable[str] = (),

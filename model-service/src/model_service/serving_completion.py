@@ -53,12 +53,10 @@ class OpenAIServingCompletion(OpenAIServing):
         return list(prompt)
 
     def _sampling_params(self, request: CompletionRequest, prompt_len: int) -> SamplingParams:
-        temperature = request.temperature
-        if temperature is None:
-            temperature = self._default_temperature()
-        return SamplingParams(max_tokens=self._max_tokens(prompt_len, request.max_tokens, "max_tokens", "prompt"),
-                              temperature=temperature, top_p=request.top_p if request.top_p is not None else 1.0,
-                              seed=request.seed, stop=tuple(request.stop or ()))
+        # OpenAI documents 16 as this endpoint's max_tokens default (vLLM follows it); chat's is the context
+        max_tokens = self._max_tokens(prompt_len, request.max_tokens, "max_tokens", "prompt",
+                                      default=self.manager.settings.completions_default_max_tokens)
+        return self._sampling(request, max_tokens)
 
     # -- engine → response ---------------------------------------------------------------
     def _stream(self, stream: ChoiceStreams, record: RequestRecord, echo: str,
