@@ -10,7 +10,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from model_service.protocol import ChatCompletionRequest
-from model_service.tool_calls import ChatGLM3StreamParser, HermesStreamParser, ToolPlan, template_uses_tools
+from model_service.tool_calls import ToolPlan, template_uses_tools
+from model_service.tool_parsers import ChatGLM3StreamParser, HermesStreamParser
 
 NAMES = {"get_weather", "get_time"}
 WEATHER = {"type": "function", "function": {
@@ -269,3 +270,12 @@ def test_constraint_schema_accepts_exactly_valid_calls(choice, parallel):
     if schema.get("type") == "array":
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate([], schema)
+
+
+def test_dialects_are_registered_by_name_and_picked_by_model_type():
+    from model_service.tool_parsers import ChatGLM3Dialect, HermesDialect, dialect_for, dialects
+
+    assert set(dialects()) == {"hermes", "chatglm3"}
+    assert isinstance(dialect_for("chatglm"), ChatGLM3Dialect)
+    for model_type in ("llama", "qwen2", None, ""):
+        assert isinstance(dialect_for(model_type), HermesDialect)
