@@ -127,21 +127,26 @@ class ModelManager:
                               max_prefill_tokens=s.max_prefill_tokens or (4096 if device == "cuda" else 512),
                               max_kv_tokens=s.max_kv_tokens)
         kind = s.engine if s.engine != "auto" else ("serial" if s.trust_remote_code else "continuous")
-        if kind == "serial":
-            model = quantize_modules(model, s.quantization)
-            engine = SerialGenerateEngine(model, tokenizer, limits, self.listener)
-            runner = "transformers"
-        else:
-            forward, runner = self._forward_pass(model)
-            prefix_cache = PrefixCache(s.prefix_cache_tokens, s.prefix_cache_block) if s.prefix_cache_tokens else None
-            engine = ContinuousBatchingEngine(model, tokenizer, limits, self.listener, forward=forward,
-                                              prefix_cache=prefix_cache)
+        engine, runner = ENGINES[kind](self, model, tokenizer, limits)
         self._build_grammars(tokenizer, getattr(model.config, "vocab_size", None))
         engine.start()
         self.tokenizer, self.engine = tokenizer, engine
         log.info("model %s loaded on %s (%s, quantization %s) in %.1f s, context %d, %s engine, %s forward, "
                  "prefix cache %d tokens", self.model_name, device, dtype, s.quantization,
                  time.perf_counter() - started, self.max_model_len, kind, runner, s.prefix_cache_tokens)
+
+    def _continuous_engine(self, model, tokenizer, limits: EngineLimits) -> tuple[Engine, str]:
+        """Continuous batching over the lean runner (or the model's own forward): the default."""
+        s = self.settings
+        forward, runner = self._forward_pass(model)
+        prefix_cache = PrefixCache(s.prefix_cache_tokens, s.prefix_cache_block) if s.prefix_cache_tokens else None
+        return ContinuousBatchingEngine(model, tokenizer, limits, self.listener, forward=forward,
+                                        prefix_cache=prefix_cache), runner
+
+    def _serial_engine(self, model, tokenizer, limits: EngineLimits) -> tuple[Engine, str]:
+        """transformers' generate, one request at a time: models whose remote code the batcher cannot drive."""
+        model = quantize_modules(model, self.settings.quantization)
+        return SerialGenerateEngine(model, tokenizer, limits, self.listener), "transformers"
 
     def _forward_pass(self, model):
         """The lean runner where it covers the model (and the settings allow), else the model itself."""
@@ -176,3 +181,10 @@ def _context_in_config(settings: Settings) -> int:
 
 def _max_model_len(settings: Settings, context: int) -> int:
     return min(settings.max_model_len or context, context)
+
+
+# MODEL_SERVICE_ENGINE -> how that engine is built from the loaded model (Settings validates the names)
+ENGINES = {
+    "continuous": ModelManager._continuous_engine,
+    "serial": ModelManager._serial_engine,
+}
