@@ -14,10 +14,8 @@ import openai
 import pytest
 from pydantic import BaseModel, Field
 
-# Room for the longest answer: the grammar, not the limit, must end each one. Left unbounded, this
-# model repeats list items and sentences until the limit (measured: a todo list, a forecast, a review
-# comment), and no grammar can close a value the model keeps extending: the schemas below bound
-# their arrays and free-text strings, as docs/structured-outputs.md advises.
+# Room for the longest answer: with bounded arrays and strings the grammar, not the budget, ends each
+# one (the unbounded ones, which the budget ends, are further down).
 MAX_TOKENS = 120
 
 
@@ -274,3 +272,208 @@ def test_bad_response_format_is_400_naming_it(http, response_format, param, code
     error = response.json()["error"]
     assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, code)
     assert words in error["message"]
+
+
+# -- the budget: an answer finishes inside max_tokens ----------------------------------------------------
+# Unbounded strings and lists, as users write them: left alone, this model extends a list until the budget
+# cuts it (the City case: 120 tokens of landmarks, finish_reason "length", LengthFinishReasonError). With the
+# closing (engine/json_closing.py) the grammar ends the document in time, so every one parses.
+TIGHT_BUDGET = 48
+
+
+class City(BaseModel):
+    name: str
+    country: str
+    population_millions: float
+    landmarks: list[str]
+
+
+class Tags(BaseModel):
+    tags: list[str]
+
+
+class Rows(BaseModel):
+    rows: list[list[str]]
+
+
+class Letters(BaseModel):
+    a: str
+    b: str
+    c: str
+    d: str
+    e: str
+    f: str
+
+
+class People(BaseModel):
+    people: list[Person]
+
+
+class Notes(BaseModel):
+    kind: Literal["a", "b"]
+    notes: list[str]
+
+
+class Integers(BaseModel):
+    values: list[int]
+
+
+class Leaf(BaseModel):
+    d: str
+
+
+class Branch(BaseModel):
+    c: Leaf
+
+
+class Trunk(BaseModel):
+    b: Branch
+
+
+class Deep(BaseModel):
+    a: Trunk
+
+
+class Mixed(BaseModel):
+    items: list[str | float]
+
+
+class Verdict(BaseModel):
+    ok: bool
+    why: str
+
+
+class Measure(BaseModel):
+    value: float
+
+
+class Colors(BaseModel):
+    colors: list[Literal["red", "green", "blue"]]
+
+
+class Team(BaseModel):
+    name: str
+    members: list[str]
+
+
+class Org(BaseModel):
+    name: str
+    teams: list[Team]
+
+
+class Review(BaseModel):
+    title: str
+    body: str
+    pros: list[str]
+    cons: list[str]
+
+
+class Article(BaseModel):
+    headline: str
+    paragraphs: list[str]
+
+
+class Plan(BaseModel):
+    title: str
+    steps: list[str]
+    done: bool
+
+
+class Glossary(BaseModel):
+    terms: dict[str, str]
+
+
+class Graph(BaseModel):
+    edges: list[list[int]]
+
+
+class Message(BaseModel):
+    role: Literal["user", "assistant"]
+    text: str
+
+
+class Dialogue(BaseModel):
+    messages: list[Message]
+
+
+class Essay(BaseModel):
+    text: str
+
+
+UNBOUNDED: list[tuple[type[BaseModel], str]] = [
+    (City, "Paris with all of its landmarks"), (Tags, "every tag you can think of for a travel blog"),
+    (Rows, "a big table of fruit names"), (Letters, "six long words"), (People, "all the people in a big family"),
+    (Notes, "many notes about cooking"), (Integers, "the first hundred prime numbers"),
+    (Deep, "a nested description of a tree"), (Mixed, "a long list of words and numbers"),
+    (Verdict, "a detailed explanation of why the sky is blue"), (Measure, "pi with many digits"),
+    (Colors, "a long sequence of colors"), (Org, "a company with many teams and members"),
+    (Review, "a long review of a phone"), (Article, "a long article about the sea"),
+    (Plan, "a detailed plan with many steps for a trip"), (Glossary, "a glossary of computing terms"),
+    (Graph, "the edges of a large graph"), (Dialogue, "a long conversation between two friends"),
+    (Essay, "an essay about the moon"),
+]
+
+
+def ask_within(client, model: type[BaseModel], what: str, stream: bool, max_tokens: int):
+    messages = [{"role": "user", "content": f"Give {what} as JSON."}]
+    if stream:
+        with client.chat.completions.stream(model="", messages=messages, response_format=model,
+                                            max_tokens=max_tokens, stream_options={"include_usage": True}) as s:
+            for _ in s:
+                pass
+            completion = s.get_final_completion()
+    else:  # parse raises LengthFinishReasonError on a cut answer: that is the failure this guards against
+        completion = client.chat.completions.parse(model="", messages=messages, response_format=model,
+                                                   max_tokens=max_tokens)
+    return completion
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["parse", "stream"])
+@pytest.mark.parametrize("max_tokens", [120, 40])
+def test_city_with_unbounded_landmarks_finishes_within_the_budget(client, stream, max_tokens):
+    completion = ask_within(client, City, "Paris with all of its landmarks", stream, max_tokens)
+    choice = completion.choices[0]
+    assert choice.finish_reason == "stop", choice.message.content
+    assert isinstance(choice.message.parsed, City)
+    assert completion.usage.completion_tokens <= max_tokens
+
+
+def test_twenty_unbounded_schemas_all_parse_at_a_tight_budget(client):
+    client = client.with_options(timeout=900)
+    cases = [(model, what, stream) for stream in (False, True) for model, what in UNBOUNDED]
+    with ThreadPoolExecutor(len(cases)) as pool:
+        completions = list(pool.map(lambda case: ask_within(client, *case, TIGHT_BUDGET), cases))
+    for (model, _, stream), completion in zip(cases, completions):
+        choice = completion.choices[0]
+        assert choice.finish_reason == "stop", (model.__name__, stream, choice.message.content)
+        assert isinstance(choice.message.parsed, model), (model.__name__, choice.message.content)
+        assert completion.usage.completion_tokens <= TIGHT_BUDGET
+
+
+@pytest.mark.parametrize("max_tokens", [24, 60])
+def test_a_required_tool_call_with_an_unbounded_list_finishes_within_the_budget(client, max_tokens):
+    """Left alone, the model lists tags until the budget cuts the arguments ('{"tags": ["british", "japan",')."""
+    tool = {"type": "function", "function": {"name": "save_tags", "parameters": {
+        "type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}, "minItems": 1}},
+        "required": ["tags"]}}}
+    completion = client.chat.completions.create(model="", messages=[{"role": "user", "content": (
+        "Save every tag you can think of for a travel blog: beach, city, food, museum, hiking, and many more.")}],
+        tools=[tool], tool_choice="required", max_tokens=max_tokens)
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls", choice.message
+    arguments = json.loads(choice.message.tool_calls[0].function.arguments)
+    jsonschema.validate(arguments, tool["function"]["parameters"])
+    assert completion.usage.completion_tokens <= max_tokens
+
+
+@pytest.mark.parametrize("param", ["max_tokens", "max_completion_tokens"])
+def test_a_budget_below_the_shortest_answer_is_400_naming_it(http, param):
+    """{"name":"","country":"","population_millions":0,"landmarks":[]} takes more than 5 tokens: refused up
+    front instead of streaming a cut document."""
+    response = http.post("/v1/chat/completions", json={
+        "messages": [{"role": "user", "content": "Paris"}], param: 5, "response_format": {
+            "type": "json_schema", "json_schema": {"name": "city", "schema": City.model_json_schema()}}})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, "max_tokens_too_small")
+    assert "more than the 5 asked for" in error["message"]

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from .choice_streams import ChoiceStreams
 from .engine.base import GenerationOutput
+from .engine.grammar import GrammarConstraint
 from .engine.sampling import SamplingParams, TokenLogprob
 from .errors import APIError
 from .logprobs import TokenTexts
@@ -49,11 +50,15 @@ class OpenAIServingChat(OpenAIServing):
 
         def constraint():
             """A fresh grammar state for each choice. With required or a named function the call's grammar
-            decides; response_format shapes text answers. Both are built, so either one's bad schema is a 400."""
+            decides; response_format shapes text answers. Both are built, so either one's bad schema is a 400.
+            A grammar finishes its document within the request's budget (GrammarConstraint.within)."""
             tool_constraint = tools.constraint(self.manager)
             format_constraint = response_format_constraint(request.response_format, self.manager)
-            return tool_constraint or format_constraint
+            chosen = tool_constraint or format_constraint
+            return chosen.within(params.max_tokens) if isinstance(chosen, GrammarConstraint) else chosen
 
+        self._check_budget_fits(constraint(), params.max_tokens,
+                                "max_completion_tokens" if request.max_completion_tokens else "max_tokens")
         stream, record = self._submit(request_id, prompt_ids, params, request.stream, request.n, constraint,
                                       request.cache_salt)
         if request.stream:
@@ -61,6 +66,17 @@ class OpenAIServingChat(OpenAIServing):
             return EventStreamResponse(self._stream(stream, record, include_usage, request.logprobs, tools),
                                        headers=STREAM_HEADERS)
         return await self._complete(stream, record, raw_request, request.logprobs, tools)
+
+    @staticmethod
+    def _check_budget_fits(probe, max_tokens: int, param: str) -> None:
+        """A structured answer that cannot be finished within the budget is refused before it is generated,
+        instead of being cut into JSON that does not parse."""
+        if not isinstance(probe, GrammarConstraint):
+            return
+        shortest = probe.shortest_completion()
+        if shortest is not None and len(shortest) > max_tokens:
+            raise APIError(400, f"{param}: the shortest answer the schema allows takes {len(shortest)} tokens, "
+                                f"more than the {max_tokens} asked for", param=param, code="max_tokens_too_small")
 
     # -- request → engine ---------------------------------------------------------------
     def _render_prompt(self, request: ChatCompletionRequest, tools: ToolPlan) -> list[int]:

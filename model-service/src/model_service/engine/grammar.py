@@ -19,6 +19,7 @@ import llguidance.hf
 import torch
 
 from .constraints import Constraint, ConstraintError
+from .json_closing import ClosingPlanner, JsonLexState, allowed_bits, clear_bit
 
 # Fixed separators and no free whitespace: a small model cannot pad forever with newlines, so a
 # complete value always ends the grammar (and the sequence). Overrides beat a schema's "x-guidance".
@@ -37,20 +38,84 @@ class SchemaError(ValueError):
 
 
 class GrammarConstraint(Constraint):
-    """One request's position in its grammar."""
+    """One request's position in its grammar. With a budget (`within`), it also finishes the document inside
+    it (engine/json_closing.py): near the end, tokens that would leave no room to close are masked out, and
+    once the shortest way out fills the tokens left, only its next token is allowed."""
 
-    def __init__(self, matcher: llguidance.LLMatcher) -> None:
+    # the budget is looked at only this close to its end (a look costs about a millisecond)
+    CLOSING_WINDOW = 96
+    # string content and digits can lengthen the way out by one token (ClosingPlanner.risky leaves them
+    # unchecked): closing starts with this much to spare
+    SLACK = 1
+
+    def __init__(self, matcher: llguidance.LLMatcher, planner: ClosingPlanner | None = None) -> None:
         self.matcher = matcher
+        self.planner = planner
+        self.budget: int | None = None
+        self.generated = 0
+        self.lex = JsonLexState()
+        self.closing = False  # set once the answer is being closed (for logs and tests)
+        self._plan: list[int] = []  # the rest of the way out, once closing (the planner is deterministic)
+        self._lengths: dict = {}  # ClosingPlanner.group -> length of the way out after it, for this step
+        self.window = self.CLOSING_WINDOW
+
+    def within(self, max_tokens: int) -> "GrammarConstraint":
+        """Finish the document within `max_tokens` generated tokens (EOS included)."""
+        self.budget = max_tokens
+        if self.planner is not None:  # a schema whose smallest document is long needs a longer look ahead
+            self.window = max(self.CLOSING_WINDOW, 2 * len(self.shortest_completion() or ()) + 16)
+        return self
+
+    def shortest_completion(self) -> list[int] | None:
+        """The planner's way out from here (None without a planner, or when it found none)."""
+        return self.planner.path(self.matcher, self.lex) if self.planner is not None else None
 
     def fill_bitmask(self, bitmask: torch.Tensor, index: int) -> None:
         row = bitmask[index]
+        left = None if self.budget is None or self.planner is None else self.budget - self.generated
+        near_end = left is not None and left <= self.window
+        if near_end and not self._plan:
+            path = self.shortest_completion()
+            near_end = bool(path)  # no way out found (not expected): decode as without a budget
+            if near_end and len(path) + self.SLACK >= left:
+                self.closing, self._plan = True, path
+        if self._plan:
+            forced = self._plan[0]
+            row.zero_()
+            bit = 1 << (forced % 32)
+            row[forced // 32] = bit - (1 << 32) if bit >= 1 << 31 else bit  # int32 words
+            return
         self.matcher.unsafe_compute_mask_ptr(row.data_ptr(), row.numel() * row.element_size())
         if self.matcher.is_error():
             raise ConstraintError(self.matcher.get_error())
+        if near_end:
+            self._drop_overlong(row, left)
+
+    def _drop_overlong(self, row: torch.Tensor, left: int) -> None:
+        """Masks out each allowed token after which the way out would not fit in the tokens left."""
+        planner = self.planner
+        for token in planner.risky(allowed_bits(row, planner.size), self.lex):
+            group = planner.group(int(token), self.lex)
+            length = self._lengths.get(group)
+            if length is None:
+                length = self._lengths[group] = planner.length_after(self.matcher, self.lex, int(token), left)
+            if length > left:
+                clear_bit(row, int(token))
 
     def accept(self, token: int) -> None:
         if not self.matcher.consume_token(token):
             raise ConstraintError(f"the grammar refused token {token}: {self.matcher.get_error()}")
+        self.generated += 1
+        if self._plan:
+            self._plan = self._plan[1:] if token == self._plan[0] else []
+        if self.planner is not None:
+            string = self.lex.strings if self.lex.in_string and not self.lex.in_key else None
+            self.lex.feed(self.planner.token_text(token))
+            # within one value string, what follows its close does not change: those lengths still hold
+            if string is None or not self.lex.in_string or self.lex.strings != string:
+                self._lengths = {}
+            else:
+                self._lengths = {g: n for g, n in self._lengths.items() if g[0] == string}
 
     def is_terminated(self) -> bool:
         return self.matcher.is_stopped()
@@ -64,6 +129,7 @@ class GrammarCompiler:
     def __init__(self, tokenizer, vocab_size: int | None = None, cache_size: int = 256) -> None:
         # Building the llguidance tokenizer takes ~0.4 s: once per model, never per request.
         self.tokenizer = llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size)
+        self.planner = ClosingPlanner(tokenizer, vocab_size)
         self.cache_size = cache_size
         self._cache: collections.OrderedDict[str, llguidance.LLMatcher] = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -84,7 +150,7 @@ class GrammarCompiler:
                 self._cache[key] = template
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
-        return GrammarConstraint(template.deep_copy())
+        return GrammarConstraint(template.deep_copy(), self.planner)
 
     def json_object_constraint(self) -> GrammarConstraint:
         """Any JSON object (OpenAI's `{"type": "json_object"}`)."""

@@ -1,0 +1,147 @@
+"""Budget-aware closing (GrammarConstraint.within): whatever the sampler picks, a constrained answer is a
+finished, valid document within max_tokens. The adversaries below never choose to close anything (the
+longest allowed token that is not a quote, a bracket or EOS; or any allowed token at random), so only the
+closing can end the document in time."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import jsonschema
+import numpy as np
+import pytest
+import torch
+
+from model_service.engine.grammar import GrammarCompiler
+
+STRINGS = {"type": "array", "items": {"type": "string"}}
+CITY = {"type": "object", "properties": {
+    "name": {"type": "string"}, "country": {"type": "string"}, "population_millions": {"type": "number"},
+    "landmarks": STRINGS}, "required": ["name", "country", "population_millions", "landmarks"],
+    "additionalProperties": False}
+
+
+def obj(required: dict, **extra) -> dict:
+    return {"type": "object", "properties": required, "required": list(required), **extra}
+
+
+# Twenty schemas with unbounded strings and arrays (no maxLength, no maxItems): what a user writes.
+SCHEMAS = {
+    "city": CITY,
+    "strings": STRINGS,
+    "nested_arrays": {"type": "array", "items": STRINGS},
+    "six_strings": obj({k: {"type": "string"} for k in "abcdef"}, additionalProperties=False),
+    "people": {"type": "array", "items": obj({"name": {"type": "string"}, "age": {"type": "integer"}})},
+    "at_least_three": {"type": "array", "items": {"type": "string"}, "minItems": 3},
+    "long_string": obj({"text": {"type": "string", "minLength": 10}}),
+    "string_map": {"type": "object", "additionalProperties": {"type": "string"}},
+    "enum_and_list": obj({"kind": {"enum": ["a", "b"]}, "notes": STRINGS}),
+    "integers": obj({"values": {"type": "array", "items": {"type": "integer"}}}),
+    "deep": obj({"a": obj({"b": obj({"c": obj({"d": {"type": "string"}})})})}),
+    "any_of": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "number"}]}},
+    "optional": {"type": "object", "properties": {"x": {"type": "string"}, "y": STRINGS}},
+    "tags": obj({"tags": {"type": "array", "items": STRINGS}}),
+    "pattern": obj({"slug": {"type": "string", "pattern": "^[a-z]+$"}}),
+    "flag_and_text": obj({"ok": {"type": "boolean"}, "why": {"type": "string"}}),
+    "number": obj({"value": {"type": "number"}}),
+    "enums": {"type": "array", "items": {"enum": ["red", "green", "blue"]}},
+    "company": obj({"name": {"type": "string"}, "departments": {"type": "array", "items": obj({
+        "name": {"type": "string"}, "members": STRINGS})}}),
+    "json_object": None,  # OpenAI's {"type": "json_object"}: any object
+}
+CLOSERS = set('"]}')
+
+
+@pytest.fixture(scope="module")
+def tokenizer(model_and_tokenizer):
+    return model_and_tokenizer[1]
+
+
+@pytest.fixture(scope="module")
+def grammars(tokenizer):
+    return GrammarCompiler(tokenizer)
+
+
+def constraint_for(grammars, name):
+    schema = SCHEMAS[name]
+    return grammars.json_object_constraint() if schema is None else grammars.json_schema_constraint(schema)
+
+
+def allowed_tokens(constraint, words: int, size: int) -> np.ndarray:
+    bitmask = torch.zeros((1, words), dtype=torch.int32)
+    constraint.fill_bitmask(bitmask, 0)
+    return np.flatnonzero(np.unpackbits(bitmask.numpy().view(np.uint8), bitorder="little")[:size])
+
+
+def stubborn(texts, eos):
+    """The longest allowed token that closes nothing; a closer or EOS only when nothing else is allowed."""
+    def pick(allowed, _rng):
+        keep_going = [t for t in allowed if t != eos and not CLOSERS & set(texts[t])]
+        return int(max(keep_going or allowed, key=lambda t: (len(texts[t]), -t)))
+    return pick
+
+
+def uniform(allowed, rng):
+    return int(rng.choice(list(allowed)))
+
+
+def generate(grammars, tokenizer, name, budget, pick, seed=0):
+    """What an engine does with one constrained row: mask, pick, accept, until the grammar ends or the
+    budget is spent. Returns (text, tokens generated, whether the grammar ended)."""
+    constraint = constraint_for(grammars, name).within(budget)
+    planner, rng, tokens = grammars.planner, random.Random(seed), []
+    while len(tokens) < budget and not constraint.is_terminated():
+        token = pick(allowed_tokens(constraint, planner.words, planner.size), rng)
+        constraint.accept(token)
+        tokens.append(token)
+    text = tokenizer.decode([t for t in tokens if t != tokenizer.eos_token_id])
+    return text, len(tokens), constraint.is_terminated()
+
+
+def shortest(grammars, name) -> int:
+    return len(constraint_for(grammars, name).shortest_completion())
+
+
+def check(text, name):
+    document = json.loads(text)
+    if SCHEMAS[name] is None:
+        assert isinstance(document, dict)
+    else:
+        jsonschema.validate(document, SCHEMAS[name])
+
+
+@pytest.mark.parametrize("name", list(SCHEMAS))
+def test_a_stubborn_sampler_still_ends_with_a_valid_document_within_the_budget(grammars, tokenizer, name):
+    pick = stubborn(grammars.planner.texts, tokenizer.eos_token_id)
+    least = shortest(grammars, name)
+    for budget in sorted({least, least + 3, 24, 48}):
+        if budget < least:
+            continue
+        text, generated, ended = generate(grammars, tokenizer, name, budget, pick)
+        assert ended and generated <= budget, (name, budget, generated, text)
+        check(text, name)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("name", ["city", "company", "nested_arrays", "json_object", "any_of", "string_map"])
+def test_a_random_sampler_still_ends_with_a_valid_document_within_the_budget(grammars, tokenizer, name, seed):
+    text, generated, ended = generate(grammars, tokenizer, name, 40, uniform, seed)
+    assert ended and generated <= 40, (name, seed, generated, text)
+    check(text, name)
+
+
+def test_the_shortest_completion_is_valid_and_short(grammars, tokenizer):
+    """From the start, the way out is the smallest document: what the 400 for a too-small budget quotes."""
+    path = constraint_for(grammars, "city").shortest_completion()  # the grammar stops at "}": no EOS needed
+    assert json.loads(tokenizer.decode(path)) == {"name": "", "country": "", "population_millions": 0,
+                                                       "landmarks": []}
+
+
+def test_without_a_budget_nothing_is_forced(grammars, tokenizer):
+    """The same stubborn sampler, no budget: it never closes the list (what every server did before)."""
+    constraint = grammars.json_schema_constraint(STRINGS)
+    pick = stubborn(grammars.planner.texts, tokenizer.eos_token_id)
+    for _ in range(60):
+        constraint.accept(pick(allowed_tokens(constraint, grammars.planner.words, grammars.planner.size), None))
+    assert not constraint.is_terminated() and not constraint.closing
