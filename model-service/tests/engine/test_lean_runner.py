@@ -67,3 +67,22 @@ def test_supports_names_why_a_model_is_left_to_transformers():
 
 def test_the_small_model_is_covered(model_and_tokenizer):
     assert LlamaFamilyRunner.supports(model_and_tokenizer[0]) is None
+
+
+def test_bfloat16_prefill_rounds_as_transformers_does(model_dir):
+    """In bf16 the runner's RMSNorm rounds where transformers' Llama does (fp32, back to bf16, then the weight).
+    F.rms_norm on bf16 rounded elsewhere: logits 1.25 apart, and on an AMX CPU "What is the capital of
+    France?" was answered "L'Étoile, la Marseillaise, la femme, ..." instead of "The capital of France is Paris."."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    ids = torch.tensor([tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                                      add_generation_prompt=True, tokenize=True, return_dict=True)
+                        ["input_ids"]])
+    positions = torch.arange(ids.shape[1])[None]
+    with torch.no_grad():
+        theirs = model(input_ids=ids, position_ids=positions).logits[0, -1]
+        ours = LlamaFamilyRunner(model)(input_ids=ids, attention_mask=torch.ones_like(ids), position_ids=positions,
+                                        cache=DynamicCache(config=model.config)).logits[0, -1]
+    assert torch.equal(ours, theirs)

@@ -123,7 +123,7 @@ class LlamaFamilyRunner:
         mask = _attention_mask(attention_mask, length)
         half = d // 2
         for i, layer in enumerate(self.layers):
-            y = F.rms_norm(x, (self.hidden,), layer.input_norm, self.eps)
+            y = _rms_norm(x, layer.input_norm, self.eps)
             qkv = layer.qkv(y).view(rows, length, h + 2 * kvh, d)
             qk = qkv[:, :, : h + kvh]
             rotated = torch.cat((-qk[..., half:], qk[..., :half]), dim=-1)
@@ -134,13 +134,23 @@ class LlamaFamilyRunner:
             k, v = cache.update(k, v, i)
             att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=kvh != h)
             x = x + layer.o(att.transpose(1, 2).reshape(rows, length, h * d))
-            y = F.rms_norm(x, (self.hidden,), layer.post_norm, self.eps)
+            y = _rms_norm(x, layer.post_norm, self.eps)
             gate, up = layer.gate_up(y).split(self.intermediate, dim=-1)
             x = x + layer.down(F.silu(gate) * up)
         if logits_to_keep:
             x = x[:, -logits_to_keep:]
-        x = F.rms_norm(x, (self.hidden,), self.final_norm, self.eps)
+        x = _rms_norm(x, self.final_norm, self.eps)
         return RunnerOutput(logits=self.lm_head(x))
+
+
+def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm as transformers' Llama computes it: in fp32, rounded back, then scaled by the weight. With bf16
+    weights, F.rms_norm rounds elsewhere; at 135M parameters that is enough to flip a greedy answer (measured
+    on an AMX CPU: "The capital of France is Paris." became "L'Étoile, la Marseillaise, ...")."""
+    if x.dtype == torch.float32:
+        return F.rms_norm(x, (x.shape[-1],), weight, eps)
+    normed = F.rms_norm(x.float(), (x.shape[-1],), None, eps)
+    return weight * normed.to(x.dtype)
 
 
 def _attention_mask(mask2d: torch.Tensor, length: int) -> torch.Tensor:
