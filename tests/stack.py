@@ -171,7 +171,11 @@ def start_model_service(port: int, env: dict[str, str] | None = None, *, timeout
     """The real model-service (`python -m model_service`) on 127.0.0.1:port, waited until /health is 200."""
     # This checkout's source first: the shared venv's editable install may point at another checkout.
     source = str(REPO / "model-service" / "src")
-    full_env = {**os.environ, "MODEL_SERVICE_HOST": "127.0.0.1", "MODEL_SERVICE_PORT": str(port),
+    # float32 unless a test asks otherwise: tests compare answers exactly (streamed with not, cached with not,
+    # batched with alone), which fp32 holds on every CPU; bf16 on an AMX CPU rounds by batch and prefix-cache
+    # shape (measured: a streamed identity answer changed words after a cached prefix), on AVX512-BF16 alone not.
+    full_env = {**os.environ, "MODEL_SERVICE_DTYPE": os.environ.get("MODEL_SERVICE_DTYPE", "float32"),
+                "MODEL_SERVICE_HOST": "127.0.0.1", "MODEL_SERVICE_PORT": str(port),
                 "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])),
                 **(env or {})}
     model_dir = Path(full_env.get("MODEL_SERVICE_MODEL_PATH", DEFAULT_MODEL_DIR))

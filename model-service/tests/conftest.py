@@ -30,11 +30,10 @@ def model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def server():
-    """The service as users run it: API key on, a short context to make over-long prompts cheap. In float32:
-    tests here compare exactly (a stream in a batch answers as it does alone, logprobs equal the model's),
-    which fp32 holds on every CPU; bf16 on an AMX CPU rounds by batch shape (measured: 2 of 8 greedy streams
-    changed words once batched), on AVX512-BF16 without AMX it did not. The bf16 path is tested in
-    tests/engine and by the other tiers, which run the default dtype."""
+    """The service as users run it: API key on, a short context to make over-long prompts cheap. In float32
+    (as tests/stack.py starts every tier's): tests here compare exactly (a stream in a batch answers as it does
+    alone, logprobs equal the model's), which fp32 holds on every CPU; bf16 on an AMX CPU rounds by batch shape
+    (measured: 2 of 8 greedy streams changed words once batched). bf16 numerics are tested in tests/engine."""
     env = {"MODEL_SERVICE_API_KEY": API_KEY, "MODEL_SERVICE_MAX_MODEL_LEN": "1024",
            "MODEL_SERVICE_MAX_BATCH_SIZE": "32", "MODEL_SERVICE_DTYPE": "float32"}
     with start_model_service(free_port(), env, timeout_s=180) as process:
