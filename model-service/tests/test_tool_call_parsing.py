@@ -9,8 +9,8 @@ import random
 import pytest
 from transformers import AutoTokenizer
 
-from model_service.protocol import ChatCompletionRequest
-from model_service.tool_calls import ToolPlan, template_uses_tools
+from model_service.openai.chat_completion.protocol import ChatCompletionRequest
+from model_service.openai.chat_completion.tool_calls import ToolPlan, template_uses_tools
 from model_service.tool_parsers import ChatGLM3StreamParser, HermesStreamParser
 
 NAMES = {"get_weather", "get_time"}

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .protocol import ErrorInfo, ErrorResponse
+from .openai.common.protocol import ErrorInfo, ErrorResponse
 
 log = logging.getLogger(__name__)
 

@@ -9,14 +9,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .api import api_router
-from .api.openapi import install_openapi
 from .config import Settings, get_settings
 from .errors import install_error_handlers
 from .metrics import ServiceMetrics
 from .middleware import RequestContextMiddleware
 from .model_manager import ModelManager
-from .serving_chat import OpenAIServingChat
-from .serving_completion import OpenAIServingCompletion
+from .openai.chat_completion.serving import OpenAIServingChat
+from .openai.common.openapi import install_openapi
+from .openai.completion.serving import OpenAIServingCompletion
+from .openai.router import v1_router
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, manager: ModelManager | None = 
     app.state.serving_chat = OpenAIServingChat(manager, metrics)
     app.state.serving_completion = OpenAIServingCompletion(manager, metrics)
     install_error_handlers(app)
+    app.include_router(v1_router)
     app.include_router(api_router)
     install_openapi(app)
     app.add_middleware(RequestContextMiddleware,

@@ -1,4 +1,5 @@
-"""FastAPI dependencies, as Annotated aliases."""
+"""The app-level FastAPI dependencies (settings, manager, metrics, the API key), as Annotated aliases; each
+endpoint's serving class is looked up by its own router."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ from ..config import Settings
 from ..errors import APIError
 from ..metrics import ServiceMetrics
 from ..model_manager import ModelManager
-from ..serving_chat import OpenAIServingChat
-from ..serving_completion import OpenAIServingCompletion
 
 
 def get_settings(request: Request) -> Settings:
@@ -27,19 +26,9 @@ def get_metrics(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
 
-def get_serving_chat(request: Request) -> OpenAIServingChat:
-    return request.app.state.serving_chat
-
-
-def get_serving_completion(request: Request) -> OpenAIServingCompletion:
-    return request.app.state.serving_completion
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
-ServingChatDep = Annotated[OpenAIServingChat, Depends(get_serving_chat)]
-ServingCompletionDep = Annotated[OpenAIServingCompletion, Depends(get_serving_completion)]
 
 
 def require_api_key(request: Request, settings: SettingsDep) -> None:

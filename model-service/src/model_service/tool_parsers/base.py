@@ -7,7 +7,7 @@ import json
 import logging
 from dataclasses import dataclass
 
-from ..protocol import DeltaFunctionCall, DeltaMessage, DeltaToolCall, tool_call_id
+from ..openai.chat_completion.protocol import DeltaFunctionCall, DeltaMessage, DeltaToolCall, tool_call_id
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,12 @@ import ast
 import json
 import re
 
-from ..protocol import ChatCompletionMessageToolCall, ChatMessage, DeltaMessage, FunctionDefinition
+from ..openai.chat_completion.protocol import (
+    ChatCompletionMessageToolCall,
+    ChatMessage,
+    DeltaMessage,
+    FunctionDefinition,
+)
 from .base import ParsedCall, ToolStreamParser
 from .registry import register
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import json
 
-from ..protocol import ChatCompletionMessageToolCall, ChatMessage, DeltaMessage, FunctionDefinition
+from ..openai.chat_completion.protocol import (
+    ChatCompletionMessageToolCall,
+    ChatMessage,
+    DeltaMessage,
+    FunctionDefinition,
+)
 from .base import ParsedCall, ToolStreamParser, arguments_text, history_arguments, partial_prefix
 from .registry import register
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from ..protocol import DeltaMessage
+from ..openai.chat_completion.protocol import DeltaMessage
 from .base import ToolStreamParser
 
 

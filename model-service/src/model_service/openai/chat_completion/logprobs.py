@@ -6,8 +6,9 @@ import re
 
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-from .engine.sampling import TokenLogprob
-from .protocol import ChatCompletionTokenLogprob, ChoiceLogprobs, TopLogprob
+from ...engine.sampling import TokenLogprob
+from ..common.protocol import TopLogprob
+from .protocol import ChatCompletionTokenLogprob, ChoiceLogprobs
 
 _BYTE_OF_CHAR = {char: byte for byte, char in bytes_to_unicode().items()}
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")  # sentencepiece byte fallback (ChatGLM, Llama)

@@ -1,10 +1,18 @@
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from ...protocol import CompletionRequest, CompletionResponse
-from ..deps import ServingCompletionDep
-from ..openapi import COMPLETION_STREAM_EVENT, error
+from ..common.openapi import COMPLETION_STREAM_EVENT, error
+from .protocol import CompletionRequest, CompletionResponse
+from .serving import OpenAIServingCompletion
 
+
+def get_serving(request: Request) -> OpenAIServingCompletion:
+    return request.app.state.serving_completion
+
+
+ServingCompletionDep = Annotated[OpenAIServingCompletion, Depends(get_serving)]
 router = APIRouter(tags=["completions"])
 
 

@@ -21,7 +21,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from .errors import APIError
+from ...errors import APIError
+from ...tool_parsers import JsonCallsStreamParser, ToolStreamParser, dialect_for
 from .protocol import (
     ChatCompletionMessageToolCall,
     ChatCompletionNamedToolChoiceParam,
@@ -30,7 +31,6 @@ from .protocol import (
     FunctionCall,
     FunctionDefinition,
 )
-from .tool_parsers import JsonCallsStreamParser, ToolStreamParser, dialect_for
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class ToolPlan:
         schema the grammar cannot enforce is the client's error: 400 naming it, never a silent fallback."""
         if not self.constrained:
             return None
-        from .engine.grammar import SchemaError
+        from ...engine.grammar import SchemaError
 
         try:
             grammars = manager.grammars

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .engine.constraints import Constraint
-from .engine.grammar import SchemaError
-from .errors import APIError
-from .model_manager import ModelManager
+from ...engine.constraints import Constraint
+from ...engine.grammar import SchemaError
+from ...errors import APIError
+from ...model_manager import ModelManager
 from .protocol import ResponseFormat
 
 

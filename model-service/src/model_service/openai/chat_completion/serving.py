@@ -8,14 +8,15 @@ from typing import AsyncIterator, Iterator
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from .choice_streams import ChoiceStreams
-from .engine.base import GenerationOutput
-from .engine.grammar import GrammarConstraint
-from .engine.sampling import SamplingParams, TokenLogprob
-from .errors import APIError
+from ...engine.base import GenerationOutput
+from ...engine.grammar import GrammarConstraint
+from ...engine.sampling import SamplingParams, TokenLogprob
+from ...errors import APIError
+from ...metrics import ServiceMetrics
+from ...model_manager import ModelManager
+from ..common.choice_streams import ChoiceStreams
+from ..common.serving import STREAM_HEADERS, EventStreamResponse, OpenAIServing, RequestRecord
 from .logprobs import TokenTexts
-from .metrics import ServiceMetrics
-from .model_manager import ModelManager
 from .protocol import (
     ChatCompletionChoice,
     ChatCompletionChunk,
@@ -27,7 +28,6 @@ from .protocol import (
     ResponseMessage,
     completion_id,
 )
-from .serving_common import STREAM_HEADERS, EventStreamResponse, OpenAIServing, RequestRecord
 from .structured_outputs import response_format_constraint
 from .tool_calls import ToolPlan, finish_reason_with_calls
 

@@ -9,12 +9,12 @@ from typing import AsyncIterator
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from .choice_streams import ChoiceStreams
-from .engine.base import GenerationOutput
-from .engine.sampling import SamplingParams
-from .errors import APIError
+from ...engine.base import GenerationOutput
+from ...engine.sampling import SamplingParams
+from ...errors import APIError
+from ..common.choice_streams import ChoiceStreams
+from ..common.serving import STREAM_HEADERS, EventStreamResponse, OpenAIServing, RequestRecord
 from .protocol import CompletionChoice, CompletionRequest, CompletionResponse, text_completion_id
-from .serving_common import STREAM_HEADERS, EventStreamResponse, OpenAIServing, RequestRecord
 
 
 class OpenAIServingCompletion(OpenAIServing):

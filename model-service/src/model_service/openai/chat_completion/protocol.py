@@ -1,4 +1,4 @@
-"""OpenAI-compatible request and response schemas, fields in OpenAI's order."""
+"""/v1/chat/completions request and response schemas (messages, tools, response formats), fields in OpenAI's order."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
@@ -17,38 +16,18 @@ from pydantic import (
     model_validator,
 )
 
-
-# OpenAI documents `seed` as an int64; torch seeds map each of these to a distinct generator state.
-SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
-MAX_TOP_LOGPROBS = 20  # OpenAI's limit
-LOGIT_BIAS_LIMIT = 100.0
-
-
-def unicode_text(value: str) -> str:
-    """Text the model reads or matches must be Unicode: a lone UTF-16 surrogate (legal in JSON,
-    e.g. a string cut in half by a client) has no UTF-8 form, so the tokenizer cannot encode it."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"contains a lone surrogate (U+{ord(value[exc.start]):04X}) at index {exc.start}, "
-                         "which is not Unicode text") from None
-    return value
-
-
-class OpenAIBaseModel(BaseModel):
-    # OpenAI clients send fields we do not use (logprobs...): accept and ignore them.
-    model_config = ConfigDict(extra="ignore")
-
-
-class ErrorInfo(OpenAIBaseModel):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorResponse(OpenAIBaseModel):
-    error: ErrorInfo
+from ..common.protocol import (
+    LOGIT_BIAS_LIMIT,
+    MAX_TOP_LOGPROBS,
+    SEED_MAX,
+    SEED_MIN,
+    OpenAIBaseModel,
+    StreamOptions,
+    TopLogprob,
+    UsageInfo,
+    stop_list,
+    unicode_text,
+)
 
 
 class TextContentPart(OpenAIBaseModel):
@@ -174,10 +153,6 @@ class ChatMessage(OpenAIBaseModel):
         return "".join(part.text for part in self.content)
 
 
-class StreamOptions(OpenAIBaseModel):
-    include_usage: bool = False
-
-
 class JsonSchemaFormat(OpenAIBaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
@@ -245,20 +220,7 @@ class ChatCompletionRequest(OpenAIBaseModel):
             raise ValueError("`logprobs` must be true when `top_logprobs` is set")
         return top_logprobs
 
-    @field_validator("stop")
-    @classmethod
-    def _stop_list(cls, stop: str | list[str] | None) -> list[str]:
-        if stop is None:
-            return []
-        stops = [stop] if isinstance(stop, str) else stop
-        if len(stops) > 4:
-            raise ValueError("at most 4 stop sequences")
-        for i, stop in enumerate(stops):
-            try:
-                unicode_text(stop)
-            except ValueError as exc:
-                raise ValueError(f"stop sequence {i} {exc}") from None
-        return stops
+    _stop_list = field_validator("stop")(stop_list)
 
     @field_validator("tools")
     @classmethod
@@ -287,23 +249,11 @@ class ChatCompletionRequest(OpenAIBaseModel):
         return self.max_completion_tokens or self.max_tokens
 
 
-class UsageInfo(OpenAIBaseModel):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-
-
 class ResponseMessage(OpenAIBaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None
     # Left out of the JSON when there are none (`exclude_if`), as OpenAI leaves it out.
     tool_calls: list[ChatCompletionMessageToolCall] | None = Field(None, exclude_if=lambda calls: calls is None)
-
-
-class TopLogprob(OpenAIBaseModel):
-    token: str
-    logprob: float
-    bytes: list[int] | None = None
 
 
 class ChatCompletionTokenLogprob(OpenAIBaseModel):
@@ -357,111 +307,3 @@ class ChatCompletionChunk(OpenAIBaseModel):
     model: str
     choices: list[ChatCompletionStreamChoice]
     usage: UsageInfo | None = None
-
-
-class CompletionRequest(OpenAIBaseModel):
-    """The legacy text completion: the prompt is tokenized as it is, without a chat template."""
-
-    model: str | None = None
-    # one prompt: a string or token ids, alone or as a list of one (batches of prompts are not served)
-    prompt: str | list[int] | list[str] | list[list[int]]
-    best_of: int | None = None
-    echo: bool = False
-    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
-    logit_bias: dict[str, float] | None = None
-    logprobs: int | None = None
-    max_tokens: int | None = Field(None, ge=1)
-    n: int = 1
-    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
-    # vLLM's extension, as on chat completions
-    repetition_penalty: float | None = Field(None, gt=0.0, allow_inf_nan=False)
-    seed: int | None = Field(None, ge=SEED_MIN, le=SEED_MAX)
-    stop: str | list[str] | None = None
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    suffix: str | None = None
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
-    user: str | None = None
-    # vLLM's extension: prefix-cache entries are shared only among requests with the same salt (the
-    # gateway sets one per API key when it isolates keys, so one tenant cannot time another's prompts).
-    cache_salt: str | None = Field(None, min_length=1, max_length=256)
-
-    @field_validator("prompt")
-    @classmethod
-    def _one_prompt(cls, prompt):
-        if isinstance(prompt, list) and prompt and isinstance(prompt[0], (str, list)):
-            if len(prompt) > 1:
-                raise ValueError(f"a list of {len(prompt)} prompts: only one prompt per request is served")
-            prompt = prompt[0]
-        if isinstance(prompt, str):
-            return unicode_text(prompt)
-        if not prompt:
-            raise ValueError("the prompt is empty")
-        if any(token < 0 for token in prompt):
-            raise ValueError("token ids are not negative")
-        return prompt
-
-    @field_validator("n")
-    @classmethod
-    def _only_one_choice(cls, n: int) -> int:
-        # n > 1 is served for chat completions; text completions answer one choice for now
-        if n != 1:
-            raise ValueError("only n=1 is supported for text completions")
-        return n
-    _stop_list = field_validator("stop")(ChatCompletionRequest._stop_list.__func__)
-
-    # Features this service does not offer are refused by name rather than ignored.
-    @field_validator("suffix")
-    @classmethod
-    def _no_suffix(cls, suffix: str | None) -> None:
-        if suffix:
-            raise ValueError("inserting text after the completion is not supported")
-        return None
-
-    @field_validator("best_of")
-    @classmethod
-    def _best_of_one(cls, best_of: int | None) -> int | None:
-        if best_of not in (None, 1):
-            raise ValueError("only best_of=1 is supported")
-        return best_of
-
-    @field_validator("logprobs", "logit_bias")
-    @classmethod
-    def _not_offered(cls, value):
-        if value is not None and value != {}:
-            raise ValueError("not supported on /v1/completions")
-        return None
-
-
-class CompletionChoice(OpenAIBaseModel):
-    index: int = 0
-    text: str
-    logprobs: None = None
-    finish_reason: str | None = None
-
-
-def text_completion_id() -> str:
-    return f"cmpl-{uuid.uuid4().hex}"
-
-
-class CompletionResponse(OpenAIBaseModel):
-    id: str = Field(default_factory=text_completion_id)
-    object: Literal["text_completion"] = "text_completion"
-    created: int = Field(default_factory=lambda: int(time.time()))
-    model: str
-    choices: list[CompletionChoice]
-    usage: UsageInfo | None = None
-
-
-class ModelCard(OpenAIBaseModel):
-    id: str
-    object: Literal["model"] = "model"
-    created: int = Field(default_factory=lambda: int(time.time()))
-    owned_by: str = "llm-relay"
-    max_model_len: int | None = None
-
-
-class ModelList(OpenAIBaseModel):
-    object: Literal["list"] = "list"
-    data: list[ModelCard]

@@ -1,10 +1,18 @@
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from ...protocol import ChatCompletionRequest, ChatCompletionResponse
-from ..deps import ServingChatDep
-from ..openapi import CHAT_STREAM_EVENT, error
+from ..common.openapi import CHAT_STREAM_EVENT, error
+from .protocol import ChatCompletionRequest, ChatCompletionResponse
+from .serving import OpenAIServingChat
 
+
+def get_serving(request: Request) -> OpenAIServingChat:
+    return request.app.state.serving_chat
+
+
+ServingChatDep = Annotated[OpenAIServingChat, Depends(get_serving)]
 router = APIRouter(tags=["chat"])
 
 

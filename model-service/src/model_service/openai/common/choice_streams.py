@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import AsyncIterator
 
-from .engine.base import GenerationOutput, RequestStream
+from ...engine.base import GenerationOutput, RequestStream
 
 
 class ChoiceStreams:

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from ..protocol import ChatCompletionChunk, ErrorResponse
+from ..chat_completion.protocol import ChatCompletionChunk
+from .protocol import ErrorResponse
 
 _REF = "#/components/schemas/{model}"
 

@@ -1,7 +1,7 @@
 from fastapi import APIRouter
 
-from ...protocol import ModelCard, ModelList
-from ..deps import ManagerDep
+from ...api.deps import ManagerDep
+from ..common.protocol import ModelCard, ModelList
 
 router = APIRouter(tags=["models"])
 

@@ -14,13 +14,13 @@ from typing import AsyncIterator, Callable, Iterable
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
+from ...engine.base import GenerationOutput, GenerationRequest, QueueFullError
+from ...engine.constraints import Constraint
+from ...engine.sampling import SamplingParams, TokenLogprob
+from ...errors import APIError, encode_json
+from ...metrics import ServiceMetrics
+from ...model_manager import ModelManager
 from .choice_streams import ChoiceStreams
-from .engine.base import GenerationOutput, GenerationRequest, QueueFullError
-from .engine.constraints import Constraint
-from .engine.sampling import SamplingParams, TokenLogprob
-from .errors import APIError, encode_json
-from .metrics import ServiceMetrics
-from .model_manager import ModelManager
 from .protocol import UsageInfo
 
 request_log = logging.getLogger("model_service.requests")
