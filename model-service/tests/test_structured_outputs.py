@@ -477,3 +477,22 @@ def test_a_budget_below_the_shortest_answer_is_400_naming_it(http, param):
     error = response.json()["error"]
     assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, "max_tokens_too_small")
     assert "more than the 5 asked for" in error["message"]
+
+
+def test_max_array_items_ends_a_list_the_model_would_repeat(client):
+    """With room to spare (no closing needed), the list stops at the cap instead of filling the budget."""
+    completion = client.chat.completions.parse(
+        model="", messages=[{"role": "user", "content": "Give Paris with all of its landmarks as JSON."}],
+        response_format=City, max_tokens=300, extra_body={"max_array_items": 2})
+    choice = completion.choices[0]
+    assert choice.finish_reason == "stop"
+    assert len(choice.message.parsed.landmarks) <= 2
+    assert completion.usage.completion_tokens < 300
+
+
+@pytest.mark.parametrize("value", [0, 1001, "two"])
+def test_a_bad_max_array_items_is_400_naming_it(http, value):
+    response = http.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}],
+                                                       "max_array_items": value})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "max_array_items"

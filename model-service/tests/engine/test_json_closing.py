@@ -145,3 +145,35 @@ def test_without_a_budget_nothing_is_forced(grammars, tokenizer):
     for _ in range(60):
         constraint.accept(pick(allowed_tokens(constraint, grammars.planner.words, grammars.planner.size), None))
     assert not constraint.is_terminated() and not constraint.closing
+
+
+def test_cap_arrays_bounds_only_what_the_schema_leaves_unbounded():
+    from model_service.engine.grammar import cap_arrays
+
+    schema = {"type": "object", "properties": {
+        "items": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},  # a property "items"
+        "few": {"type": "array", "maxItems": 2}, "many": {"type": "array", "minItems": 5},
+        "either": {"type": ["array", "null"]}, "tuple": {"prefixItems": [{"type": "integer"}]},
+        "fixed": {"const": {"type": "array"}}, "ref": {"$ref": "#/$defs/list"}},
+        "$defs": {"list": {"type": "array"}}}
+    assert cap_arrays(schema, 3) == {"type": "object", "properties": {
+        "items": {"type": "array", "items": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
+                  "maxItems": 3},
+        "few": {"type": "array", "maxItems": 2}, "many": {"type": "array", "minItems": 5, "maxItems": 5},
+        "either": {"type": ["array", "null"], "maxItems": 3}, "tuple": {"prefixItems": [{"type": "integer"}],
+                                                                        "maxItems": 3},
+        "fixed": {"const": {"type": "array"}}, "ref": {"$ref": "#/$defs/list"}},
+        "$defs": {"list": {"type": "array", "maxItems": 3}}}
+
+
+def test_with_max_array_items_a_stubborn_sampler_ends_the_list_at_the_cap(grammars, tokenizer):
+    constraint = grammars.json_schema_constraint(CITY, max_array_items=2)
+    pick = stubborn(grammars.planner.texts, tokenizer.eos_token_id)
+    tokens = []
+    while not constraint.is_terminated() and len(tokens) < 400:
+        tokens.append(pick(allowed_tokens(constraint, grammars.planner.words, grammars.planner.size), None))
+        constraint.accept(tokens[-1])
+    assert constraint.is_terminated()  # without a budget: the cap alone ended the list
+    document = json.loads(tokenizer.decode([t for t in tokens if t != tokenizer.eos_token_id]))
+    jsonschema.validate(document, CITY)
+    assert len(document["landmarks"]) == 2

@@ -134,11 +134,14 @@ class GrammarCompiler:
         self._cache: collections.OrderedDict[str, llguidance.LLMatcher] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def json_schema_constraint(self, schema: dict | bool) -> GrammarConstraint:
-        """A constraint whose output is one JSON value valid against `schema`, then nothing more.
+    def json_schema_constraint(self, schema: dict | bool, max_array_items: int | None = None) -> GrammarConstraint:
+        """A constraint whose output is one JSON value valid against `schema`, then nothing more; with
+        `max_array_items`, arrays the schema leaves unbounded hold at most that many items (cap_arrays).
         Raises SchemaError when the schema is invalid or uses a keyword that cannot be enforced."""
         if not isinstance(schema, (dict, bool)):
             raise SchemaError(f"a JSON schema must be an object or a boolean, not {type(schema).__name__}")
+        if max_array_items is not None:
+            schema = cap_arrays(schema, max_array_items)
         key = json.dumps(schema, sort_keys=True, separators=(",", ":"))
         with self._lock:
             template = self._cache.get(key)
@@ -170,6 +173,35 @@ class GrammarCompiler:
                 raise SchemaError(f"unsupported JSON schema keyword(s): {', '.join(keys)}", unsupported=keys)
             raise SchemaError(f"invalid JSON schema: {_first_line(error)}")
         return matcher
+
+
+# keywords whose values are data, not schemas; and those whose values map names to schemas
+_DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+
+
+def cap_arrays(schema, limit: int):
+    """A copy of `schema` in which every array without `maxItems` gets `maxItems: limit` (or its `minItems`, if
+    more): a small model that repeats list items then ends the list instead of looping until max_tokens."""
+    if isinstance(schema, list):
+        return [cap_arrays(item, limit) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    capped = {}
+    for key, value in schema.items():
+        if key in _DATA_KEYWORDS:
+            capped[key] = value
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            capped[key] = {name: cap_arrays(sub, limit) for name, sub in value.items()}
+        else:
+            capped[key] = cap_arrays(value, limit)
+    kind = schema.get("type")
+    is_array = kind == "array" or (isinstance(kind, list) and "array" in kind) or (
+        kind is None and ("items" in schema or "prefixItems" in schema))
+    if is_array and "maxItems" not in schema:
+        least = schema.get("minItems")
+        capped["maxItems"] = max(limit, least) if isinstance(least, int) and not isinstance(least, bool) else limit
+    return capped
 
 
 def _first_line(error: str) -> str:

@@ -202,6 +202,9 @@ class ChatCompletionRequest(OpenAIBaseModel):
     cache_salt: str | None = Field(None, min_length=1, max_length=256)
     # vLLM's extension: > 1 discourages tokens already in the prompt or output, < 1 encourages them
     repetition_penalty: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    # llm-relay's extension: every array that the response_format schema or a forced tool call's parameters
+    # leave without maxItems holds at most this many items (a small model's list loops end there)
+    max_array_items: int | None = Field(None, ge=1, le=1000)
 
     @field_validator("logit_bias")
     @classmethod

@@ -52,8 +52,9 @@ class OpenAIServingChat(OpenAIServing):
             """A fresh grammar state for each choice. With required or a named function the call's grammar
             decides; response_format shapes text answers. Both are built, so either one's bad schema is a 400.
             A grammar finishes its document within the request's budget (GrammarConstraint.within)."""
-            tool_constraint = tools.constraint(self.manager)
-            format_constraint = response_format_constraint(request.response_format, self.manager)
+            tool_constraint = tools.constraint(self.manager, request.max_array_items)
+            format_constraint = response_format_constraint(request.response_format, self.manager,
+                                                           request.max_array_items)
             chosen = tool_constraint or format_constraint
             return chosen.within(params.max_tokens) if isinstance(chosen, GrammarConstraint) else chosen
 

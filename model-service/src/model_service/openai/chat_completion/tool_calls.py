@@ -148,9 +148,10 @@ class ToolPlan:
             one = {"anyOf": [_call_schema(f, f"{base}/anyOf/{i}") for i, f in enumerate(calls)]}
         return one if not base else {"type": "array", "items": one, "minItems": 1}
 
-    def constraint(self, manager):
-        """The grammar constraint for `required` or a named function (None otherwise). A parameters
-        schema the grammar cannot enforce is the client's error: 400 naming it, never a silent fallback."""
+    def constraint(self, manager, max_array_items: int | None = None):
+        """The grammar constraint for `required` or a named function (None otherwise), unbounded arrays capped
+        at `max_array_items` when given. A parameters schema the grammar cannot enforce is the client's error:
+        400 naming it, never a silent fallback."""
         if not self.constrained:
             return None
         from ...engine.grammar import SchemaError
@@ -161,7 +162,7 @@ class ToolPlan:
             raise APIError(400, f"tool_choice {self.mode!r} needs constrained decoding: {exc}", param="tool_choice",
                            code="unsupported") from None
         try:
-            return grammars.json_schema_constraint(self.constraint_schema())
+            return grammars.json_schema_constraint(self.constraint_schema(), max_array_items)
         except SchemaError as exc:
             raise APIError(400, f"tools: a function's parameters cannot be enforced: {exc}", param="tools",
                            code="unsupported_schema") from None
