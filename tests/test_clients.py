@@ -122,6 +122,27 @@ def test_langchain_with_structured_output_parses(gateway):
     assert isinstance(answer.country, str) and isinstance(answer.city, str)
 
 
+def test_langchain_with_structured_output_of_unbounded_lists_parses_at_a_tight_budget(gateway):
+    """Unbounded strings and a list the small model would extend until the budget cut it (then LangChain's
+    parser raised): the model-service closes the document inside max_tokens."""
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+        country: str
+        population_millions: float
+        landmarks: list[str]
+
+    model = ChatOpenAI(base_url=gateway.url + "/v1", api_key=gateway.api_key, model=MODEL, temperature=0,
+                       max_tokens=40, max_retries=0, timeout=120)
+    answer = model.with_structured_output(City, method="json_schema", strict=True, include_raw=True).invoke(
+        "Give Paris with all of its landmarks as JSON.")
+    assert answer["parsing_error"] is None
+    assert isinstance(answer["parsed"], City)
+    assert answer["raw"].response_metadata["finish_reason"] == "stop"
+    assert answer["raw"].usage_metadata["output_tokens"] <= 40
+
+
 # -- Spring AI ---------------------------------------------------------------------------------------
 @pytest.mark.skipif(shutil.which("mvn") is None, reason="Maven is not installed")
 def test_spring_ai_chat_client_calls_and_streams_through_the_gateway(gateway):
@@ -135,5 +156,5 @@ def test_spring_ai_chat_client_calls_and_streams_through_the_gateway(gateway):
               / "TEST-dev.llmrelay.clients.GatewayChatClientTest.xml").read_text()
     counts = {name: int(re.search(rf'<testsuite [^>]*\b{name}="(\d+)"', report).group(1))
               for name in ("tests", "failures", "errors", "skipped")}
-    # call, stream, a @Tool method's call and .entity() of a record
-    assert counts == {"tests": 4, "failures": 0, "errors": 0, "skipped": 0}, report[:3000]
+    # call, stream, a @Tool method's call, .entity() of a record and of one with an unbounded list at 40 tokens
+    assert counts == {"tests": 5, "failures": 0, "errors": 0, "skipped": 0}, report[:3000]

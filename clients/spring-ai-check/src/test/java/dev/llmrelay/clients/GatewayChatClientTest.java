@@ -20,6 +20,7 @@ import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -69,6 +70,13 @@ class GatewayChatClientTest {
     record Capital(String country, String city) {
     }
 
+    // every component required (Spring AI's schema requires only what @JsonProperty says), so the answer must
+    // hold the list the model would extend
+    record City(@JsonProperty(required = true) String name, @JsonProperty(required = true) String country,
+            @JsonProperty(required = true) double populationMillions,
+            @JsonProperty(required = true) List<String> landmarks) {
+    }
+
     static class Weather {
         @Tool(description = "The current weather in a city")
         String weather(String city) {
@@ -102,5 +110,20 @@ class GatewayChatClientTest {
         assertThat(capital).isNotNull();
         assertThat(capital.country()).isNotNull();
         assertThat(capital.city()).isNotNull();
+    }
+
+    @Test
+    void entityOfUnboundedListsParsesAtATightBudget() {
+        // the small model would list landmarks until max_tokens cut the JSON; the model-service closes it in time
+        String schema = new BeanOutputConverter<>(City.class).getJsonSchema();
+        OpenAiChatOptions options = OpenAiChatOptions.builder().maxTokens(40).responseFormat(ResponseFormat.builder()
+                .type(ResponseFormat.Type.JSON_SCHEMA).jsonSchema(schema).build()).build();
+        ChatResponse response = builder.build().prompt().user("Give Paris with all of its landmarks as JSON.")
+                .options(options).call().chatResponse();
+        assertThat(response.getResult().getMetadata().getFinishReason()).isEqualToIgnoringCase("stop");
+        assertThat(response.getMetadata().getUsage().getCompletionTokens()).isLessThanOrEqualTo(40);
+        City city = new BeanOutputConverter<>(City.class).convert(response.getResult().getOutput().getText());
+        assertThat(city).isNotNull();
+        assertThat(city.landmarks()).isNotNull();
     }
 }
