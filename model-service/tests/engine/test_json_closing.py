@@ -123,6 +123,47 @@ def test_a_stubborn_sampler_still_ends_with_a_valid_document_within_the_budget(g
         check(text, name)
 
 
+def lengthening(grammars, constraint_box):
+    """The allowed token after which the way out is longest (of at most 120 tried): an adversary that commits
+    to the long enum value, the long key, the next required object, at the worst moment."""
+    def pick(allowed, rng):
+        constraint = constraint_box[0]
+        tried = list(allowed) if len(allowed) <= 120 else rng.sample(list(allowed), 120)
+        return max((int(t) for t in tried), key=lambda t: (grammars.planner.length_after(
+            constraint.matcher, constraint.lex, t, 400), -t))
+    return pick
+
+
+LONG = "abcdefghij klmnopqrst uvwxyz 0123456789 abcdefghij klmnopqrst"
+COMMITTING = {  # where a token that opens nothing can still commit to a long way out
+    "enum_value": obj({"k": {"enum": ["a", LONG]}}),
+    "long_key": {"type": "object", "properties": {"a": {"type": "string"}, "a_" + LONG.replace(" ", "_"): {
+        "type": "string"}}, "required": ["a"]},
+    "list_of_enum": {"type": "array", "items": {"enum": ["x", LONG]}},
+    "number_enum": obj({"n": {"enum": [1, 1234567]}}),
+    "required_items": {"type": "array", "items": obj({k: {"type": "string"} for k in "abcdefgh"})},
+}
+
+
+@pytest.mark.parametrize("name", list(COMMITTING))
+def test_a_sampler_that_lengthens_the_way_out_still_ends_within_the_budget(grammars, tokenizer, name, monkeypatch):
+    """Before, a digit or a letter of an enum value was trusted to lengthen the way out by one token at most:
+    "1234" of the enum [1, 1234567] was cut at the budget."""
+    monkeypatch.setitem(SCHEMAS, name, COMMITTING[name])
+    least = shortest(grammars, name)
+    assert least <= 6  # the smallest document, not the long enum value
+    for budget in sorted({least, least + 2, least + 6, 16, 32}):
+        constraint = constraint_for(grammars, name).within(budget)
+        pick, rng, tokens = lengthening(grammars, [constraint]), random.Random(0), []
+        while len(tokens) < budget and not constraint.is_terminated():
+            token = pick(allowed_tokens(constraint, grammars.planner.words, grammars.planner.size), rng)
+            constraint.accept(token)
+            tokens.append(token)
+        text = tokenizer.decode([t for t in tokens if t != tokenizer.eos_token_id])
+        assert constraint.is_terminated(), (name, budget, text)
+        check(text, name)
+
+
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("name", ["city", "company", "nested_arrays", "json_object", "any_of", "string_map"])
 def test_a_random_sampler_still_ends_with_a_valid_document_within_the_budget(grammars, tokenizer, name, seed):

@@ -25,6 +25,11 @@ _PREFERRED = ('"}]', '"]}', '"}}', '"]]', '"}', '"]', ']}', '}]', '}}', ']]', '"
 # A value token the planner picks this many times running is a loop (0.000... where the schema wants > 0):
 # it is passed over for the next choice.
 _REPEATS = 3
+# how many of the longest allowed tokens the planner tries for one that lets the value end next
+_COMPLETING_CANDIDATES = 64
+# an allowed set this small is looked ahead token by token: an enum's or a key's next characters can
+# commit to a long value, which string content in general cannot
+SMALL_SET = 64
 _EMPTY_STRINGS = ('""',)
 _OPENERS_OUTSIDE = set('"{[,:')
 _OPENERS_INSIDE = set('"\\')
@@ -147,10 +152,23 @@ class ClosingPlanner:
         allowed = [t for t in np.flatnonzero(allowed_bits(bitmask[0], self.size)) if t != avoid]
         if not allowed:
             return None
-        return int(max(allowed, key=lambda token: len(self.texts[token])))
+        # Nothing preferred fits (a required key, an enum value, a string's minimum length): the longest token
+        # after which the value can end at once ("a" of the enum ["a", "a long option"]), else the longest.
+        longest = sorted(allowed, key=lambda token: (-len(self.texts[token]), token))
+        for token in longest[:_COMPLETING_CANDIDATES]:
+            after = lex.copy()
+            after.feed(self.texts[token])
+            enders = self.in_string[:4] if after.in_string else self.outside[:10]
+            if any(probe.validate_tokens([int(token), ender]) == 2 for ender in enders):
+                return int(token)
+        return int(longest[0])
 
     def risky(self, allowed_bits: np.ndarray, lex: JsonLexState) -> np.ndarray:
-        """The allowed tokens that can open something from here (the rest cannot lengthen the way out much)."""
+        """The allowed tokens that could lengthen the way out by more than a token: all of a small allowed
+        set (an enum, a key, a number's digits), else those that can open something."""
+        allowed = np.flatnonzero(allowed_bits)
+        if allowed.size <= SMALL_SET:
+            return allowed
         candidates = self.risky_inside if lex.in_string else self.risky_outside
         return candidates[allowed_bits[candidates] == 1]
 
