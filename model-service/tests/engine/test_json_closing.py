@@ -142,13 +142,17 @@ COMMITTING = {  # where a token that opens nothing can still commit to a long wa
     "list_of_enum": {"type": "array", "items": {"enum": ["x", LONG]}},
     "number_enum": obj({"n": {"enum": [1, 1234567]}}),
     "required_items": {"type": "array", "items": obj({k: {"type": "string"} for k in "abcdefgh"})},
+    # the same token ("a") allowed at every step of one string, leading further each time
+    "repeating_enum": obj({"k": {"enum": ["aaaa", "a" * 60]}}),
+    "list_of_repeating_enum": {"type": "array", "items": {"enum": ["aaaa", "a" * 60]}},
 }
 
 
 @pytest.mark.parametrize("name", list(COMMITTING))
 def test_a_sampler_that_lengthens_the_way_out_still_ends_within_the_budget(grammars, tokenizer, name, monkeypatch):
     """Before, a digit or a letter of an enum value was trusted to lengthen the way out by one token at most:
-    "1234" of the enum [1, 1234567] was cut at the budget."""
+    "1234" of the enum [1, 1234567] was cut at the budget; and a look-ahead for string content was reused on
+    the next step, where the same "a" leads further into "aaaa...a"."""
     monkeypatch.setitem(SCHEMAS, name, COMMITTING[name])
     least = shortest(grammars, name)
     assert least <= 6  # the smallest document, not the long enum value

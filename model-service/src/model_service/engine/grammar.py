@@ -44,8 +44,8 @@ class GrammarConstraint(Constraint):
 
     # the budget is looked at only this close to its end (a look costs about a millisecond)
     CLOSING_WINDOW = 96
-    # string content and digits can lengthen the way out by one token (ClosingPlanner.risky leaves them
-    # unchecked): closing starts with this much to spare
+    # string content and digits of a large allowed set can lengthen the way out by one token
+    # (ClosingPlanner.risky leaves them unchecked): closing starts with this much to spare
     SLACK = 1
 
     def __init__(self, matcher: llguidance.LLMatcher, planner: ClosingPlanner | None = None) -> None:
@@ -111,11 +111,12 @@ class GrammarConstraint(Constraint):
         if self.planner is not None:
             string = self.lex.strings if self.lex.in_string and not self.lex.in_key else None
             self.lex.feed(self.planner.token_text(token))
-            # within one value string, what follows its close does not change: those lengths still hold
+            # within one value string, what follows its close does not change: those lengths still hold (what
+            # follows more content, an enum's next letters, does change)
             if string is None or not self.lex.in_string or self.lex.strings != string:
                 self._lengths = {}
             else:
-                self._lengths = {g: n for g, n in self._lengths.items() if g[0] == string}
+                self._lengths = {g: n for g, n in self._lengths.items() if g[0] == string and g[1] == "closes"}
 
     def is_terminated(self) -> bool:
         return self.matcher.is_stopped()
