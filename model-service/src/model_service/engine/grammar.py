@@ -74,6 +74,7 @@ class GrammarConstraint(Constraint):
         row = bitmask[index]
         left = None if self.budget is None or self.planner is None else self.budget - self.generated
         near_end = left is not None and left <= self.window
+        path = None
         if near_end and not self._plan:
             path = self.shortest_completion()
             near_end = bool(path)  # no way out found (not expected): decode as without a budget
@@ -89,12 +90,15 @@ class GrammarConstraint(Constraint):
         if self.matcher.is_error():
             raise ConstraintError(self.matcher.get_error())
         if near_end:
-            self._drop_overlong(row, left)
+            self._drop_overlong(row, left, keep=path[0])
 
-    def _drop_overlong(self, row: torch.Tensor, left: int) -> None:
-        """Masks out each allowed token after which the way out would not fit in the tokens left."""
+    def _drop_overlong(self, row: torch.Tensor, left: int, keep: int) -> None:
+        """Masks out each allowed token after which the way out would not fit in the tokens left; never `keep`,
+        the way out's next token (it fits by construction), so the mask is never empty."""
         planner = self.planner
         for token in planner.risky(allowed_bits(row, planner.size), self.lex):
+            if token == keep:
+                continue
             group = planner.group(int(token), self.lex)
             length = self._lengths.get(group)
             if length is None:
