@@ -12,7 +12,7 @@ GATEWAY_JAR := java-gateway/target/java-gateway.jar
 KUBECONFORM := .tools/bin/kubeconform
 MVN         := mvn -B -q -Dstyle.color=never
 
-.PHONY: help run test venv model gateway chromium postgres redis kubeconform test-model-service test-gateway test-tiers test-fuzz test-browser bench-model-service bench-gateway llama-server clean
+.PHONY: help run test venv model chinese-model gateway chromium postgres redis kubeconform test-model-service test-gateway test-tiers test-fuzz test-browser bench-model-service bench-gateway llama-server clean
 
 help:
 	@echo "make run    - set up and start model-service (:6006) and gateway + web page (:8888)"
@@ -32,6 +32,13 @@ $(VENV)/.installed: model-service/pyproject.toml tests/requirements.txt
 model: $(MODEL_DIR)/config.json
 $(MODEL_DIR)/config.json: $(VENV)/.installed
 	$(PY) -m model_service.prepare_model --model $(MODEL) --out $(MODEL_DIR)
+	touch $@
+
+# The Chinese-speaking model, for its cross-tier suite (tests/test_chinese_model.py).
+CHINESE_MODEL_DIR := models/qwen2.5-coder-0.5b-instruct
+chinese-model: $(CHINESE_MODEL_DIR)/config.json
+$(CHINESE_MODEL_DIR)/config.json: $(VENV)/.installed
+	$(PY) -m model_service.prepare_model --model qwen2.5-coder-0.5b-instruct --out $(CHINESE_MODEL_DIR)
 	touch $@
 
 gateway: $(GATEWAY_JAR)
@@ -63,7 +70,7 @@ redis:
 run: venv model gateway
 	MODEL_SERVICE_MODEL_PATH=$${MODEL_SERVICE_MODEL_PATH:-$(MODEL_DIR)} scripts/run-stack.sh
 
-test: venv model gateway chromium postgres redis kubeconform
+test: venv model chinese-model gateway chromium postgres redis kubeconform
 	scripts/run-tests.sh
 
 test-model-service: venv model
@@ -72,7 +79,7 @@ test-model-service: venv model
 test-gateway: postgres redis
 	cd java-gateway && mvn -B -Dstyle.color=never test
 
-test-tiers: venv model gateway redis kubeconform
+test-tiers: venv model chinese-model gateway redis kubeconform
 	$(PY) -m pytest -q tests --ignore=tests/browser --ignore=tests/fuzz
 
 test-fuzz: venv model gateway
