@@ -19,7 +19,7 @@ import llguidance.hf
 import torch
 
 from .constraints import Constraint, ConstraintError
-from .json_closing import ClosingPlanner, JsonLexState, allowed_bits, clear_bit
+from .json_closing import ClosingPlanner, JsonLexState, allowed_bits, clear_bit, only_bit
 
 # Fixed separators and no free whitespace: a small model cannot pad forever with newlines, so a
 # complete value always ends the grammar (and the sequence). Overrides beat a schema's "x-guidance".
@@ -58,12 +58,15 @@ class GrammarConstraint(Constraint):
         self._plan: list[int] = []  # the rest of the way out, once closing (the planner is deterministic)
         self._lengths: dict = {}  # ClosingPlanner.group -> length of the way out after it, for this step
         self.window = self.CLOSING_WINDOW
+        self.smallest: int | None = None  # tokens in the smallest whole document (set by `within`)
 
     def within(self, max_tokens: int) -> "GrammarConstraint":
         """Finish the document within `max_tokens` generated tokens (EOS included)."""
         self.budget = max_tokens
-        if self.planner is not None:  # a schema whose smallest document is long needs a longer look ahead
-            self.window = max(self.CLOSING_WINDOW, 2 * len(self.shortest_completion() or ()) + 16)
+        path = self.shortest_completion()
+        if path is not None:  # a schema whose smallest document is long needs a longer look ahead
+            self.smallest = len(path)
+            self.window = max(self.CLOSING_WINDOW, 2 * self.smallest + 16)
         return self
 
     def shortest_completion(self) -> list[int] | None:
@@ -81,10 +84,7 @@ class GrammarConstraint(Constraint):
             if near_end and len(path) + self.SLACK >= left:
                 self.closing, self._plan = True, path
         if self._plan:
-            forced = self._plan[0]
-            row.zero_()
-            bit = 1 << (forced % 32)
-            row[forced // 32] = bit - (1 << 32) if bit >= 1 << 31 else bit  # int32 words
+            only_bit(row, self._plan[0])
             return
         self.matcher.unsafe_compute_mask_ptr(row.data_ptr(), row.numel() * row.element_size())
         if self.matcher.is_error():

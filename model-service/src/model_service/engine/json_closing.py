@@ -198,7 +198,16 @@ def allowed_bits(row: torch.Tensor, size: int) -> np.ndarray:
     return np.unpackbits(row.numpy().view(np.uint8), bitorder="little")[:size]
 
 
+def _set_word(row: torch.Tensor, word: int, value: int) -> None:
+    row[word] = value - (1 << 32) if value >= 1 << 31 else value  # an unsigned 32-bit value as the int32 word
+
+
 def clear_bit(row: torch.Tensor, token: int) -> None:
     word, bit = divmod(token, 32)
-    value = int(row[word]) & ~(1 << bit) & 0xFFFFFFFF
-    row[word] = value - (1 << 32) if value >= 1 << 31 else value  # back to a signed int32
+    _set_word(row, word, int(row[word]) & ~(1 << bit) & 0xFFFFFFFF)
+
+
+def only_bit(row: torch.Tensor, token: int) -> None:
+    """`token` is the one allowed."""
+    row.zero_()
+    _set_word(row, token // 32, 1 << (token % 32))

@@ -72,11 +72,10 @@ class OpenAIServingChat(OpenAIServing):
     def _check_budget_fits(probe, max_tokens: int, param: str) -> None:
         """A structured answer that cannot be finished within the budget is refused before it is generated,
         instead of being cut into JSON that does not parse."""
-        if not isinstance(probe, GrammarConstraint):
+        if not isinstance(probe, GrammarConstraint) or probe.smallest is None:
             return
-        shortest = probe.shortest_completion()
-        if shortest is not None and len(shortest) > max_tokens:
-            raise APIError(400, f"{param}: the shortest answer the schema allows takes {len(shortest)} tokens, "
+        if probe.smallest > max_tokens:  # `within` measured it
+            raise APIError(400, f"{param}: the shortest answer the schema allows takes {probe.smallest} tokens, "
                                 f"more than the {max_tokens} asked for", param=param, code="max_tokens_too_small")
 
     # -- request → engine ---------------------------------------------------------------
