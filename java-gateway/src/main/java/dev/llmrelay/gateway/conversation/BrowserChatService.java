@@ -47,11 +47,13 @@ class BrowserChatService {
     private final ObjectMapper json;
     private final Clock clock = Clock.systemUTC();
     private final Degradation degradation;
+    private final ChatModels models;
 
     BrowserChatService(ConversationRepository repository, ReplyRegistry replies, ReplySource source,
             Optional<RedisReplyStreams> shared, BrowserProperties properties, GatewayProperties gateway,
-            ObjectMapper json, TransactionTemplate transactions, Degradation degradation) {
+            ObjectMapper json, TransactionTemplate transactions, Degradation degradation, ChatModels models) {
         this.degradation = degradation;
+        this.models = models;
         this.shared = shared;
         this.repository = repository;
         this.transactions = transactions;
@@ -68,13 +70,14 @@ class BrowserChatService {
     }
 
     /** Stores the user message and starts the reply; refusals (429, 503...) leave nothing stored. */
-    Sent send(BrowserSession session, String conversationId, String content, String requestId) {
+    Sent send(BrowserSession session, String conversationId, String content, String model, String requestId) {
         if (content == null || content.isBlank()) {
             throw ApiProblem.badRequest("content must not be empty.");
         }
         if (content.length() > properties.maxContentChars()) {
             throw ApiProblem.badRequest("content is longer than " + properties.maxContentChars() + " characters.");
         }
+        String chosen = models.check(model); // before anything is stored
         Instant now = clock.instant();
         boolean created = conversationId == null || conversationId.isBlank();
         if (created) {
@@ -84,8 +87,8 @@ class BrowserChatService {
                 shared.<ReplyGeneration.Feed>map(s -> s).orElse(ReplyGeneration.Feed.NONE));
         Stored stored;
         try {
-            stored = transactions.execute(tx -> store(session, created ? null : conversationId, content, now,
-                    generation));
+            stored = transactions.execute(tx -> store(session, created ? null : conversationId, content, chosen,
+                    now, generation));
         } catch (DataIntegrityViolationException sameSeq) {
             replies.remove(generation.messageId());
             throw ApiProblem.conflict("Another message was just sent in this conversation: wait for its reply.");
@@ -101,7 +104,8 @@ class BrowserChatService {
 
         ReplySource.ReplyHandle handle;
         try {
-            handle = source.start(session.key(), request(history, content), requestId, conversation.id(), generation);
+            handle = source.start(session.key(), request(conversation.model(), history, content), requestId,
+                    conversation.id(), generation);
             generation.attach(handle);
         } catch (RuntimeException refused) {
             // Nothing was generated: take the messages back so the page can offer the text again.
@@ -110,13 +114,17 @@ class BrowserChatService {
             repository.deleteMessage(user.id());
             if (created) {
                 repository.deleteConversation(conversation.id(), session.key().id());
+            } else if (stored.switched()) {
+                repository.setModel(conversation.id(), stored.modelBefore()); // refused: no switch either
             }
             throw refused;
         }
         return new Sent(conversation.id(), reply.id(), handle.fallback());
     }
 
-    private record Stored(Conversation conversation, List<ChatMessage> history, ChatMessage user, ChatMessage reply) {
+    /** {@code modelBefore}: the conversation's model before this message switched it ({@code switched}). */
+    private record Stored(Conversation conversation, List<ChatMessage> history, ChatMessage user, ChatMessage reply,
+            boolean switched, String modelBefore) {
     }
 
     /**
@@ -125,12 +133,15 @@ class BrowserChatService {
      * waits for the lock, then sees the live reply and gets 409 (before, both could pass the check
      * and two replies streamed at once in one conversation).
      */
-    private Stored store(BrowserSession session, String conversationId, String content, Instant now,
+    private Stored store(BrowserSession session, String conversationId, String content, String model, Instant now,
             ReplyGeneration generation) {
         Conversation conversation;
         List<ChatMessage> history;
+        boolean switched = false;
+        String modelBefore = null;
         if (conversationId == null) {
-            conversation = new Conversation(UUID.randomUUID().toString(), session.key().id(), title(content), now, now);
+            conversation = new Conversation(UUID.randomUUID().toString(), session.key().id(), title(content), model,
+                    now, now);
             repository.insertConversation(conversation);
             history = List.of();
         } else {
@@ -139,6 +150,13 @@ class BrowserChatService {
             history = repository.messages(conversation.id());
             if (history.stream().anyMatch(m -> ChatMessage.STREAMING.equals(m.status()) && isLive(m))) {
                 throw ApiProblem.conflict("A reply is still being generated in this conversation: stop it or wait.");
+            }
+            if (model != null && !model.equals(conversation.model())) {
+                switched = true;
+                modelBefore = conversation.model();
+                repository.setModel(conversation.id(), model);
+                conversation = new Conversation(conversation.id(), conversation.keyId(), conversation.title(), model,
+                        conversation.createdAt(), conversation.updatedAt());
             }
         }
         int seq = repository.nextSeq(conversation.id());
@@ -149,7 +167,7 @@ class BrowserChatService {
         repository.insertMessage(user);
         repository.insertMessage(reply);
         replies.add(generation);
-        return new Stored(conversation, history, user, reply);
+        return new Stored(conversation, history, user, reply, switched, modelBefore);
     }
 
     /**
@@ -255,8 +273,12 @@ class BrowserChatService {
         }
     }
 
-    private ObjectNode request(List<ChatMessage> history, String content) {
+    private ObjectNode request(String conversationModel, List<ChatMessage> history, String content) {
         ObjectNode body = json.createObjectNode();
+        String model = models.requestModel(conversationModel);
+        if (model != null) {
+            body.put("model", model);
+        }
         ArrayNode messages = body.putArray("messages");
         for (ChatMessage m : context(history)) {
             messages.addObject().put("role", m.role()).put("content", m.content());

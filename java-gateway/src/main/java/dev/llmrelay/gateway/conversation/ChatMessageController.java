@@ -43,7 +43,9 @@ class ChatMessageController {
     record NewMessage(
             @Schema(description = "absent: a new conversation") String conversationId,
             @Schema(requiredMode = Schema.RequiredMode.REQUIRED, pattern = "\\S",
-                    description = "at most gateway.browser.max-content-chars (32000 by default)") String content) {
+                    description = "at most gateway.browser.max-content-chars (32000 by default)") String content,
+            @Schema(description = "one of GET /api/chat/models; absent: the conversation's own (a new one's: the "
+                    + "default). Naming another switches the conversation to it.") String model) {
     }
 
     @PostMapping(consumes = MediaType.APPLICATION_JSON_VALUE)
@@ -53,7 +55,7 @@ class ChatMessageController {
             throw ApiProblem.badRequest("A JSON body {\"content\"} is required.");
         }
         BrowserChatService.Sent sent = chat.send(session, body.conversationId(), body.content(),
-                RequestIdFilter.of(request));
+                body.model(), RequestIdFilter.of(request));
         if (sent.fallback() != null) {
             response.setHeader(dev.llmrelay.gateway.degrade.Degradation.FALLBACK_HEADER, sent.fallback());
         }

@@ -34,7 +34,9 @@ class ConversationController {
         this.chat = chat;
     }
 
-    record Summary(String id, String title, Instant createdAt, Instant updatedAt) {
+    /** {@code model}: the model the conversation's replies come from, null when none was chosen (the default). */
+    record Summary(String id, String title, @Schema(types = {"string", "null"}) String model, Instant createdAt,
+            Instant updatedAt) {
     }
 
     record ConversationList(List<Summary> conversations) {
@@ -52,13 +54,14 @@ class ConversationController {
     }
 
     @Schema(name = "Conversation")
-    record Detail(String id, String title, Instant createdAt, Instant updatedAt, List<MessageView> messages) {
+    record Detail(String id, String title, @Schema(types = {"string", "null"}) String model, Instant createdAt,
+            Instant updatedAt, List<MessageView> messages) {
     }
 
     @GetMapping
     ConversationList list(BrowserSession session) {
         return new ConversationList(repository.listConversations(session.key().id(), LIST_LIMIT).stream()
-                .map(c -> new Summary(c.id(), c.title(), c.createdAt(), c.updatedAt()))
+                .map(c -> new Summary(c.id(), c.title(), c.model(), c.createdAt(), c.updatedAt()))
                 .toList());
     }
 
@@ -73,7 +76,7 @@ class ConversationController {
                         m.errorMessage(), m.promptTokens(), m.completionTokens(), m.createdAt(),
                         ChatMessage.STREAMING.equals(m.status()) ? session.tokenHash().equals(m.sessionHash()) : null))
                 .toList();
-        return new Detail(c.id(), c.title(), c.createdAt(), c.updatedAt(), messages);
+        return new Detail(c.id(), c.title(), c.model(), c.createdAt(), c.updatedAt(), messages);
     }
 
     @ApiResponse(responseCode = "204", description = "Deleted, with its messages")

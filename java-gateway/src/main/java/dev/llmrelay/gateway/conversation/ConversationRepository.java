@@ -16,6 +16,7 @@ import dev.llmrelay.gateway.system.StoredText;
 @Repository
 class ConversationRepository {
 
+    private static final String CONVERSATION_COLUMNS = "id, key_id, title, model, created_at, updated_at";
     private static final String MESSAGE_COLUMNS = "id, conversation_id, seq, role, content, status, finish_reason, "
             + "error_message, session_hash, prompt_tokens, completion_tokens, created_at";
 
@@ -26,32 +27,37 @@ class ConversationRepository {
     }
 
     void insertConversation(Conversation c) {
-        jdbc.sql("INSERT INTO conversation (id, key_id, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
-                .params(c.id(), c.keyId(), StoredText.encode(c.title()), Timestamp.from(c.createdAt()),
+        jdbc.sql("INSERT INTO conversation (id, key_id, title, model, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
+                .params(c.id(), c.keyId(), StoredText.encode(c.title()), c.model(), Timestamp.from(c.createdAt()),
                         Timestamp.from(c.updatedAt()))
                 .update();
     }
 
     /** The conversation if it exists and belongs to this key. */
     Optional<Conversation> findConversation(String id, long keyId) {
-        return jdbc.sql("SELECT id, key_id, title, created_at, updated_at FROM conversation WHERE id = ? AND key_id = ?")
+        return jdbc.sql("SELECT " + CONVERSATION_COLUMNS + " FROM conversation WHERE id = ? AND key_id = ?")
                 .params(id, keyId)
                 .query(ConversationRepository::mapConversation).optional();
     }
 
     /** Like {@link #findConversation}, and locks the row until the transaction ends (sends queue here). */
     Optional<Conversation> lockConversation(String id, long keyId) {
-        return jdbc.sql("SELECT id, key_id, title, created_at, updated_at FROM conversation WHERE id = ? AND key_id = ? "
+        return jdbc.sql("SELECT " + CONVERSATION_COLUMNS + " FROM conversation WHERE id = ? AND key_id = ? "
                         + "FOR UPDATE")
                 .params(id, keyId)
                 .query(ConversationRepository::mapConversation).optional();
     }
 
     List<Conversation> listConversations(long keyId, int limit) {
-        return jdbc.sql("SELECT id, key_id, title, created_at, updated_at FROM conversation WHERE key_id = ? "
+        return jdbc.sql("SELECT " + CONVERSATION_COLUMNS + " FROM conversation WHERE key_id = ? "
                         + "ORDER BY updated_at DESC, id LIMIT ?")
                 .params(keyId, limit)
                 .query(ConversationRepository::mapConversation).list();
+    }
+
+    /** The model the conversation's replies come from from now on (null: the default). */
+    void setModel(String id, String model) {
+        jdbc.sql("UPDATE conversation SET model = ? WHERE id = ?").params(model, id).update();
     }
 
     void touchConversation(String id, Instant now) {
@@ -126,7 +132,7 @@ class ConversationRepository {
 
     private static Conversation mapConversation(ResultSet rs, int row) throws SQLException {
         return new Conversation(rs.getString("id"), rs.getLong("key_id"),
-                StoredText.decode(rs.getString("title")), rs.getTimestamp("created_at").toInstant(),
+                StoredText.decode(rs.getString("title")), rs.getString("model"), rs.getTimestamp("created_at").toInstant(),
                 rs.getTimestamp("updated_at").toInstant());
     }
 

@@ -60,6 +60,13 @@ public final class ApiProblem extends ErrorResponseException {
         return new ApiProblem(HttpStatus.NOT_FOUND, "Not found", detail);
     }
 
+    /** 404 with a machine-readable {@code code} (e.g. {@code model_not_found}). */
+    public static ApiProblem notFound(String code, String detail) {
+        ApiProblem problem = notFound(detail);
+        problem.getBody().setProperty("code", code);
+        return problem;
+    }
+
     public static ApiProblem conflict(String detail) {
         return new ApiProblem(HttpStatus.CONFLICT, "Conflict", detail);
     }

@@ -53,15 +53,30 @@ public final class FreshGateway implements AutoCloseable {
 
     /** A gateway in front of {@code replicas} scripted upstreams of its own (one pool). */
     public static FreshGateway start(int replicas, String... extraArgs) {
+        return start(java.util.Collections.nCopies(replicas, (String) null), extraArgs);
+    }
+
+    /**
+     * A gateway in front of one scripted upstream per entry of {@code models}: a model id puts that upstream
+     * in the model's own pool ({@code model=url}), null leaves it in the default pool.
+     */
+    public static FreshGateway startPools(List<String> models, String... extraArgs) {
+        return start(models, extraArgs);
+    }
+
+    private static FreshGateway start(List<String> models, String... extraArgs) {
         List<ScriptedUpstream> upstreams = new ArrayList<>();
-        for (int i = 0; i < replicas; i++) {
-            upstreams.add(new ScriptedUpstream());
+        List<String> entries = new ArrayList<>();
+        for (String model : models) {
+            ScriptedUpstream upstream = new ScriptedUpstream();
+            upstreams.add(upstream);
+            entries.add(model == null ? upstream.baseUrl() : model + "=" + upstream.baseUrl());
         }
         List<String> args = new ArrayList<>(List.of(
                 "--server.port=0",
                 "--spring.datasource.url=jdbc:h2:mem:fresh-" + UUID.randomUUID() + ";DB_CLOSE_DELAY=-1",
                 "--gateway.admin-token=" + ADMIN_TOKEN,
-                "--gateway.upstreams=" + String.join(",", upstreams.stream().map(ScriptedUpstream::baseUrl).toList()),
+                "--gateway.upstreams=" + String.join(",", entries),
                 "--gateway.health.interval=0",
                 "--gateway.routing.scrape-interval=0",
                 "--gateway.policy.poll-interval=0",
@@ -69,7 +84,12 @@ public final class FreshGateway implements AutoCloseable {
                 "--gateway.web-dir=",
                 "--spring.jmx.enabled=false",
                 "--logging.level.root=WARN"));
-        args.addAll(List.of(extraArgs));
+        for (String extra : extraArgs) {
+            // an extra --name=value replaces the default of that name (Spring joins repeated ones into a list)
+            String name = extra.split("=", 2)[0] + "=";
+            args.removeIf(arg -> arg.startsWith(name));
+            args.add(extra);
+        }
         ConfigurableApplicationContext context = new SpringApplicationBuilder(GatewayApplication.class)
                 .run(args.toArray(String[]::new));
         return new FreshGateway(List.copyOf(upstreams), context);
