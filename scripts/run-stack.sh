@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts model-service and gateway (which serves web/), waits until both are healthy,
 # prints the page URL and a demo API key, and stops both on Ctrl-C.
+# MODELS=a,b (model directories under models/): one model-service per model on ports 6006, 6007...,
+# each the only replica of its model's pool in the gateway (GATEWAY_UPSTREAMS model=url entries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +27,31 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-MODEL_SERVICE_PORT=$MODEL_PORT MODEL_SERVICE_API_KEY=$UPSTREAM_KEY \
-  .venv/bin/python -m model_service > >(sed -u 's/^/[model-service] /') 2>&1 &
-pids+=($!)
+services=()  # "name port" of each model-service started
+if [ -n "${MODELS:-}" ]; then
+  IFS=, read -r -a models <<<"$MODELS"
+  upstreams=()
+  port=$MODEL_PORT
+  for model in "${models[@]}"; do
+    [ -f "models/$model/config.json" ] || { echo "models/$model is missing: make model MODEL=$model" >&2; exit 1; }
+    MODEL_SERVICE_PORT=$port MODEL_SERVICE_API_KEY=$UPSTREAM_KEY MODEL_SERVICE_MODEL_PATH=models/$model \
+    MODEL_SERVICE_MODEL_NAME=$model \
+      .venv/bin/python -m model_service > >(sed -u "s/^/[$model] /") 2>&1 &
+    pids+=($!)
+    services+=("$model $port")
+    upstreams+=("$model=http://127.0.0.1:$port")
+    port=$((port + 1))
+  done
+  DEFAULT_UPSTREAMS=$(IFS=,; echo "${upstreams[*]}")
+else
+  MODEL_SERVICE_PORT=$MODEL_PORT MODEL_SERVICE_API_KEY=$UPSTREAM_KEY \
+    .venv/bin/python -m model_service > >(sed -u 's/^/[model-service] /') 2>&1 &
+  pids+=($!)
+  services+=("model-service $MODEL_PORT")
+  DEFAULT_UPSTREAMS=http://127.0.0.1:$MODEL_PORT
+fi
 
-GATEWAY_UPSTREAMS=${GATEWAY_UPSTREAMS:-http://127.0.0.1:$MODEL_PORT} \
+GATEWAY_UPSTREAMS=${GATEWAY_UPSTREAMS:-$DEFAULT_UPSTREAMS} \
 GATEWAY_UPSTREAM_API_KEY=$UPSTREAM_KEY GATEWAY_ADMIN_TOKEN=$ADMIN_TOKEN GATEWAY_BOOTSTRAP_KEY=$DEMO_KEY \
 GATEWAY_DB_URL=${GATEWAY_DB_URL:-jdbc:h2:file:$PWD/data/gateway} GATEWAY_WEB_DIR=${GATEWAY_WEB_DIR:-$PWD/web} \
 SERVER_PORT=$GATEWAY_PORT \
@@ -44,7 +66,10 @@ wait_healthy() {  # name url
   done
   echo "$1 did not become healthy" >&2; exit 1
 }
-wait_healthy model-service "http://127.0.0.1:$MODEL_PORT/health"
+for service in "${services[@]}"; do
+  read -r name port <<<"$service"
+  wait_healthy "$name" "http://127.0.0.1:$port/health"
+done
 wait_healthy gateway "http://127.0.0.1:$GATEWAY_PORT/actuator/health"
 
 cat <<MSG
@@ -53,6 +78,7 @@ cat <<MSG
     chat page:   http://localhost:$GATEWAY_PORT/
     API key:     $DEMO_KEY
     admin token: $ADMIN_TOKEN   (for /admin/keys and /admin/usage)
+    models:      $(printf '%s (:%s) ' ${services[@]})
 
   try:
     curl -N http://localhost:$GATEWAY_PORT/v1/chat/completions \\

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 GPU_OVERLAY = ROOT / "docker-compose.gpu.yml"
 SCALE_OVERLAY = ROOT / "docker-compose.scale.yml"
+MODELS_OVERLAY = ROOT / "docker-compose.models.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 CONTRACTS = ROOT / "docs" / "contracts.md"
 NGINX_CONF = ROOT / "deploy" / "nginx" / "default.conf"
@@ -202,7 +203,9 @@ def _seconds(duration: str) -> float:
 
 def test_every_compose_variable_is_listed_in_env_example():
     listed = set(_env_example())
-    used = set(_variables_in(COMPOSE_FILE)) | set(_variables_in(GPU_OVERLAY)) | set(_variables_in(SCALE_OVERLAY))
+    used = set()
+    for file in (COMPOSE_FILE, GPU_OVERLAY, SCALE_OVERLAY, MODELS_OVERLAY):
+        used |= set(_variables_in(file))
     assert used - listed == set(), "add these to .env.example"
     assert listed - used == set(), "stale in .env.example (no compose file uses them)"
 
@@ -450,3 +453,59 @@ def test_scale_nginx_keeps_a_browser_session_on_one_instance(tmp_path):
     block = re.search(rf"upstream\s+{upstream}\s*\{{([^}}]*)\}}", NGINX_SCALE_CONF.read_text()).group(1)
     assert re.search(r"hash\s+\$cookie_relay_session\s+consistent\s*;", block)
     assert "relay_session" in _sources(GATEWAY_SRC, "*.java")
+
+
+# --- two models at once (docker-compose.models.yml, issue 18) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def two_models() -> dict:
+    if COMPOSE_CLI is None:
+        pytest.skip("no Compose v2 CLI")
+    result = _run_compose(
+        "config", "--format", "json", env_file=ENV_EXAMPLE, files=[COMPOSE_FILE, GPU_OVERLAY, MODELS_OVERLAY]
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@needs_compose
+def test_models_overlay_gives_each_model_its_own_pool(two_models):
+    services = two_models["services"]
+    assert set(services) == {"model-service", "model-service-2", "java-gateway", "web", "postgres"}
+    entries = services["java-gateway"]["environment"]["GATEWAY_UPSTREAMS"].split(",")
+    pools = dict(entry.split("=", 1) for entry in entries)
+    # each pool is named by the model id its one replica serves (the gateway routes by that name)
+    served = {services[name]["environment"]["MODEL_SERVICE_MODEL_NAME"]: f"http://{name}:{MODEL_SERVICE_PORT}"
+              for name in ("model-service", "model-service-2")}
+    assert pools == served
+    env = _env_example()
+    assert set(pools) == {env["MODEL_SERVICE_MODEL_NAME"], env["SECOND_MODEL_NAME"]}
+    assert services["java-gateway"]["depends_on"]["model-service-2"]["condition"] == "service_healthy"
+
+
+@needs_compose
+def test_second_model_service_is_the_firsts_twin_with_its_own_model(two_models):
+    first, second = two_models["services"]["model-service"], two_models["services"]["model-service-2"]
+    assert second["image"] == first["image"] and second["healthcheck"] == first["healthcheck"]
+    own = {"MODEL_SERVICE_MODEL_NAME", "MODEL_SERVICE_DEVICE", "MODEL_SERVICE_DTYPE", "MODEL_SERVICE_TRUST_REMOTE_CODE"}
+    shared = {k: v for k, v in first["environment"].items() if k not in own}
+    assert {k: v for k, v in second["environment"].items() if k not in own} == shared
+    assert second["environment"]["MODEL_SERVICE_API_KEY"] == first["environment"]["MODEL_SERVICE_API_KEY"]
+    (mount,) = second["volumes"]
+    assert (mount["source"], mount["target"], mount["read_only"]) == (_env_example()["SECOND_MODEL_DIR"], "/models/model", True)
+    assert not second.get("ports")
+
+
+@needs_compose
+@pytest.mark.parametrize("missing", ["SECOND_MODEL_DIR", "SECOND_MODEL_NAME"])
+def test_models_overlay_refuses_to_start_without_the_second_model(missing, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("\n".join(f"{k}={v}" for k, v in _env_example().items() if k != missing) + "\n")
+    result = _run_compose("config", env_file=env_file, files=[COMPOSE_FILE, MODELS_OVERLAY])
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
+def test_base_file_alone_has_one_model_service():
+    assert [name for name in _raw(COMPOSE_FILE)["services"] if name.startswith("model-service")] == ["model-service"]
