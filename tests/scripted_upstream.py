@@ -32,7 +32,8 @@ class Script:
 
 
 class ScriptedUpstream:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, model_id: str = MODEL_ID):
+        self.model_id = model_id           # the id it lists in /v1/models and answers with
         self._script = Script()
         self._lock = threading.Lock()
         self.requests: list[dict] = []     # every chat completion body received
@@ -51,12 +52,12 @@ class ScriptedUpstream:
             def do_GET(self):
                 if self.path == "/health":
                     if upstream.healthy:
-                        self._json(200, {"status": "ready", "model": MODEL_ID})
+                        self._json(200, {"status": "ready", "model": upstream.model_id})
                     else:
                         self._json(503, {"status": "loading"})
                 elif self.path == "/v1/models":
                     self._json(200, {"object": "list", "data": [
-                        {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "tests"}]})
+                        {"id": upstream.model_id, "object": "model", "created": 0, "owned_by": "tests"}]})
                 elif self.path == "/metrics":
                     self._send(200, b"# scripted upstream\n", "text/plain")
                 else:
@@ -86,7 +87,7 @@ class ScriptedUpstream:
                     text = "".join(script.chunks)
                     self._json(200, {
                         "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
-                        "created": int(time.time()), "model": MODEL_ID,
+                        "created": int(time.time()), "model": upstream.model_id,
                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                                      "finish_reason": script.finish_reason}],
                         "usage": _usage(body, script.chunks),
@@ -102,7 +103,7 @@ class ScriptedUpstream:
 
                 def chunk(delta: dict, finish=None) -> dict:
                     return {"id": completion_id, "object": "chat.completion.chunk",
-                            "created": int(time.time()), "model": MODEL_ID,
+                            "created": int(time.time()), "model": upstream.model_id,
                             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
                 try:
@@ -116,7 +117,7 @@ class ScriptedUpstream:
                     self._event(chunk({}, script.finish_reason))
                     if (body.get("stream_options") or {}).get("include_usage"):
                         self._event({"id": completion_id, "object": "chat.completion.chunk",
-                                     "created": int(time.time()), "model": MODEL_ID, "choices": [],
+                                     "created": int(time.time()), "model": upstream.model_id, "choices": [],
                                      "usage": _usage(body, script.chunks)})
                     self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()
