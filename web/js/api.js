@@ -1,14 +1,17 @@
 // The gateway's browser API (/api/*, same origin; the session is an HttpOnly cookie).
 // Errors come back as RFC 9457 problem details; ApiError keeps what the page needs to
-// explain them: status, detail and the Retry-After wait.
+// explain them: status, code, detail and the Retry-After wait.
+
+import { joinSentences, t } from "./i18n.js";
 
 export class ApiError extends Error {
-  constructor(status, title, detail, retryAfterSeconds) {
+  constructor(status, title, detail, retryAfterSeconds, code = null) {
     super(detail || title || `HTTP ${status}`);
     this.status = status;
     this.title = title;
     this.detail = detail;
     this.retryAfterSeconds = retryAfterSeconds;
+    this.code = code;
   }
 }
 
@@ -29,7 +32,7 @@ async function request(method, path, body) {
   try {
     response = await fetch(path, init);
   } catch (networkError) {
-    throw new ApiError(0, "Network error", "The gateway cannot be reached. Check your connection.", null);
+    throw new ApiError(0, "Network error", null, null, "network");
   }
   if (response.ok) {
     if (response.status === 204) return null;
@@ -47,6 +50,7 @@ async function request(method, path, body) {
     problem.title,
     problem.detail,
     parseRetryAfter(response.headers.get("Retry-After")),
+    typeof problem.code === "string" ? problem.code : null,
   );
 }
 
@@ -54,45 +58,65 @@ export const api = {
   session: () => request("GET", "/api/session"),
   login: (apiKey) => request("POST", "/api/session", { apiKey }),
   logout: () => request("DELETE", "/api/session"),
+  models: () => request("GET", "/api/chat/models"),
   conversations: () => request("GET", "/api/chat/conversations"),
   conversation: (id) => request("GET", `/api/chat/conversations/${encodeURIComponent(id)}`),
   deleteConversation: (id) => request("DELETE", `/api/chat/conversations/${encodeURIComponent(id)}`),
-  send: (conversationId, content) => request("POST", "/api/chat/messages", { conversationId, content }),
+  // model: null leaves the conversation's model (or, for a new one, the gateway's default)
+  send: (conversationId, content, model = null) =>
+    request("POST", "/api/chat/messages", model ? { conversationId, content, model } : { conversationId, content }),
   cancel: (messageId) => request("POST", `/api/chat/messages/${encodeURIComponent(messageId)}/cancel`),
   streamUrl: (messageId) => `/api/chat/messages/${encodeURIComponent(messageId)}/stream`,
 };
 
-// One sentence a person can act on, for each way a request can fail.
-export function explainError(error) {
+// How long the gateway asked us to wait, in seconds (null: it did not say).
+export function retryAfterOf(error) {
+  return error instanceof ApiError && (error.status === 429 || error.status === 503)
+    ? error.retryAfterSeconds
+    : null;
+}
+
+function wait(seconds) {
+  return seconds != null ? t("error.tryAgainIn", { seconds }) : t("error.tryAgainShortly");
+}
+
+// One sentence a person can act on, for each way a request can fail, in the page's language.
+// secondsLeft: what is left of the Retry-After wait (the notice counts it down).
+export function explainError(error, secondsLeft = error?.retryAfterSeconds) {
   if (!(error instanceof ApiError)) return String(error?.message || error);
-  const wait = error.retryAfterSeconds != null ? ` Try again in ${error.retryAfterSeconds} s.` : "";
   switch (error.status) {
     case 0:
-      return error.detail;
+      return t("error.network");
     case 401:
-      return "Not signed in, or the API key is not valid. Log in with a valid key.";
+      return t("error.unauthorized");
     case 403:
-      return "This API key may not do that.";
+      return t("error.forbidden");
     case 404:
-      return "That conversation or message no longer exists.";
+      return t(error.code === "model_not_found" ? "error.modelNotFound" : "error.notFound");
     case 429:
-      return `Rate limit reached for this API key.${wait || " Try again shortly."}`;
+      return joinSentences(t("error.rateLimited"), wait(secondsLeft));
     case 503:
-      return `The model service is unavailable right now.${wait || " Try again shortly."}`;
+      return joinSentences(t("error.unavailable"), wait(secondsLeft));
     default:
-      return `${error.detail || error.title || "Request failed"} (HTTP ${error.status}).`;
+      return t("error.withStatus", { message: error.detail || error.title || t("error.requestFailed"), status: error.status });
   }
 }
 
-// The same for an `error` event that ended a reply's stream.
+// The same for an `error` event that ended a reply's stream. A Retry-After wait is left out of
+// this line (it would go stale): the notice counts it down (retryAfterOfStream).
 export function explainStreamError(data) {
-  const wait = data?.retry_after ? ` Try again in ${data.retry_after} s.` : "";
+  const shortly = data?.retry_after ? "" : t("error.tryAgainShortly");
   switch (data?.code) {
     case "upstream_unavailable":
-      return `The model service is unavailable right now.${wait || " Try again shortly."}`;
+      return joinSentences(t("error.unavailable"), shortly);
     case "rate_limit_exceeded":
-      return `Rate limit reached for this API key.${wait || " Try again shortly."}`;
+      return joinSentences(t("error.rateLimited"), shortly);
     default:
-      return `${data?.message || "The model failed to answer."}${wait}`;
+      return data?.message || t("error.modelFailed");
   }
+}
+
+export function retryAfterOfStream(data) {
+  const seconds = Number(data?.retry_after);
+  return Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : null;
 }

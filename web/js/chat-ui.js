@@ -1,13 +1,16 @@
 // ChatUI: the page's controller. It binds the views (login form, conversation list, messages,
-// composer, notice) to the gateway API and the Conversation model: it decides what happens,
-// the views only show it.
+// model picker, composer, notice, language switch) to the gateway API and the Conversation
+// model: it decides what happens, the views only show it. Every string comes from i18n.js.
 
-import { api, ApiError, explainError, explainStreamError } from "./api.js";
+import { api, ApiError, explainError, explainStreamError, retryAfterOf, retryAfterOfStream } from "./api.js";
 import { Composer } from "./composer.js";
 import { Conversation, Status } from "./conversation.js";
 import { ConversationList } from "./conversation-list.js";
+import { applyStatic, onLanguageChange, t } from "./i18n.js";
+import { LanguageSwitch } from "./language-switch.js";
 import { LoginView } from "./login-view.js";
 import { MessageView } from "./message-view.js";
+import { ModelPicker } from "./model-picker.js";
 import { Notice } from "./notice.js";
 import { followReply } from "./reply-stream.js";
 
@@ -19,6 +22,8 @@ export class ChatUI {
     this.stream = null; // { messageId, follower } while a reply is streaming
     this.stopRequested = false; // Stop pressed before the reply had an id
     this.sending = false; // a message is on its way to the gateway
+    this.retryWaiting = false; // the gateway's Retry-After wait is running: nothing is sent
+    applyStatic();
     this.appView = $("app-view");
     this.login = new LoginView(
       { view: $("login-view"), form: $("login-form"), apiKey: $("api-key"), error: $("login-error") },
@@ -37,6 +42,9 @@ export class ChatUI {
       { onSend: () => this.send(), onStop: () => this.stop() },
     );
     this.notice = new Notice($("notice"));
+    this.picker = new ModelPicker({ wrapper: $("model-picker"), select: $("model") });
+    this.languageSwitch = new LanguageSwitch(document.querySelectorAll(".language-switch"));
+    onLanguageChange(() => this.relabel());
     $("new-chat").addEventListener("click", () => this.openNewChat());
     $("logout").addEventListener("click", () => this.logout());
     $("delete-conversation").addEventListener("click", () => this.deleteCurrent());
@@ -51,7 +59,7 @@ export class ChatUI {
       await api.session();
       await this.showApp();
     } catch (error) {
-      this.showLogin(error instanceof ApiError && error.status === 401 ? "" : explainError(error));
+      this.showLogin(error instanceof ApiError && error.status === 401 ? "" : () => explainError(error));
     }
   }
 
@@ -65,7 +73,7 @@ export class ChatUI {
 
   async logIn(apiKey) {
     if (!apiKey) {
-      this.login.showError("Enter an API key.");
+      this.login.showError(() => t("login.enterKey"));
       return;
     }
     this.login.showError("");
@@ -75,8 +83,8 @@ export class ChatUI {
       await this.showApp();
     } catch (error) {
       this.login.showError(error instanceof ApiError && error.status === 401
-        ? "That API key is not valid (or it is disabled)."
-        : explainError(error));
+        ? () => t("login.invalidKey")
+        : () => explainError(error));
     }
   }
 
@@ -94,6 +102,7 @@ export class ChatUI {
   async showApp() {
     // The chat shows only once its conversation is in place, so nothing typed meanwhile is lost.
     this.login.hide();
+    await this.loadModels();
     const id = conversationIdFromHash();
     if (id) await this.openConversation(id);
     else this.openNewChat();
@@ -104,12 +113,58 @@ export class ChatUI {
   }
 
   // Any call may find the session expired: go back to the login form with the reason.
+  // A refusal with Retry-After counts the wait down, and sending waits for it.
   handleFailure(error) {
     if (error instanceof ApiError && error.status === 401) {
-      this.showLogin(explainError(error));
-    } else {
-      this.notice.show(explainError(error));
+      this.showLogin(() => explainError(error));
+      return;
     }
+    const wait = retryAfterOf(error);
+    if (wait) this.waitToRetry(wait, (secondsLeft) => explainError(error, secondsLeft));
+    else this.notice.show(() => explainError(error));
+  }
+
+  waitToRetry(seconds, render) {
+    this.retryWaiting = true;
+    this.composer.waiting = true;
+    this.notice.countdown(seconds, render, () => {
+      this.retryWaiting = false;
+      this.composer.waiting = false;
+    });
+  }
+
+  // Opening a conversation clears the notice, but not a wait still running (it is the key's).
+  clearNotice() {
+    if (!this.notice.counting) this.notice.hide();
+  }
+
+  // Everything drawn in code, again in the language just picked (the markup is done by i18n).
+  relabel() {
+    this.view.renderAll(this.conversation);
+    this.list.refresh();
+    this.notice.render();
+    this.login.refresh();
+    this.picker.render();
+    this.composer.fit();
+  }
+
+  // ---- models -------------------------------------------------------------------------
+
+  // The models the gateway offers; a gateway without the route (404) or any failure just
+  // hides the picker, and messages then name no model.
+  async loadModels() {
+    let answer = null;
+    try {
+      answer = await api.models();
+    } catch {
+      answer = null;
+    }
+    this.picker.load(answer);
+  }
+
+  showModelOf(conversation) {
+    if (conversation.id) this.picker.value = conversation.model;
+    else this.picker.showForNewChat();
   }
 
   // ---- conversations ------------------------------------------------------------------
@@ -123,6 +178,12 @@ export class ChatUI {
       return;
     }
     this.list.render(list.conversations || [], this.conversation.id);
+    // the stored title is the one to show (the page's own guess only fills the wait for it)
+    const stored = this.conversation.id && this.list.titleOf(this.conversation.id);
+    if (stored && stored !== this.conversation.title) {
+      this.conversation.title = stored;
+      this.view.renderTitle(this.conversation);
+    }
   }
 
   openNewChat() {
@@ -130,21 +191,22 @@ export class ChatUI {
     this.conversation = new Conversation();
     if (location.hash) history.replaceState(null, "", location.pathname);
     this.list.close();
-    this.notice.hide();
+    this.clearNotice();
+    this.showModelOf(this.conversation);
     this.view.renderAll(this.conversation);
     this.composer.focus();
   }
 
   async openConversation(id) {
     this.closeStream();
-    this.notice.hide();
+    this.clearNotice();
     let json;
     try {
       json = await api.conversation(id);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
         this.openNewChat();
-        this.notice.show(explainError(error));
+        this.notice.show(() => explainError(error));
       } else {
         this.handleFailure(error);
       }
@@ -153,10 +215,11 @@ export class ChatUI {
     this.conversation = Conversation.fromServer(json);
     if (location.hash !== `#/c/${id}`) location.hash = `/c/${id}`;
     this.list.markCurrent(this.conversation.id);
+    this.showModelOf(this.conversation);
     const streaming = this.conversation.streamingReply();
     if (streaming && !streaming.followable) {
       this.view.renderAll(this.conversation);
-      this.notice.show("A reply is still being written for another session (device or tab). Reload later to see it.");
+      this.notice.show(() => t("notice.otherSession"));
     } else if (streaming) {
       // Opened (or reloaded) while the reply is still being generated: replay it from the
       // first event and follow it live.
@@ -170,7 +233,7 @@ export class ChatUI {
 
   async deleteCurrent() {
     const id = this.conversation.id;
-    if (!id || !confirm("Delete this conversation?")) return;
+    if (!id || !confirm(t("chat.confirmDelete"))) return;
     try {
       await api.deleteConversation(id);
     } catch (error) {
@@ -185,7 +248,7 @@ export class ChatUI {
 
   async send() {
     const content = this.composer.text;
-    if (!content.trim() || this.stream || this.sending) return;
+    if (!content.trim() || this.stream || this.sending || this.retryWaiting) return;
     this.sending = true; // a second Enter while the POST is on its way must not send twice
     try {
       await this.sendContent(content);
@@ -198,24 +261,28 @@ export class ChatUI {
     this.notice.hide();
     this.stopRequested = false;
     const conversation = this.conversation;
+    const model = this.picker.value; // a different one switches the conversation to it
     const userMessage = conversation.addUserMessage(content);
     this.composer.text = "";
     this.view.renderAll(conversation);
     this.composer.setBusy(true);
     let answer;
     try {
-      answer = await api.send(conversation.id, content);
+      answer = await api.send(conversation.id, content, model);
     } catch (error) {
       this.stopRequested = false;
       conversation.dropLastUserMessage(userMessage);
-      this.composer.text = content; // give the text back so nothing is lost
+      if (!conversation.messages.length) conversation.title = null;
+      this.composer.setBusy(false); // first: Send and Stop differ in width, and so the box
+      this.composer.text = content; // give the text back so nothing is lost (fitted to it)
       this.view.renderAll(conversation);
-      this.composer.setBusy(false);
       this.handleFailure(error);
+      if (error instanceof ApiError && error.code === "model_not_found") this.loadModels();
       return;
     }
     if (conversation !== this.conversation) return; // the user switched away meanwhile
     const isNew = !conversation.id;
+    if (model) conversation.model = model;
     conversation.id = answer.conversationId;
     conversation.startReply(answer.messageId);
     if (isNew) {
@@ -245,10 +312,12 @@ export class ChatUI {
         this.endStream(messageId);
       },
       onError: (data) => {
-        conversation.failReply(messageId, explainStreamError(data));
+        conversation.failReply(messageId, () => explainStreamError(data));
         this.endStream(messageId);
+        const wait = retryAfterOfStream(data);
+        if (wait) this.waitToRetry(wait, (seconds) => t("error.tryAgainIn", { seconds }));
       },
-      onReconnecting: () => this.notice.show("Connection lost, reconnecting…"),
+      onReconnecting: () => this.notice.show(() => t("notice.reconnecting")),
       onGone: () => this.reconcile(messageId),
     });
     this.stream = { messageId, follower };
@@ -268,7 +337,7 @@ export class ChatUI {
     }
     const stored = Conversation.fromServer(json);
     if (stored.find(messageId)?.status === Status.STREAMING) {
-      this.notice.show("The reply could not be followed. Reload to try again.");
+      this.notice.show(() => t("notice.notFollowed"));
     } else {
       this.notice.hide();
     }

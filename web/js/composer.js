@@ -35,10 +35,13 @@ export class Composer {
     this.prompt.focus();
   }
 
-  // The box grows with its text up to a limit, then scrolls.
+  // The box grows with its text up to a limit, then scrolls. Its height counts the borders
+  // (box-sizing: border-box) and scrollHeight does not: without them the last line was clipped.
   fit() {
-    this.prompt.style.height = "auto";
-    this.prompt.style.height = `${Math.min(this.prompt.scrollHeight, 200)}px`;
+    const prompt = this.prompt;
+    prompt.style.height = "auto";
+    const borders = prompt.offsetHeight - prompt.clientHeight;
+    prompt.style.height = `${Math.min(prompt.scrollHeight + borders, 200)}px`;
   }
 
   setBusy(busy) {
@@ -50,5 +53,10 @@ export class Composer {
 
   set stopEnabled(enabled) {
     this.stopButton.disabled = !enabled;
+  }
+
+  // While the gateway's Retry-After wait runs, Send is off (Enter too: ChatUI checks it).
+  set waiting(waiting) {
+    this.sendButton.disabled = waiting;
   }
 }

@@ -8,11 +8,33 @@ export const Status = Object.freeze({
   ERROR: "error",
 });
 
+const TITLE_CODE_POINTS = 60;
+// Java's Character.isWhitespace (what String.strip removes): not the no-break spaces
+const JAVA_WHITESPACE = /^(?![\u00a0\u2007\u202f])[\t-\r\x1c-\x1f\p{Zs}\p{Zl}\p{Zp}]$/u;
+
+// The title the gateway stores for a conversation (BrowserChatService.title): the first message
+// on one line, at most 60 code points, cut with "…". The page shows it as it is (never cutting it
+// itself), so a new chat's header is the same before and after a reload.
+export function titleFor(content) {
+  const points = [...content];
+  let start = 0;
+  let end = points.length;
+  while (start < end && JAVA_WHITESPACE.test(points[start])) start += 1;
+  while (end > start && JAVA_WHITESPACE.test(points[end - 1])) end -= 1;
+  // Java's \s is ASCII whitespace only
+  const oneLine = [...points.slice(start, end).join("").replace(/[ \t\n\x0b\f\r]+/g, " ")];
+  return oneLine.length <= TITLE_CODE_POINTS
+    ? oneLine.join("")
+    : `${oneLine.slice(0, TITLE_CODE_POINTS - 1).join("")}…`;
+}
+
 export class Conversation {
-  constructor(id = null, title = "New chat", messages = []) {
+  // title null: not titled yet (a new chat); model null: the gateway's default model
+  constructor(id = null, title = null, messages = [], model = null) {
     this.id = id;
     this.title = title;
     this.messages = messages;
+    this.model = model;
   }
 
   // From GET /api/chat/conversations/{id}.
@@ -26,7 +48,7 @@ export class Conversation {
       error: m.error || null,
       followable: m.followable !== false, // false: another session is receiving this reply
     }));
-    return new Conversation(json.id, json.title || "New chat", messages);
+    return new Conversation(json.id, json.title || null, messages, json.model || null);
   }
 
   find(messageId) {
@@ -41,7 +63,7 @@ export class Conversation {
   addUserMessage(content) {
     const message = { id: null, role: "user", content, status: Status.COMPLETE, finishReason: null, error: null };
     this.messages.push(message);
-    if (this.messages.length === 1) this.title = content.slice(0, 60);
+    if (this.messages.length === 1) this.title = titleFor(content);
     return message;
   }
 

@@ -1,10 +1,12 @@
-// The login form: asks for an API key and hands it to `onLogin`.
+// The login form: asks for an API key and hands it to `onLogin`. Its error is a string or a
+// function that makes it (shown again in the new language after a switch).
 
 export class LoginView {
   constructor({ view, form, apiKey, error }, { onLogin }) {
     this.view = view;
     this.apiKey = apiKey;
     this.error = error;
+    this.message = "";
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       onLogin(apiKey.value.trim());
@@ -17,7 +19,7 @@ export class LoginView {
 
   show(message = "") {
     this.view.hidden = false;
-    this.error.textContent = message;
+    this.showError(message);
     this.apiKey.focus();
   }
 
@@ -26,7 +28,12 @@ export class LoginView {
   }
 
   showError(message) {
-    this.error.textContent = message;
+    this.message = message;
+    this.refresh();
+  }
+
+  refresh() {
+    this.error.textContent = typeof this.message === "function" ? this.message() : this.message;
   }
 
   clearKey() {
