@@ -114,3 +114,29 @@ def page_and_problems(browser, request):
 @pytest.fixture
 def phone_page_and_problems(browser, request):
     yield from _new_page(browser, request, {"width": 360, "height": 740})
+
+
+@pytest.fixture
+def open_page(browser, request):
+    """open_page(locale) -> (page, problems): pages in a browser language of the test's choosing, each in
+    its own context (its own cookies and localStorage); screenshots and the error check as above."""
+    opened = []
+
+    def open_(locale: str = "en-US", viewport: dict | None = None):
+        context = browser.new_context(viewport=viewport or {"width": 1100, "height": 800}, locale=locale)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        problems = PageProblems(page)
+        opened.append((context, page, problems))
+        return page, problems
+
+    yield open_
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    for index, (context, page, _) in enumerate(opened):
+        try:
+            page.screenshot(path=str(ARTIFACTS / f"{name}{'-' + str(index) if index else ''}.png"), full_page=True)
+        finally:
+            context.close()
+    errors = [error for _, _, problems in opened for error in problems.errors]
+    assert not errors, f"JavaScript errors on the page: {errors}"
