@@ -126,7 +126,7 @@ function stored() {
 }
 
 // The first of the browser's languages that the page speaks decides; English otherwise.
-export function languageFromBrowser(languages = navigator.languages || [navigator.language]) {
+export function languageFromBrowser(languages = globalThis.navigator?.languages || [globalThis.navigator?.language]) {
   for (const tag of languages || []) {
     const primary = String(tag).toLowerCase().split("-")[0];
     if (primary === "zh") return "zh";

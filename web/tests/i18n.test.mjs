@@ -1,0 +1,34 @@
+// Unit tests of the page's strings and its title rule (run: node --test web/tests/).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { TABLES, languageFromBrowser } from "../js/i18n.js";
+import { titleFor } from "../js/conversation.js";
+
+const params = (template) => [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+
+test("both languages have every string, with the same parameters", () => {
+  assert.deepEqual(Object.keys(TABLES.zh).sort(), Object.keys(TABLES.en).sort());
+  for (const [key, template] of Object.entries(TABLES.en)) {
+    assert.deepEqual(params(TABLES.zh[key]), params(template), key);
+  }
+});
+
+test("zh* browsers get Chinese, everything else English", () => {
+  assert.equal(languageFromBrowser(["zh-CN", "en-US"]), "zh");
+  assert.equal(languageFromBrowser(["zh-Hant-TW"]), "zh");
+  assert.equal(languageFromBrowser(["de-DE", "zh"]), "zh"); // the first the page speaks
+  assert.equal(languageFromBrowser(["en-GB", "zh-CN"]), "en");
+  assert.equal(languageFromBrowser(["fr"]), "en");
+  assert.equal(languageFromBrowser([]), "en");
+});
+
+// BrowserChatService.title: String.strip(), Java's \s+ (ASCII) to one space, 60 code points.
+test("titles are the gateway's", () => {
+  assert.equal(titleFor("  What is\n\tthe   capital?  "), "What is the capital?");
+  assert.equal(titleFor("x".repeat(60)), "x".repeat(60));
+  assert.equal(titleFor("x".repeat(61)), `${"x".repeat(59)}…`);
+  assert.equal(titleFor(`${"a".repeat(58)}😀😀😀`), `${"a".repeat(58)}😀…`); // code points, not halves
+  assert.equal(titleFor("\u3000你好\u3000"), "你好"); // strip() removes the ideographic space
+  assert.equal(titleFor("a\u3000\u3000b"), "a\u3000\u3000b"); // \s does not match it
+  assert.equal(titleFor("\u00a0x"), "\u00a0x"); // nor is a no-break space stripped
+});
