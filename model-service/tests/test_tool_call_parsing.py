@@ -74,6 +74,24 @@ HERMES_CASES = [
     ("<tool_call>{\"name\": \"get_ti", "<tool_call>{\"name\": \"get_ti", []),
     ("Use a <toolbox> or <tool_cal", "Use a <toolbox> or <tool_cal", []),
     ("Plain text.\n\n", "Plain text.\n\n", []),
+    # a reply that opens with the call as bare JSON or in a ```json fence, as Qwen2.5-Coder writes it with
+    # tool_choice auto (and as vLLM's llama3_json reads a bare one): a call when it names an offered tool
+    ('```json\n{\n  "name": "get_weather",\n  "arguments": {\n    "city": "北京"\n  }\n}\n```', "",
+     [("get_weather", '{"city": "北京"}')]),
+    ('\n{"name": "get_time", "arguments": {"timezone": "UTC"}}', "", [("get_time", '{"timezone": "UTC"}')]),
+    ('```json\n{"name": "get_time", "arguments": {}}\n```\nLet me look that up.', "Let me look that up.",
+     [("get_time", "{}")]),
+    ('```json\n{"name": "get_time", "parameters": {"timezone": "CET"}}\n', "", [("get_time", '{"timezone": "CET"}')]),
+    # not calls: JSON data, an unknown tool, code, a cut-off call, a call after other text
+    ('```json\n{"name": "launch_rocket", "arguments": {}}\n```',
+     '```json\n{"name": "launch_rocket", "arguments": {}}\n```', []),
+    ('```json\n{"city": "Paris", "name": "get_time"}\n```', '```json\n{"city": "Paris", "name": "get_time"}\n```', []),
+    ('{"name": "get_time", "arguments": [1]} and more', '{"name": "get_time", "arguments": [1]} and more', []),
+    ('```python\nprint({"name": "get_time"})\n```', '```python\nprint({"name": "get_time"})\n```', []),
+    ('```json\n{"name": "get_time", "arguments": {"timez', '```json\n{"name": "get_time", "arguments": {"timez', []),
+    ('Here: {"name": "get_time", "arguments": {}}', 'Here: {"name": "get_time", "arguments": {}}', []),
+    ("```", "```", []),
+    ("{}", "{}", []),
 ]
 
 
@@ -99,6 +117,20 @@ def test_hermes_stream_never_sends_part_of_a_tag_as_content():
     assert [d.tool_calls[0].function.model_dump(exclude_none=True) for d in deltas] == [
         {"name": "get_time", "arguments": ""}, {"arguments": '{"timezone": "UTC"}'}]
     assert parser.finish() == []
+
+
+def test_a_reply_that_opens_like_a_json_call_is_held_only_until_it_cannot_be_one():
+    parser = HermesStreamParser(NAMES, True)
+    assert parser.feed("```js") == []
+    assert parser.feed("on\n{") == []
+    assert [d.content for d in parser.feed('"city": "Oslo"}')] == ['```json\n{"city": "Oslo"}']
+    parser = HermesStreamParser(NAMES, True)
+    assert parser.feed('{"name": "get_') == []
+    assert [d.content for d in parser.feed('rocket"')] == ['{"name": "get_rocket"']
+    parser = HermesStreamParser(NAMES, True)
+    assert [d.content for d in parser.feed('{"name": "launch')] == ['{"name": "launch']
+    parser = HermesStreamParser(NAMES, True)
+    assert [d.content for d in parser.feed("```python\nx = 1")] == ["```python\nx = 1"]
 
 
 def test_hermes_held_back_text_that_is_no_tag_comes_out():

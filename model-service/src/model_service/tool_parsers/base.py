@@ -30,6 +30,18 @@ def arguments_text(arguments) -> str | None:
     return json.dumps(arguments, ensure_ascii=False)
 
 
+def parse_call(text: str, names: set[str]) -> ParsedCall | None:
+    """`{"name": ..., "arguments": {...}}` (or `"parameters"`) naming one of `names`, else None."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or value.get("name") not in names:
+        return None
+    arguments = arguments_text(value.get("arguments", value.get("parameters", {})))
+    return ParsedCall(value["name"], arguments) if arguments is not None else None
+
+
 def history_arguments(arguments: str) -> str:
     """A history call's arguments as a JSON value in the prompt (kept verbatim when they are not JSON)."""
     try:

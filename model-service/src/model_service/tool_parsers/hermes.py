@@ -1,6 +1,8 @@
 """Hermes (Qwen, SmolLM2 and every model but the ChatGLM family): the tools as JSON lines inside
 `<tools></tools>` in a system block; calls as `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`;
-results as a user turn of `<tool_response>...</tool_response>` blocks."""
+results as a user turn of `<tool_response>...</tool_response>` blocks. A reply that opens with the call
+as bare JSON or in a ```json fence, without the tags (Qwen2.5-Coder does that with tool_choice auto),
+counts too (`json_calls.read_leading_call`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from ..openai.chat_completion.protocol import (
     DeltaMessage,
     FunctionDefinition,
 )
-from .base import ParsedCall, ToolStreamParser, arguments_text, history_arguments, partial_prefix
+from .base import ParsedCall, ToolStreamParser, history_arguments, parse_call, partial_prefix
+from .json_calls import read_leading_call
 from .registry import register
 
 
@@ -52,10 +55,15 @@ class HermesStreamParser(ToolStreamParser):
         super().__init__(names, parallel)
         self._buffer = ""
         self._in_call = False
+        self._lead: str | None = "" if names else None  # the reply's start, until it is known to be no call
 
     def feed(self, text: str) -> list[DeltaMessage]:
-        self._buffer += text
         out: list[DeltaMessage] = []
+        if self._lead is not None:
+            text = self._read_lead(text, out, final=False)
+            if text is None:
+                return out
+        self._buffer += text
         while True:
             if not self._in_call:
                 start = self._buffer.find(self.START)
@@ -75,8 +83,21 @@ class HermesStreamParser(ToolStreamParser):
                 self._in_call = False
                 self._block(body, out, closed=True)
 
+    def _read_lead(self, text: str, out: list[DeltaMessage], final: bool) -> str | None:
+        """The text after the reply's leading call (all of it when it opens with none); None: undecided."""
+        self._lead += text
+        lead = read_leading_call(self._lead, self.names, final)
+        if lead is None:
+            return None
+        self._lead = None
+        if lead.call is not None:
+            self._call(lead.call, out)
+        return lead.rest
+
     def finish(self) -> list[DeltaMessage]:
         out: list[DeltaMessage] = []
+        if self._lead is not None:
+            out += self.feed(self._read_lead("", out, final=True))
         if self._in_call:  # the model stopped before `</tool_call>`: the call counts if its JSON is whole
             self._block(self._buffer, out, closed=False)
         else:
@@ -92,11 +113,4 @@ class HermesStreamParser(ToolStreamParser):
         self._call(call, out)
 
     def _parse(self, body: str) -> ParsedCall | None:
-        try:
-            value = json.loads(body)
-        except ValueError:
-            return None
-        if not isinstance(value, dict) or value.get("name") not in self.names:
-            return None
-        arguments = arguments_text(value.get("arguments", value.get("parameters", {})))
-        return ParsedCall(value["name"], arguments) if arguments is not None else None
+        return parse_call(body, self.names)

@@ -1,12 +1,84 @@
-"""The bare-JSON calls a grammar forces with `tool_choice` `required` or a named function, whatever
-the model's dialect (see `ToolPlan.constraint_schema`)."""
+"""Calls written as bare JSON: those a grammar forces with `tool_choice` `required` or a named function,
+whatever the model's dialect (see `ToolPlan.constraint_schema`), and a reply that opens with one,
+bare or in a ```json fence, without its dialect's tags (`read_leading_call`)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ..openai.chat_completion.protocol import DeltaMessage
-from .base import ToolStreamParser
+from .base import ParsedCall, ToolStreamParser, parse_call
+
+FENCE_OPEN, FENCE_CLOSE = "```json", "```"
+
+
+@dataclass(frozen=True)
+class LeadingCall:
+    call: ParsedCall | None  # None: the reply does not open with a call
+    rest: str  # the text after the call (all of it when there is none)
+
+
+def read_leading_call(text: str, names: set[str], final: bool) -> LeadingCall | None:
+    """Whether the reply so far, `text`, opens with a call of one of `names` as a bare JSON object or in a
+    ```json fence. None while it cannot tell (more text could make it one); `final`: the reply is over.
+    The first member must be `"name"` with an offered tool, so JSON data or code is released early."""
+    undecided = LeadingCall(None, text) if final else None
+    body = text.lstrip()
+    fenced = body.startswith(FENCE_OPEN)
+    if fenced:
+        body = body[len(FENCE_OPEN):].lstrip()
+    elif body and FENCE_OPEN.startswith(body):
+        return undecided
+    if not body:
+        return undecided
+    opens = _opens_with_a_name(body, names)
+    if opens is not True:
+        return undecided if opens is None else LeadingCall(None, text)
+    scanner = _JsonValueScanner()
+    _, used = scanner.scan(body)
+    if not scanner.done:
+        return undecided
+    call = parse_call(body[:used], names)
+    after = body[used:]
+    if call is None:
+        return LeadingCall(None, text)
+    if fenced:
+        closing = after.lstrip()
+        if closing.startswith(FENCE_CLOSE):
+            after = closing[len(FENCE_CLOSE):]
+        elif FENCE_CLOSE.startswith(closing):  # nothing, "`" or "``" so far
+            if not final:
+                return None
+            after = ""  # the model stopped before closing the fence: the call is whole
+        else:
+            return LeadingCall(None, text)
+    return LeadingCall(call, after)
+
+
+def _opens_with_a_name(body: str, names: set[str]) -> bool | None:
+    """Whether `body` opens `{"name": "<one of names>"`: True, False, or None while it could still."""
+    if not body.startswith("{"):
+        return False
+    rest = body[1:].lstrip()
+    if len(rest) < len('"name"'):
+        return None if '"name"'.startswith(rest) else False
+    if not rest.startswith('"name"'):
+        return False
+    rest = rest[len('"name"'):].lstrip()
+    if not rest:
+        return None
+    if rest[0] != ":":
+        return False
+    rest = rest[1:].lstrip()
+    if not rest:
+        return None
+    if rest[0] != '"':
+        return False
+    name, quote, _ = rest[1:].partition('"')
+    if not quote:
+        return None if any(n.startswith(name) for n in names) else False
+    return name in names
 
 
 class JsonCallsStreamParser(ToolStreamParser):
