@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import dev.llmrelay.gateway.degrade.Degradation;
 import dev.llmrelay.gateway.keys.ApiKey;
+import dev.llmrelay.gateway.ratelimit.BudgetReservation;
 import dev.llmrelay.gateway.ratelimit.RateLimitPermit;
 
 /**
@@ -33,6 +34,8 @@ final class GenerationRequest {
     int promptEstimate;
     /** Tokens reserved against the key: the prompt plus what each choice may produce. */
     long reservation;
+    /** What the request holds of its key's token budget ({@link BudgetStage}). */
+    BudgetReservation budget = BudgetReservation.NONE;
     RateLimitPermit permit;
     Degradation.Route route;
     byte[] upstreamBody;
@@ -49,8 +52,9 @@ final class GenerationRequest {
         this.requestedModel = ChatRequests.model(body);
     }
 
-    /** What a refusal gives back: the key's reservation and stream, the pool's slot. */
+    /** What a refusal gives back: the key's budget hold, reservation and stream, the pool's slot. */
     void releaseAdmission() {
+        budget.settle(0);
         if (permit != null) {
             permit.settle(0);
             permit.release();

@@ -21,8 +21,8 @@ import dev.llmrelay.gateway.usage.UsageRecorder;
  * on the served model, so leaving out {@code model} escapes nothing</li>
  * <li>policies: {@link PauseStage}, {@link MaxTokensCapStage}, {@link PromptFilterStage},
  * {@link ContextLengthStage}</li>
- * <li>admission: {@link KeyLimitStage} (the key's limits), {@link SheddingStage} (the pool's slot or its
- * fallback)</li>
+ * <li>admission: {@link BudgetStage} (the key's token budget, which may lower {@code max_tokens} to what is
+ * left), {@link KeyLimitStage} (the key's limits), {@link SheddingStage} (the pool's slot or its fallback)</li>
  * <li>{@link UpstreamRequestStage}: the body the upstream gets, with the served model's system prompt</li>
  * </ol>
  * A refusal gives back what earlier stages took and writes its one usage row; an admitted request is
@@ -36,10 +36,10 @@ class RequestPipeline {
 
     @Autowired
     RequestPipeline(ValidateStage validate, RouteStage route, PauseStage pause, MaxTokensCapStage cap,
-            PromptFilterStage promptFilter, ContextLengthStage contextLength, KeyLimitStage keyLimits,
-            SheddingStage shedding, UpstreamRequestStage upstreamRequest, UsageRecorder usage) {
-        this(List.of(validate, route, pause, cap, promptFilter, contextLength, keyLimits, shedding, upstreamRequest),
-                usage);
+            PromptFilterStage promptFilter, ContextLengthStage contextLength, BudgetStage budget,
+            KeyLimitStage keyLimits, SheddingStage shedding, UpstreamRequestStage upstreamRequest, UsageRecorder usage) {
+        this(List.of(validate, route, pause, cap, promptFilter, contextLength, budget, keyLimits, shedding,
+                upstreamRequest), usage);
     }
 
     /** Any stages, in order (a unit test's). */

@@ -15,7 +15,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 
 /**
  * The books of admitted streams: how many run now ({@code gateway.streams.active}), and the end of each,
- * which its stream reports exactly once: the key's reservation settled with what was used, the pool's slot
+ * which its stream reports exactly once: the key's reservation and budget hold settled with what was used, the pool's slot
  * and the key's stream given back, one usage row. A cut stream is billed for what was relayed.
  */
 @Component
@@ -42,6 +42,7 @@ class StreamAccounting {
         output.recordFilter();
         ChatUsage billed = output.billed(relayedAny);
         request.permit.finish(billed.totalTokens());
+        request.budget.settle(billed.totalTokens());
         long now = System.nanoTime();
         long firstToken = output.firstTokenNanos();
         Long ttft = firstToken == 0 ? null : TimeUnit.NANOSECONDS.toMillis(firstToken - startNanos);

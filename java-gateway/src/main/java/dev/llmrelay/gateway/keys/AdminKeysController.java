@@ -46,12 +46,18 @@ class AdminKeysController {
     private static final Set<String> MEMBERS = Arrays.stream(KeyChanges.class.getRecordComponents())
             .map(RecordComponent::getName).collect(Collectors.toUnmodifiableSet());
 
+    private static final Set<String> BUDGET_MEMBERS = Set.of("tokens", "period");
+    /** Larger budgets than this are refused: counters must never overflow when reservations add up. */
+    private static final long MAX_BUDGET_TOKENS = 1_000_000_000_000_000L;
+
     private final ApiKeyService keys;
     private final ObjectMapper mapper;
+    private final BudgetUsage budgets;
 
-    AdminKeysController(ApiKeyService keys, ObjectMapper mapper) {
+    AdminKeysController(ApiKeyService keys, ObjectMapper mapper, BudgetUsage budgets) {
         this.keys = keys;
         this.mapper = mapper;
+        this.budgets = budgets;
     }
 
     /** A key as the admin API shows it; {@code key} (the plaintext) only in the answer to POST. */
@@ -59,12 +65,27 @@ class AdminKeysController {
     record KeyView(long id, String name, String prefix, int requestsPerMinute, int tokensPerMinute,
             int maxConcurrentStreams, boolean enabled, boolean allowFallback, Instant createdAt,
             @Schema(description = "absent until the key is first used") Instant lastUsedAt,
+            @Schema(description = "absent when the key has none") BudgetView budget,
             @Schema(description = "the plaintext key, only in the answer to POST") String key) {
+    }
 
-        static KeyView of(ApiKey k, String plaintext) {
-            return new KeyView(k.id(), k.name(), k.prefix(), k.requestsPerMinute(), k.tokensPerMinute(),
-                    k.maxConcurrentStreams(), k.enabled(), k.allowFallback(), k.createdAt(), k.lastUsedAt(), plaintext);
+    /** {@code used}: tokens admitted this period (settled, plus what requests in flight still hold). */
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record BudgetView(long tokens, @Schema(allowableValues = {"day", "month", "total"}) String period, long used,
+            long remaining, @Schema(types = {"string", "null"}, description = "null for total") Instant resetsAt) {
+    }
+
+    private KeyView view(ApiKey k, String plaintext) {
+        BudgetView budget = null;
+        if (k.budget() != null) {
+            Instant now = Instant.now();
+            long used = budgets.used(k, now);
+            budget = new BudgetView(k.budget().tokens(), k.budget().period().wire(), used,
+                    Math.max(0, k.budget().tokens() - used), k.budget().period().resetsAt(now));
         }
+        return new KeyView(k.id(), k.name(), k.prefix(), k.requestsPerMinute(), k.tokensPerMinute(),
+                k.maxConcurrentStreams(), k.enabled(), k.allowFallback(), k.createdAt(), k.lastUsedAt(), budget,
+                plaintext);
     }
 
     @ApiResponse(responseCode = "201", description = "Created; the answer holds the plaintext key, shown only here",
@@ -78,17 +99,17 @@ class AdminKeysController {
         validate(changes);
         ApiKeyService.CreatedKey created = keys.create(changes);
         return ResponseEntity.created(URI.create("/admin/keys/" + created.key().id()))
-                .body(KeyView.of(created.key(), created.plaintext()));
+                .body(view(created.key(), created.plaintext()));
     }
 
     @GetMapping
     List<KeyView> list() {
-        return keys.list().stream().map(k -> KeyView.of(k, null)).toList();
+        return keys.list().stream().map(k -> view(k, null)).toList();
     }
 
     @GetMapping("/{id}")
     KeyView get(@PathVariable long id) {
-        return keys.find(id).map(k -> KeyView.of(k, null)).orElseThrow(() -> notFound(id));
+        return keys.find(id).map(k -> view(k, null)).orElseThrow(() -> notFound(id));
     }
 
     @io.swagger.v3.oas.annotations.parameters.RequestBody(content = @Content(mediaType = "application/json",
@@ -97,7 +118,7 @@ class AdminKeysController {
     KeyView update(@PathVariable long id, @RequestBody JsonNode body) {
         KeyChanges changes = changes(body);
         validate(changes);
-        return keys.update(id, changes).map(k -> KeyView.of(k, null)).orElseThrow(() -> notFound(id));
+        return keys.update(id, changes, body.has("budget")).map(k -> view(k, null)).orElseThrow(() -> notFound(id));
     }
 
     @ApiResponse(responseCode = "204", description = "Deleted")
@@ -118,10 +139,31 @@ class AdminKeysController {
             throw invalid("The body must be a JSON object of key changes.");
         }
         ApiProblem.requireKnownMembers(body, MEMBERS);
+        checkBudget(body.get("budget"));
         try {
             return mapper.treeToValue(body, KeyChanges.class);
         } catch (JsonProcessingException | IllegalArgumentException e) {
             throw invalid("Request body is not valid JSON of the expected shape");
+        }
+    }
+
+    /** A budget member: null (none), or {"tokens": a whole number >= 1, "period": day | month | total}. */
+    private static void checkBudget(JsonNode budget) {
+        if (budget == null || budget.isNull()) {
+            return;
+        }
+        if (!budget.isObject()) {
+            throw invalid("budget must be an object {\"tokens\", \"period\"}, or null to remove it.");
+        }
+        ApiProblem.requireKnownMembers(budget, BUDGET_MEMBERS);
+        JsonNode tokens = budget.get("tokens");
+        if (tokens == null || !tokens.isIntegralNumber() || !tokens.canConvertToLong() || tokens.asLong() < 1
+                || tokens.asLong() > MAX_BUDGET_TOKENS) {
+            throw invalid("budget.tokens must be a whole number from 1 to " + MAX_BUDGET_TOKENS + ".");
+        }
+        JsonNode period = budget.get("period");
+        if (period == null || !period.isTextual() || Budget.Period.ofWire(period.asText()) == null) {
+            throw invalid("budget.period must be one of day, month, total (UTC calendar periods).");
         }
     }
 

@@ -17,7 +17,7 @@ import dev.llmrelay.gateway.system.StoredText;
 class ApiKeyRepository {
 
     private static final String COLUMNS = "id, name, key_prefix, requests_per_minute, tokens_per_minute, "
-            + "max_concurrent_streams, enabled, created_at, last_used_at, allow_fallback";
+            + "max_concurrent_streams, enabled, created_at, last_used_at, allow_fallback, budget_tokens, budget_period";
 
     private final JdbcClient jdbc;
 
@@ -69,6 +69,13 @@ class ApiKeyRepository {
                 .update() > 0;
     }
 
+    /** Sets the key's budget (null: none). False when there is no key. */
+    boolean setBudget(long id, Budget budget) {
+        return jdbc.sql("UPDATE api_key SET budget_tokens = ?, budget_period = ? WHERE id = ?")
+                .params(budget == null ? null : budget.tokens(), budget == null ? null : budget.period().wire(), id)
+                .update() > 0;
+    }
+
     void touch(long id, Instant now) {
         jdbc.sql("UPDATE api_key SET last_used_at = ? WHERE id = ?").params(Timestamp.from(now), id).update();
     }
@@ -83,6 +90,15 @@ class ApiKeyRepository {
                 rs.getInt("requests_per_minute"), rs.getInt("tokens_per_minute"),
                 rs.getInt("max_concurrent_streams"), rs.getBoolean("enabled"),
                 rs.getTimestamp("created_at").toInstant(), lastUsed == null ? null : lastUsed.toInstant(),
-                rs.getBoolean("allow_fallback"));
+                rs.getBoolean("allow_fallback"), budget(rs));
+    }
+
+    private static Budget budget(ResultSet rs) throws SQLException {
+        long tokens = rs.getLong("budget_tokens");
+        if (rs.wasNull()) {
+            return null;
+        }
+        Budget.Period period = Budget.Period.ofWire(rs.getString("budget_period"));
+        return period == null ? null : new Budget(tokens, period);
     }
 }

@@ -65,11 +65,30 @@ public class ApiKeyService {
             @Schema(types = {"integer", "null"}, format = "int32", minimum = "1") Integer maxConcurrentStreams,
             @Schema(types = {"boolean", "null"}) Boolean enabled,
             @Schema(types = {"boolean", "null"}, description = "may be served by a model's fallback route "
-                    + "(docs/operations.md, degradation)") Boolean allowFallback) {
+                    + "(docs/operations.md, degradation)") Boolean allowFallback,
+            @Schema(types = {"object", "null"}, implementation = BudgetSetting.class, description = "tokens per "
+                    + "day, month or in total; null removes it (PATCH), absent keeps it") BudgetSetting budget) {
 
         public KeyChanges(String name, Integer requestsPerMinute, Integer tokensPerMinute,
                 Integer maxConcurrentStreams, Boolean enabled) {
-            this(name, requestsPerMinute, tokensPerMinute, maxConcurrentStreams, enabled, null);
+            this(name, requestsPerMinute, tokensPerMinute, maxConcurrentStreams, enabled, null, null);
+        }
+
+        public KeyChanges(String name, Integer requestsPerMinute, Integer tokensPerMinute,
+                Integer maxConcurrentStreams, Boolean enabled, Boolean allowFallback) {
+            this(name, requestsPerMinute, tokensPerMinute, maxConcurrentStreams, enabled, allowFallback, null);
+        }
+    }
+
+    /** A budget as the admin API writes it (checked by the controller: tokens >= 1, a known period). */
+    @Schema(additionalProperties = Schema.AdditionalPropertiesValue.FALSE)
+    public record BudgetSetting(
+            @Schema(requiredMode = Schema.RequiredMode.REQUIRED, format = "int64", minimum = "1") Long tokens,
+            @Schema(requiredMode = Schema.RequiredMode.REQUIRED, allowableValues = {"day", "month", "total"},
+                    description = "UTC calendar days or months, or the key's whole life") String period) {
+
+        Budget toBudget() {
+            return new Budget(tokens, Budget.Period.ofWire(period));
         }
     }
 
@@ -98,9 +117,9 @@ public class ApiKeyService {
                 clock.instant());
         changed(); // a cached miss for this plaintext must not refuse the new key
         ApiKey created = repository.findById(id).orElseThrow();
-        if (Boolean.FALSE.equals(request.enabled()) || request.allowFallback() != null) {
-            return update(id, new KeyChanges(null, null, null, null, request.enabled(), request.allowFallback()))
-                    .orElseThrow();
+        if (Boolean.FALSE.equals(request.enabled()) || request.allowFallback() != null || request.budget() != null) {
+            return update(id, new KeyChanges(null, null, null, null, request.enabled(), request.allowFallback(),
+                    request.budget()), request.budget() != null).orElseThrow();
         }
         return created;
     }
@@ -144,10 +163,19 @@ public class ApiKeyService {
     }
 
     public Optional<ApiKey> update(long id, KeyChanges changes) {
+        return update(id, changes, false);
+    }
+
+    /** {@code replaceBudget}: write {@code changes.budget()}, null removing it (else the budget is kept). */
+    @org.springframework.transaction.annotation.Transactional
+    public Optional<ApiKey> update(long id, KeyChanges changes, boolean replaceBudget) {
         String name = changes.name() == null || changes.name().isBlank() ? null : changes.name().strip();
         if (!repository.update(id, name, changes.requestsPerMinute(), changes.tokensPerMinute(),
                 changes.maxConcurrentStreams(), changes.enabled(), changes.allowFallback())) {
             return Optional.empty();
+        }
+        if (replaceBudget) {
+            repository.setBudget(id, changes.budget() == null ? null : changes.budget().toBudget());
         }
         changed(); // limits, enabled and fallback apply to the next request
         return repository.findById(id);

@@ -5,6 +5,7 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 import io.github.bucket4j.Bandwidth;
 import io.github.bucket4j.Bucket;
@@ -12,7 +13,7 @@ import io.github.bucket4j.ConsumptionProbe;
 
 /**
  * Limit state in this JVM (one gateway instance), with Bucket4j buckets that refill once a minute, all
- * at once. Also the local fallback of the Redis store under the fail-open policy.
+ * at once, and budget counters. Also the local fallback of the Redis store under the fail-open policy.
  */
 class InMemoryLimitStore implements LimitStore {
 
@@ -20,6 +21,8 @@ class InMemoryLimitStore implements LimitStore {
 
     private final ConcurrentMap<String, Bucket> buckets = new ConcurrentHashMap<>();
     private final ConcurrentMap<String, AtomicInteger> slots = new ConcurrentHashMap<>();
+    /** budget counters by key and period (a few per key; old periods are never read again) */
+    private final ConcurrentMap<String, AtomicLong> budgets = new ConcurrentHashMap<>();
 
     @Override
     public Decision admit(String keyId, Limits limits, long reserve) {
@@ -63,6 +66,44 @@ class InMemoryLimitStore implements LimitStore {
         if (used != null) {
             used.updateAndGet(n -> Math.max(0, n - 1));
         }
+    }
+
+    @Override
+    public BudgetGrant reserveBudget(String keyId, String period, long limit, long want, long atLeast) {
+        AtomicLong used = budgets.get(keyId + "|" + period);
+        if (used == null) {
+            return new BudgetGrant(0, 0, true);
+        }
+        while (true) {
+            long current = used.get();
+            long left = limit - current;
+            if (left < atLeast) {
+                return new BudgetGrant(0, current, false);
+            }
+            long grant = Math.min(want, left);
+            if (used.compareAndSet(current, current + grant)) {
+                return new BudgetGrant(grant, current + grant, false);
+            }
+        }
+    }
+
+    @Override
+    public void settleBudget(String keyId, String period, long difference) {
+        AtomicLong used = budgets.get(keyId + "|" + period);
+        if (used != null) {
+            used.addAndGet(difference);
+        }
+    }
+
+    @Override
+    public void seedBudget(String keyId, String period, long used, long ttlMillis) {
+        budgets.putIfAbsent(keyId + "|" + period, new AtomicLong(used));
+    }
+
+    @Override
+    public long budgetUsed(String keyId, String period) {
+        AtomicLong used = budgets.get(keyId + "|" + period);
+        return used == null ? -1 : used.get();
     }
 
     private Bucket tokens(String keyId, Limits limits) {

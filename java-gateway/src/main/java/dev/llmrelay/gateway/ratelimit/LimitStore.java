@@ -25,6 +25,30 @@ interface LimitStore extends AutoCloseable {
         release(keyId, lease);
     }
 
+    /**
+     * Reserves up to {@code want} tokens of a key's budget counter {@code period} whose limit is {@code limit}:
+     * what is left when less, nothing when less than {@code atLeast} is left. A counter the store does not
+     * hold yet (first use, expired, a restarted Redis) is not created: the answer says so, and the caller
+     * seeds it from the usage rows ({@link #seedBudget}) and asks again.
+     */
+    BudgetGrant reserveBudget(String keyId, String period, long limit, long want, long atLeast);
+
+    /** Charges ({@code difference > 0}) or refunds ({@code < 0}) a budget counter; a counter not held is left so. */
+    void settleBudget(String keyId, String period, long difference);
+
+    /** Sets a budget counter to {@code used} unless it exists; it expires {@code ttlMillis} from now (0: never). */
+    void seedBudget(String keyId, String period, long used, long ttlMillis);
+
+    /** A budget counter's tokens used, or -1 when the store does not hold it. */
+    long budgetUsed(String keyId, String period);
+
+    /**
+     * The outcome of {@link #reserveBudget}: {@code granted} tokens reserved (0: refused), {@code used} the
+     * counter after it; {@code unseeded}: the store holds no such counter (nothing reserved).
+     */
+    record BudgetGrant(long granted, long used, boolean unseeded) {
+    }
+
     /** Stops background work and connections; state held elsewhere (leases, counters) stays. */
     @Override
     default void close() {

@@ -21,6 +21,13 @@ class LimitStoreConfiguration {
     }
 
     @Bean
+    TokenBudgets tokenBudgets(LimitStore store, GatewayProperties properties,
+            dev.llmrelay.gateway.usage.UsageRecorder usage, MeterRegistry meters) {
+        return new TokenBudgets(store, properties.limits().onStoreFailure(), properties.timeouts().retryAfter(),
+                usage::tokensSince, meters, java.time.Clock.systemUTC());
+    }
+
+    @Bean
     KeyRateLimiter keyRateLimiter(LimitStore store, GatewayProperties properties, MeterRegistry meters) {
         return new KeyRateLimiter(store, properties.limits().onStoreFailure(), properties.timeouts().retryAfter(),
                 meters);

@@ -110,6 +110,26 @@ final class RedisLimitStore implements LimitStore {
             return 0
             """;
 
+    // KEYS: a budget counter. ARGV: limit, want, at least. Returns {granted, used after}, or {-1, 0} when the
+    // counter does not exist (the caller seeds it from the usage rows and asks again).
+    private static final String BUDGET_RESERVE = """
+            local used = redis.call('GET', KEYS[1])
+            if not used then return {-1, 0} end
+            used = tonumber(used)
+            local left = tonumber(ARGV[1]) - used
+            if left < tonumber(ARGV[3]) then return {0, used} end
+            local grant = math.min(tonumber(ARGV[2]), left)
+            redis.call('INCRBY', KEYS[1], grant)
+            return {grant, used + grant}
+            """;
+
+    // KEYS: a budget counter. ARGV: difference. A counter that expired (or a restarted Redis lost) is not
+    // brought back by a settle: the next reservation seeds it from the usage rows, which hold this request.
+    private static final String BUDGET_SETTLE = """
+            if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[1]) end
+            return 0
+            """;
+
     // KEYS: slots. ARGV: lease ms, then this instance's live leases on that key. Lapsed leases are pruned
     // first, so a lease that already expired is not brought back.
     private static final String RENEW = """
@@ -222,6 +242,39 @@ final class RedisLimitStore implements LimitStore {
                 Long.toString(WINDOW_MS), Long.toString(difference), lease);
     }
 
+    @Override
+    public BudgetGrant reserveBudget(String keyId, String period, long limit, long want, long atLeast) {
+        List<Long> result = run(BUDGET_RESERVE, new String[] {budgetCounterKey(keyId, period)},
+                Long.toString(limit), Long.toString(want), Long.toString(atLeast));
+        return result.get(0) < 0 ? new BudgetGrant(0, 0, true) : new BudgetGrant(result.get(0), result.get(1), false);
+    }
+
+    @Override
+    public void settleBudget(String keyId, String period, long difference) {
+        eval(BUDGET_SETTLE, ScriptOutputType.INTEGER, new String[] {budgetCounterKey(keyId, period)},
+                Long.toString(difference));
+    }
+
+    @Override
+    public void seedBudget(String keyId, String period, long used, long ttlMillis) {
+        try {
+            io.lettuce.core.SetArgs args = io.lettuce.core.SetArgs.Builder.nx();
+            commands().set(budgetCounterKey(keyId, period), Long.toString(used), ttlMillis > 0 ? args.px(ttlMillis) : args);
+        } catch (RedisException e) {
+            throw new LimitStoreUnavailableException(e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public long budgetUsed(String keyId, String period) {
+        try {
+            String used = commands().get(budgetCounterKey(keyId, period));
+            return used == null ? -1 : Long.parseLong(used);
+        } catch (RedisException e) {
+            throw new LimitStoreUnavailableException(e.getMessage(), e);
+        }
+    }
+
     /** Stops renewing and disconnects, releasing nothing: this instance's leases expire as a dead one's would. */
     @Override
     public void close() {
@@ -278,6 +331,10 @@ final class RedisLimitStore implements LimitStore {
     // the limits are part of the key: changing one starts fresh counters
     private static String budgetKey(String keyId, Limits limits) {
         return prefix(keyId) + "budget:" + limits.requestsPerMinute() + ":" + limits.tokensPerMinute();
+    }
+
+    private static String budgetCounterKey(String keyId, String period) {
+        return prefix(keyId) + "budget-used:" + period;
     }
 
     private static String slotsKey(String keyId) {

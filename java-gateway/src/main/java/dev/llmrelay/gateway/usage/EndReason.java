@@ -6,7 +6,9 @@ public enum EndReason {
     /** The content filter refused the prompt or ended the answer. */
     content_filter,
     /** refused by degradation: a paused model, or shed at a pool's concurrency limit */
-    degraded;
+    degraded,
+    /** refused because the key's token budget for the period is spent */
+    budget_exhausted;
 
     /** The end reason for a finish_reason ({@code length} and {@code content_filter} stay, anything else is a stop). */
     public static EndReason ofFinishReason(String finishReason) {

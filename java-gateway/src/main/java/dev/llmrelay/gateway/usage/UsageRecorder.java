@@ -114,6 +114,12 @@ public class UsageRecorder {
         return repository.totals(from, to, keyId);
     }
 
+    /** Tokens (prompt and completion) the key's requests used from {@code from} on, rows not yet written included. */
+    public long tokensSince(long keyId, Instant from) {
+        writer.flush();
+        return repository.tokensSince(keyId, from);
+    }
+
     public List<UsageRecord> recent(int limit, Long keyId) {
         writer.flush();
         return repository.recent(limit, keyId);

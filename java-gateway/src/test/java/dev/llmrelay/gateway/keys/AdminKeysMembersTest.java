@@ -22,7 +22,7 @@ import okhttp3.Response;
  */
 class AdminKeysMembersTest {
 
-    private static final String KNOWN = "[allowFallback, enabled, maxConcurrentStreams, name, requestsPerMinute, "
+    private static final String KNOWN = "[allowFallback, budget, enabled, maxConcurrentStreams, name, requestsPerMinute, "
             + "tokensPerMinute]";
 
     private final ObjectMapper mapper = new ObjectMapper();

@@ -135,6 +135,28 @@ public final class LimitStoreBench {
         }
 
         @Override
+        public BudgetGrant reserveBudget(String keyId, String period, long limit, long want, long atLeast) {
+            connection.sync().ping();
+            return new BudgetGrant(want, want, false);
+        }
+
+        @Override
+        public void settleBudget(String keyId, String period, long difference) {
+            connection.sync().ping();
+        }
+
+        @Override
+        public void seedBudget(String keyId, String period, long used, long ttlMillis) {
+            connection.sync().ping();
+        }
+
+        @Override
+        public long budgetUsed(String keyId, String period) {
+            connection.sync().ping();
+            return 0;
+        }
+
+        @Override
         public void close() {
             client.shutdown();
         }
