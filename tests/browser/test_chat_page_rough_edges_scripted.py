@@ -17,9 +17,15 @@ from test_chat_page_scripted import _wait_for_upstream_health
 
 def server_title(content: str) -> str:
     """BrowserChatService.title: one line (Java's \\s is ASCII whitespace), at most 60 code points
-    (59 and an ellipsis when cut)."""
+    (59 and an ellipsis when cut), cut between words when a space in the second half allows."""
     one_line = re.sub(r"[ \t\n\x0b\f\r]+", " ", content.strip())
-    return one_line if len(one_line) <= 60 else one_line[:59] + "…"
+    if len(one_line) <= 60:
+        return one_line
+    head = one_line[:59]
+    space = head.rfind(" ")
+    if one_line[59] != " " and space >= 29:
+        head = head[:space]
+    return head + "…"
 
 
 def test_scripted_long_titles_in_the_sidebar_end_with_an_ellipsis(

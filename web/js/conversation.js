@@ -23,9 +23,12 @@ export function titleFor(content) {
   while (end > start && JAVA_WHITESPACE.test(points[end - 1])) end -= 1;
   // Java's \s is ASCII whitespace only
   const oneLine = [...points.slice(start, end).join("").replace(/[ \t\n\x0b\f\r]+/g, " ")];
-  return oneLine.length <= TITLE_CODE_POINTS
-    ? oneLine.join("")
-    : `${oneLine.slice(0, TITLE_CODE_POINTS - 1).join("")}…`;
+  if (oneLine.length <= TITLE_CODE_POINTS) return oneLine.join("");
+  // between words when the cut falls inside one and a space in the second half allows (CJK: anywhere)
+  let head = oneLine.slice(0, TITLE_CODE_POINTS - 1);
+  const space = head.lastIndexOf(" ");
+  if (oneLine[head.length] !== " " && space >= Math.floor((TITLE_CODE_POINTS - 1) / 2)) head = head.slice(0, space);
+  return `${head.join("")}…`;
 }
 
 export class Conversation {

@@ -335,12 +335,19 @@ class BrowserChatService {
         }
     }
 
-    private static String title(String content) {
+    static String title(String content) {
         String oneLine = content.strip().replaceAll("\\s+", " ");
         if (oneLine.codePointCount(0, oneLine.length()) <= TITLE_CHARS) {
             return oneLine;
         }
-        // cut between code points, never inside an emoji's surrogate pair
-        return oneLine.substring(0, oneLine.offsetByCodePoints(0, TITLE_CHARS - 1)) + "…";
+        // cut between code points, never inside an emoji's surrogate pair, and between words when the
+        // cut falls inside one and a space in its second half allows (CJK text has none: it is cut anywhere)
+        String head = oneLine.substring(0, oneLine.offsetByCodePoints(0, TITLE_CHARS - 1));
+        int space = head.lastIndexOf(' ');
+        if (oneLine.charAt(head.length()) != ' ' && space >= 0
+                && head.codePointCount(0, space) >= (TITLE_CHARS - 1) / 2) {
+            head = head.substring(0, space);
+        }
+        return head + "…";
     }
 }
