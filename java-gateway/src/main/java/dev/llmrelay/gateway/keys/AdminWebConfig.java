@@ -10,13 +10,15 @@ import dev.llmrelay.gateway.system.GatewayProperties;
 class AdminWebConfig implements WebMvcConfigurer {
 
     private final GatewayProperties properties;
+    private final AdminSessions sessions;
 
-    AdminWebConfig(GatewayProperties properties) {
+    AdminWebConfig(GatewayProperties properties, AdminSessions sessions) {
         this.properties = properties;
+        this.sessions = sessions;
     }
 
     @Override
     public void addInterceptors(InterceptorRegistry registry) {
-        registry.addInterceptor(new AdminTokenInterceptor(properties)).addPathPatterns("/admin/**");
+        registry.addInterceptor(new AdminTokenInterceptor(properties, sessions)).addPathPatterns("/admin/**");
     }
 }

@@ -70,5 +70,10 @@ class WebConfig implements WebMvcConfigurer {
         if (webDir != null && Files.isRegularFile(webDir.resolve("index.html"))) {
             registry.addViewController("/").setViewName("forward:/index.html");
         }
+        if (webDir != null && Files.isRegularFile(webDir.resolve("console/index.html"))) {
+            // the operator console (web/console/): its relative links resolve under /console/
+            registry.addRedirectViewController("/console", "/console/");
+            registry.addViewController("/console/").setViewName("forward:/console/index.html");
+        }
     }
 }

@@ -232,6 +232,11 @@ public class UpstreamPool {
     }
 
     /** A gauge's value from the upstream's fresh load; NaN (no sample) without one. */
+    /** {@code upstream}'s load at its last scrape when that is fresh (routing.metrics-max-age), else null. */
+    public UpstreamLoad freshLoad(Upstream upstream) {
+        return upstream.load(System.nanoTime(), metricsMaxAgeNanos);
+    }
+
     private double scraped(Upstream upstream, ToIntFunction<UpstreamLoad> value) {
         UpstreamLoad load = upstream.load(System.nanoTime(), metricsMaxAgeNanos);
         return load == null ? Double.NaN : value.applyAsInt(load);

@@ -24,7 +24,7 @@ class AdminTokenInterceptorTest {
 
     @Test
     void withoutAConfiguredAdminTokenTheAdminApiDoesNotExist() {
-        var interceptor = new AdminTokenInterceptor(properties(null));
+        var interceptor = new AdminTokenInterceptor(properties(null), new AdminSessions(properties(null)));
         var request = new MockHttpServletRequest("GET", "/admin/keys");
         request.addHeader("Authorization", "Bearer anything");
         assertThatThrownBy(() -> interceptor.preHandle(request, new MockHttpServletResponse(), null))
@@ -34,7 +34,7 @@ class AdminTokenInterceptorTest {
 
     @Test
     void theRightTokenPasses() {
-        var interceptor = new AdminTokenInterceptor(properties("s3cret"));
+        var interceptor = new AdminTokenInterceptor(properties("s3cret"), new AdminSessions(properties("s3cret")));
         var request = new MockHttpServletRequest("GET", "/admin/keys");
         request.addHeader("Authorization", "bearer s3cret");
         assertThat(interceptor.preHandle(request, new MockHttpServletResponse(), null)).isTrue();
