@@ -30,6 +30,7 @@ public class UsageRecorder {
 
     private final UsageRepository repository;
     private final UsageWriter writer;
+    private final UsageRollups rollups;
     private final MeterRegistry meters;
     /** Refusals without a key since the last flush, by what the aggregated row will say. */
     private final Map<Refusal, AtomicLong> keyless = new ConcurrentHashMap<>();
@@ -37,7 +38,8 @@ public class UsageRecorder {
     private record Refusal(String endpoint, EndReason reason, int status) {
     }
 
-    UsageRecorder(UsageRepository repository, UsageWriter writer, MeterRegistry meters) {
+    UsageRecorder(UsageRepository repository, UsageWriter writer, UsageRollups rollups, MeterRegistry meters) {
+        this.rollups = rollups;
         this.repository = repository;
         this.writer = writer;
         this.meters = meters;
@@ -114,10 +116,13 @@ public class UsageRecorder {
         return repository.totals(from, to, keyId);
     }
 
-    /** Tokens (prompt and completion) the key's requests used from {@code from} on, rows not yet written included. */
+    /**
+     * Tokens (prompt and completion) the key's requests used from the hour holding {@code from} on, rows not yet
+     * written included; read from the rollups, so it stays fast and outlives the raw rows' retention.
+     */
     public long tokensSince(long keyId, Instant from) {
         writer.flush();
-        return repository.tokensSince(keyId, from);
+        return rollups.tokensSince(keyId, from);
     }
 
     public List<UsageRecord> recent(int limit, Long keyId) {

@@ -71,13 +71,6 @@ class UsageRepository {
                 rs.getLong("completion"), rs.getLong("cancelled"), rs.getLong("errors"), rs.getLong("limited"))).list();
     }
 
-    /** Prompt and completion tokens of the key's rows from {@code from} on. */
-    long tokensSince(long keyId, Instant from) {
-        return jdbc.sql("SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM usage_record "
-                        + "WHERE key_id = ? AND created_at >= ?")
-                .params(keyId, Timestamp.from(from)).query(Long.class).single();
-    }
-
     List<UsageRecord> recent(int limit, Long keyId) {
         String sql = "SELECT * FROM usage_record " + (keyId != null ? "WHERE key_id = ? " : "")
                 + "ORDER BY id DESC LIMIT ?";

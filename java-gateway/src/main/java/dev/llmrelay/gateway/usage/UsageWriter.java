@@ -29,14 +29,19 @@ class UsageWriter implements SmartLifecycle {
     static final int BATCH = 500;
 
     private final UsageRepository repository;
+    private final UsageRollups rollups;
+    private final org.springframework.transaction.support.TransactionTemplate transactions;
     private final LinkedBlockingQueue<UsageRecord> queue = new LinkedBlockingQueue<>();
     /** held while a batch is written: flush() waits for the batch in flight as well as the queue */
     private final ReentrantLock writing = new ReentrantLock();
     private volatile Thread writer;
     private volatile boolean running;
 
-    UsageWriter(UsageRepository repository, MeterRegistry meters) {
+    UsageWriter(UsageRepository repository, UsageRollups rollups,
+            org.springframework.transaction.support.TransactionTemplate transactions, MeterRegistry meters) {
         this.repository = repository;
+        this.rollups = rollups;
+        this.transactions = transactions;
         Gauge.builder("gateway.usage.rows.queued", queue, LinkedBlockingQueue::size)
                 .description("usage rows recorded but not yet written").register(meters);
     }
@@ -89,14 +94,23 @@ class UsageWriter implements SmartLifecycle {
         }
     }
 
-    /** One batch; if it fails, row by row, so one bad row costs only itself (and is logged with its id). */
+    /**
+     * One batch and its rollup cells in one transaction (the rollups always total the rows); if it fails, row by
+     * row, so one bad row costs only itself (and is logged with its id).
+     */
     private void insert(List<UsageRecord> batch) {
         try {
-            repository.insertAll(batch);
+            transactions.executeWithoutResult(tx -> {
+                repository.insertAll(batch);
+                rollups.add(batch);
+            });
         } catch (RuntimeException batchFailed) {
             for (UsageRecord record : batch) {
                 try {
-                    repository.insert(record);
+                    transactions.executeWithoutResult(tx -> {
+                        repository.insert(record);
+                        rollups.add(List.of(record));
+                    });
                 } catch (RuntimeException e) {
                     // accounting must not break a relay that already happened; the log line keeps the facts
                     log.error("could not store usage row for request {}", record.requestId(), e);
