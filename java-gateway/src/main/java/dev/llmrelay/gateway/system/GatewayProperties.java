@@ -34,7 +34,15 @@ public record GatewayProperties(
         @DefaultValue Degrade degrade,
         /* how long an authenticated key is trusted without a database read; a change made on this instance
            applies at once, one made on another instance within this */
-        @DefaultValue("1s") java.time.Duration keyCacheTtl) {
+        @DefaultValue("1s") java.time.Duration keyCacheTtl,
+        @DefaultValue Usage usage) {
+
+    /**
+     * @param retention how long request rows are kept (the hourly rollups stay); older rows are deleted in
+     *                  batches every hour. 0 keeps them forever.
+     */
+    public record Usage(@DefaultValue("90d") Duration retention) {
+    }
 
     /**
      * @param connect TCP connect to an upstream

@@ -59,7 +59,7 @@ public class UsageRollups {
     }
 
     /** One cell's place: the hour and the key and model it counts. */
-    record Cell(Instant hour, long keyId, String model) {
+    public record Cell(Instant hour, long keyId, String model) {
     }
 
     /** Adds {@code records} to their cells (call inside the transaction that writes them). */
@@ -71,10 +71,19 @@ public class UsageRollups {
 
     /** The counters per cell of {@code records}, in the order of {@link #COUNTER_COLUMNS}. */
     public static Map<Cell, long[]> aggregate(List<UsageRecord> records) {
+        return aggregate(records, true);
+    }
+
+    /** As {@link #aggregate}, for records read back from usage_record, whose model is stored encoded already. */
+    public static Map<Cell, long[]> aggregateStored(List<UsageRecord> records) {
+        return aggregate(records, false);
+    }
+
+    private static Map<Cell, long[]> aggregate(List<UsageRecord> records, boolean encode) {
         Map<Cell, long[]> cells = new LinkedHashMap<>();
         for (UsageRecord r : records) {
             Cell cell = new Cell(r.createdAt().truncatedTo(ChronoUnit.HOURS), r.keyId() == null ? NO_KEY : r.keyId(),
-                    r.model() == null ? NO_MODEL : StoredText.encode(truncate(r.model())));
+                    r.model() == null ? NO_MODEL : encode ? StoredText.encode(truncate(r.model())) : r.model());
             long[] counters = cells.computeIfAbsent(cell, c -> new long[COUNTERS]);
             int requests = Math.max(1, r.requestCount());
             counters[0] += requests;

@@ -108,6 +108,58 @@ class UsageRollupsTest {
     }
 
     @Test
+    void theMigrationFillsTheRollupsFromRowsWrittenBeforeThem() throws Exception {
+        List<UsageRecord> mix = randomMix(7, 1200);
+        UsageRepository rows = gateway.get().bean(UsageRepository.class);
+        rows.insertAll(mix); // as a gateway before V68 wrote them: rows without rollups
+        UsageRollups rollups = gateway.get().bean(UsageRollups.class);
+        List<Dimension> dims = List.of(Dimension.hour, Dimension.model);
+        assertThat(rollups.report(T0, T0.plus(3, ChronoUnit.DAYS), dims, null, null, Map.of())).isEmpty();
+        javax.sql.DataSource data = gateway.get().bean(javax.sql.DataSource.class);
+        try (java.sql.Connection connection = data.getConnection()) {
+            new db.migration.V70__Backfill_usage_rollup().migrate(new org.flywaydb.core.api.migration.Context() {
+                @Override
+                public org.flywaydb.core.api.configuration.Configuration getConfiguration() {
+                    return null;
+                }
+
+                @Override
+                public java.sql.Connection getConnection() {
+                    return connection;
+                }
+            });
+        }
+        Map<List<Object>, long[]> got = new HashMap<>();
+        for (Group g : rollups.report(T0, T0.plus(3, ChronoUnit.DAYS), dims, null, null, Map.of())) {
+            got.put(Arrays.asList(g.start(), g.keyId(), g.model()),
+                    new long[] {g.requests(), g.promptTokens(), g.completionTokens(), g.errors()});
+        }
+        Map<List<Object>, long[]> want = expected(mix, dims);
+        assertThat(got.keySet()).isEqualTo(want.keySet());
+        want.forEach((k, v) -> assertThat(got.get(k)).as("%s", k).containsExactly(v));
+    }
+
+    @Test
+    void rowsPastTheRetentionArePrunedInBatchesAndTheRollupsStay() {
+        UsageWriter writer = gateway.get().bean(UsageWriter.class);
+        Instant now = Instant.now();
+        int old = UsagePruner.BATCH + 500; // more than one batch
+        for (int i = 0; i < old; i++) {
+            writer.write(new UsageRecord("old" + i, 9L, "chat.completions", null, "m", true, 1, 1, "reported",
+                    EndReason.stop, 200, null, 10, now.minus(java.time.Duration.ofDays(91)), 1));
+        }
+        writer.write(new UsageRecord("new", 9L, "chat.completions", null, "m", true, 1, 1, "reported", EndReason.stop,
+                200, null, 10, now.minus(java.time.Duration.ofDays(89)), 1));
+        writer.flush();
+        assertThat(gateway.get().bean(UsagePruner.class).prune()).isEqualTo(old);
+        org.springframework.jdbc.core.simple.JdbcClient jdbc = gateway.get().bean(org.springframework.jdbc.core.simple.JdbcClient.class);
+        assertThat(jdbc.sql("SELECT request_id FROM usage_record WHERE key_id = 9").query(String.class).list())
+                .containsExactly("new");
+        assertThat(gateway.get().bean(UsageRecorder.class).tokensSince(9L, now.minus(java.time.Duration.ofDays(100))))
+                .isEqualTo(2L * (old + 1)); // the rollups still hold them all
+    }
+
+    @Test
     void percentilesComeFromTheHistogramBucketThatHoldsThem() {
         long[] counts = new long[UsageRollups.BUCKETS];
         // 100 first tokens: 50 at 10 ms (bucket <= 25), 45 at 300 ms (<= 350), 5 at 4 s (<= 5000)

@@ -1,0 +1,162 @@
+package dev.llmrelay.gateway.usage;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+
+import javax.sql.DataSource;
+
+import org.flywaydb.core.Flyway;
+import org.springframework.jdbc.core.JdbcTemplate;
+import org.springframework.jdbc.datasource.DriverManagerDataSource;
+
+import dev.llmrelay.gateway.support.PostgresServer;
+import dev.llmrelay.gateway.usage.UsageRollups.Dimension;
+
+/**
+ * Usage reports over N generated request rows (default 10 million: 200 keys, 4 models, 30 days), on H2 (a
+ * file database, as `make run` uses) and on PostgreSQL (Debian's, a throwaway cluster): the per-key totals
+ * read from the rows (the report before rollups, the baseline) against the same and other reports read from
+ * the hourly rollups. The rollups are filled from the rows by the V70 migration's backfill, which builds the
+ * same cells the writer adds as requests end. Each query runs 5 times; the median is printed with the load
+ * average. Run: bench/usage_reports.sh [rows] [h2|postgres|both].
+ */
+public final class UsageReportBench {
+
+    private static final int KEYS = 200;
+    private static final String[] MODELS = {"smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "chatglm3-6b",
+            "Qwen/Qwen2.5-7B-Instruct"};
+
+    public static void main(String[] args) throws Exception {
+        long rows = args.length > 0 ? Long.parseLong(args[0]) : 10_000_000L;
+        String which = args.length > 1 ? args[1] : "both";
+        Instant end = Instant.now().truncatedTo(ChronoUnit.HOURS);
+        Instant start = end.minus(30, ChronoUnit.DAYS);
+        if (!which.equals("postgres")) {
+            Path dir = Files.createTempDirectory("usage-bench-h2");
+            run("H2 (file)", new DriverManagerDataSource("jdbc:h2:file:" + dir.resolve("db") + ";DB_CLOSE_ON_EXIT=FALSE",
+                    "sa", ""), false, rows, start, end);
+        }
+        if (!which.equals("h2")) {
+            run("PostgreSQL", new DriverManagerDataSource(PostgresServer.jdbcUrl(), PostgresServer.user(), ""), true, rows,
+                    start, end);
+        }
+        System.exit(0);
+    }
+
+    private static void run(String name, DataSource data, boolean postgres, long rows, Instant start, Instant end)
+            throws Exception {
+        Flyway.configure().dataSource(data).locations("classpath:db/migration").outOfOrder(true)
+                .target(org.flywaydb.core.api.MigrationVersion.fromVersion("69")).load().migrate();
+        JdbcTemplate jdbc = new JdbcTemplate(data);
+        long seconds = java.time.Duration.between(start, end).toSeconds();
+        String models = "CASE MOD(x, 4) WHEN 0 THEN '" + MODELS[0] + "' WHEN 1 THEN '" + MODELS[1] + "' WHEN 2 THEN '"
+                + MODELS[2] + "' ELSE '" + MODELS[3] + "' END";
+        String reasons = "CASE MOD(x, 10) WHEN 0 THEN 'length' WHEN 1 THEN 'client_cancelled' WHEN 2 THEN 'upstream_error' "
+                + "ELSE 'stop' END";
+        String columns = "INSERT INTO usage_record (request_id, key_id, endpoint, upstream, model, streamed, prompt_tokens, "
+                + "completion_tokens, usage_source, end_reason, http_status, ttft_ms, duration_ms, created_at, request_count) ";
+        String values = "SELECT 'bench-' || x, MOD(x, " + KEYS + ") + 1, 'chat.completions', NULL, " + models + ", TRUE, "
+                + "MOD(x, 500), MOD(x * 7, 700), 'reported', " + reasons + ", 200, MOD(x * 13, 2000), MOD(x * 17, 30000), ";
+        long began = System.nanoTime();
+        if (postgres) {
+            jdbc.execute(columns + values + "TIMESTAMPTZ '" + start + "' + (x * " + seconds + " / " + rows
+                    + ") * INTERVAL '1 second', 1 FROM generate_series(1::bigint, " + rows + "::bigint) AS g(x)");
+            jdbc.execute("ANALYZE usage_record");
+        } else {
+            for (long from = 1; from <= rows; from += 1_000_000) { // H2 inserts a million at a time
+                long to = Math.min(rows, from + 999_999);
+                jdbc.execute(columns + values.replace("'bench-' || x", "CONCAT('bench-', x)")
+                        + "DATEADD(SECOND, x * " + seconds + " / " + rows + ", TIMESTAMP WITH TIME ZONE '" + start + "'), 1 "
+                        + "FROM SYSTEM_RANGE(" + from + ", " + to + ") AS g(x)");
+            }
+        }
+        double generated = seconds(began);
+        began = System.nanoTime();
+        try (var connection = data.getConnection()) {
+            connection.setAutoCommit(false);
+            new db.migration.V70__Backfill_usage_rollup().migrate(new org.flywaydb.core.api.migration.Context() {
+                @Override
+                public org.flywaydb.core.api.configuration.Configuration getConfiguration() {
+                    return null;
+                }
+
+                @Override
+                public java.sql.Connection getConnection() {
+                    return connection;
+                }
+            });
+            connection.commit();
+        }
+        if (postgres) {
+            jdbc.execute("ANALYZE usage_rollup");
+        }
+        double backfilled = seconds(began);
+        long cells = jdbc.queryForObject("SELECT COUNT(*) FROM usage_rollup", Long.class);
+        long counted = jdbc.queryForObject("SELECT COUNT(*) FROM usage_record", Long.class);
+        System.out.printf("%n== %s: %,d request rows generated in %.1f s; %,d rollup cells built from them in %.1f s%n",
+                name, counted, generated, cells, backfilled);
+
+        UsageRepository raw = new UsageRepository(org.springframework.jdbc.core.simple.JdbcClient.create(data), jdbc);
+        UsageRollups rollups = new UsageRollups(jdbc);
+        Instant day = end.minus(1, ChronoUnit.DAYS);
+        Instant week = end.minus(7, ChronoUnit.DAYS);
+        List<String[]> table = new ArrayList<>();
+        double baseline = time(() -> raw.totals(start, end, null).size());
+        table.add(row("per-key totals, 30 days, from the request rows (before: GET /admin/usage)", baseline, baseline,
+                raw.totals(start, end, null).size()));
+        table.add(row("per-key totals, 30 days, from one key's rows", time(() -> raw.totals(start, end, 7L).size()),
+                baseline, 1));
+        addRollup(table, "groupBy=key, 30 days", () -> rollups.report(start, end, List.of(Dimension.key), null, null,
+                Map.of()).size(), baseline);
+        addRollup(table, "groupBy=day,model, 30 days (the console's 30-day chart)", () -> rollups.report(start, end,
+                List.of(Dimension.day, Dimension.model), null, null, Map.of()).size(), baseline);
+        addRollup(table, "groupBy=hour,key, 7 days, all keys", () -> rollups.report(week, end,
+                List.of(Dimension.hour, Dimension.key), null, null, Map.of()).size(), baseline);
+        addRollup(table, "groupBy=hour,model, 24 hours, one key", () -> rollups.report(day, end,
+                List.of(Dimension.hour, Dimension.model), 7L, null, Map.of()).size(), baseline);
+        addRollup(table, "groupBy=hour, 24 hours, one model", () -> rollups.report(day, end, List.of(Dimension.hour),
+                null, MODELS[1], Map.of()).size(), baseline);
+        addRollup(table, "a key's tokens this month (a budget's seed)", () -> (int) Math.min(1, rollups.tokensSince(7L,
+                start)), baseline);
+        System.out.println("| query | median ms (5 runs) | vs the row scan | groups |");
+        System.out.println("|---|---:|---:|---:|");
+        for (String[] r : table) {
+            System.out.println("| " + String.join(" | ", r) + " |");
+        }
+        System.out.println("load average at the end: " + Files.readString(Path.of("/proc/loadavg")).trim());
+    }
+
+    private static void addRollup(List<String[]> table, String what, Supplier<Integer> query, double baseline) {
+        double ms = time(query);
+        table.add(row(what + ", from the rollups", ms, baseline, query.get()));
+    }
+
+    private static String[] row(String what, double ms, double baseline, int groups) {
+        return new String[] {what, String.format("%.1f", ms), String.format("%.0fx faster", baseline / ms),
+                Integer.toString(groups)};
+    }
+
+    /** Median of 5 timed runs after one warm-up, in ms. */
+    private static double time(Supplier<Integer> query) {
+        query.get();
+        double[] runs = new double[5];
+        for (int i = 0; i < runs.length; i++) {
+            long began = System.nanoTime();
+            query.get();
+            runs[i] = (System.nanoTime() - began) / 1e6;
+        }
+        Arrays.sort(runs);
+        return runs[2];
+    }
+
+    private static double seconds(long began) {
+        return (System.nanoTime() - began) / 1e9;
+    }
+}
