@@ -83,7 +83,7 @@ class RedisBudgetAcrossGatewaysTest {
     @Test
     void sixtyFourStreamsThroughThreeGatewaysNeverPassATenThousandTokenBudget() throws Exception {
         String[] shared = {"--spring.datasource.url=jdbc:h2:mem:budget-" + UUID.randomUUID() + ";DB_CLOSE_DELAY=-1",
-                "--gateway.limits.store=redis", "--gateway.redis.url=" + REDIS.url(), "--gateway.redis.timeout=500ms",
+                "--gateway.limits.store=redis", "--gateway.redis.url=" + REDIS.url(), "--gateway.redis.timeout=3s",
                 "--gateway.limits.on-store-failure=fail-closed"};
         List<FreshGateway> gateways = new ArrayList<>();
         ExecutorService clients = Executors.newFixedThreadPool(CLIENTS);
@@ -92,6 +92,15 @@ class RedisBudgetAcrossGatewaysTest {
                 FreshGateway gateway = FreshGateway.start(shared);
                 gateway.upstream().answer(this::answer);
                 gateways.add(gateway);
+            }
+            // each store connects off the request path at start: the burst must not race that (fail-closed
+            // would answer it 503), and a busy machine gets a long command timeout: this test is about exactness
+            for (FreshGateway gateway : gateways) {
+                RedisLimitStore store = (RedisLimitStore) gateway.bean(LimitStore.class);
+                for (int i = 0; i < 200 && !store.connected(); i++) {
+                    Thread.sleep(50);
+                }
+                assertThat(store.connected()).isTrue();
             }
             JsonNode created;
             try (Response response = gateways.get(0).admin("POST", "/admin/keys", "{\"name\":\"shared\","
