@@ -164,7 +164,7 @@ export class KeysView {
       el("td", { dataset: { field: "status" } },
         el("span", { class: key.enabled ? "badge ok" : "badge off" }, t(key.enabled ? "keys.enabled" : "keys.disabled"))),
       el("td", { dataset: { field: "lastUsed" } }, key.lastUsedAt ? formatInstant(key.lastUsedAt) : t("keys.never")),
-      el("td", { class: "actions" }, this.actions(key)),
+      el("td", { class: "row-actions" }, this.actions(key)),
     );
   }
 
@@ -190,8 +190,9 @@ export class KeysView {
 function budgetCell(budget) {
   if (!budget) return el("span", { class: "hint" }, t("keys.noBudget"));
   const resets = budget.resetsAt ? t("keys.budgetResets", { when: formatInstant(budget.resetsAt) }) : t("keys.budgetNeverResets");
+  const share = budget.tokens > 0 ? budget.used / budget.tokens : 0;
   return el("div", {
-    class: "budget",
+    class: share >= 1 ? "budget spent" : share >= 0.8 ? "budget high" : "budget",
     dataset: { tokens: budget.tokens, period: budget.period, used: budget.used, remaining: budget.remaining, resetsAt: budget.resetsAt ?? "" },
   },
     el("progress", { class: "budget-bar", max: String(budget.tokens), value: String(Math.min(budget.used, budget.tokens)) }),
