@@ -15,7 +15,7 @@ suite() {  # name, command...
 
 suite model-service bash -c 'cd model-service && ../.venv/bin/python -m pytest -q -p no:cacheprovider'
 suite java-gateway bash -c 'cd java-gateway && mvn -B -ntp -Dstyle.color=never test'
-suite web-unit node --test web/tests/
+suite web-unit node --test web/tests/ web/console/tests/
 suite cross-tier .venv/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/browser --ignore=tests/fuzz
 # Schemathesis over both tiers' OpenAPI documents; fails on any finding (tests/fuzz/test_fuzz.py).
 suite fuzz .venv/bin/python -m pytest -q -p no:cacheprovider tests/fuzz

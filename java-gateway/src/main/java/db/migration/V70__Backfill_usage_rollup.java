@@ -27,7 +27,11 @@ public class V70__Backfill_usage_rollup extends BaseJavaMigration {
 
     @Override
     public void migrate(Context context) throws Exception {
-        Connection connection = context.getConnection();
+        backfill(context.getConnection(), UsageRollups.Grain.HOUR);
+    }
+
+    /** Adds every request row to its {@code grain} cells (V72 does the daily ones). */
+    static void backfill(Connection connection, UsageRollups.Grain grain) throws Exception {
         JdbcTemplate jdbc = new JdbcTemplate(new SingleConnectionDataSource(connection, true));
         long after = Long.MIN_VALUE;
         while (true) {
@@ -53,8 +57,8 @@ public class V70__Backfill_usage_rollup extends BaseJavaMigration {
                 return;
             }
             // the rows' model is stored encoded already (StoredText): add the cells without encoding it again
-            for (Map.Entry<UsageRollups.Cell, long[]> cell : UsageRollups.aggregateStored(chunk).entrySet()) {
-                UsageRollups.upsert(jdbc, cell.getKey(), cell.getValue());
+            for (Map.Entry<UsageRollups.Cell, long[]> cell : UsageRollups.aggregateStored(chunk, grain).entrySet()) {
+                UsageRollups.upsert(jdbc, grain, cell.getKey(), cell.getValue());
             }
         }
     }

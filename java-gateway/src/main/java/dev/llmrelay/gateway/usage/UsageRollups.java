@@ -18,9 +18,9 @@ import org.springframework.stereotype.Repository;
 import dev.llmrelay.gateway.system.StoredText;
 
 /**
- * Usage per key x model x hour ({@code usage_rollup}), added to as usage rows are written (in their
- * transaction, {@link UsageWriter}), so reports read at most one row per key, model and hour whatever the
- * number of requests. Each cell holds the requests, tokens, requests by end reason and two histograms
+ * Usage per key x model x hour ({@code usage_rollup}) and per UTC day ({@code usage_rollup_day}), added to as
+ * usage rows are written (in their transaction, {@link UsageWriter}), so reports read at most one row per key,
+ * model and hour (or day, for the whole days of a range not grouped by hour) whatever the number of requests. Each cell holds the requests, tokens, requests by end reason and two histograms
  * (time to first token, duration) whose buckets add up when cells merge; percentiles are read off them.
  */
 @Repository
@@ -46,11 +46,28 @@ public class UsageRollups {
     static final String COUNTER_COLUMNS = "requests, prompt_tokens, completion_tokens, " + REASON_COLUMNS + ", "
             + BUCKET_COLUMNS;
     private static final int COUNTERS = 3 + REASONS.length + 2 * BUCKETS;
-    private static final String UPDATE = "UPDATE usage_rollup SET " + Arrays.stream(COUNTER_COLUMNS.split(", "))
-            .map(c -> c + " = " + c + " + ?").collect(Collectors.joining(", "))
-            + " WHERE hour_start = ? AND key_id = ? AND model = ?";
-    private static final String INSERT = "INSERT INTO usage_rollup (hour_start, key_id, model, " + COUNTER_COLUMNS
-            + ") VALUES (?, ?, ?" + ", ?".repeat(COUNTERS) + ")";
+
+    /** The two tables of cells: per hour, and the same per UTC day (long ranges read 24 times fewer cells). */
+    public enum Grain {
+        HOUR("usage_rollup", "hour_start", ChronoUnit.HOURS), DAY("usage_rollup_day", "day_start", ChronoUnit.DAYS);
+
+        final String table;
+        final String start;
+        final ChronoUnit unit;
+        final String update;
+        final String insert;
+
+        Grain(String table, String start, ChronoUnit unit) {
+            this.table = table;
+            this.start = start;
+            this.unit = unit;
+            this.update = "UPDATE " + table + " SET " + Arrays.stream(COUNTER_COLUMNS.split(", "))
+                    .map(c -> c + " = " + c + " + ?").collect(Collectors.joining(", "))
+                    + " WHERE " + start + " = ? AND key_id = ? AND model = ?";
+            this.insert = "INSERT INTO " + table + " (" + start + ", key_id, model, " + COUNTER_COLUMNS
+                    + ") VALUES (?, ?, ?" + ", ?".repeat(COUNTERS) + ")";
+        }
+    }
 
     private final JdbcTemplate jdbc;
 
@@ -58,31 +75,31 @@ public class UsageRollups {
         this.jdbc = jdbc;
     }
 
-    /** One cell's place: the hour and the key and model it counts. */
-    public record Cell(Instant hour, long keyId, String model) {
+    /** One cell's place: the hour (or day) and the key and model it counts. */
+    public record Cell(Instant start, long keyId, String model) {
     }
 
-    /** Adds {@code records} to their cells (call inside the transaction that writes them). */
+    /** Adds {@code records} to their hourly and daily cells (call inside the transaction that writes them). */
     void add(List<UsageRecord> records) {
-        for (Map.Entry<Cell, long[]> cell : aggregate(records).entrySet()) {
-            upsert(cell.getKey(), cell.getValue());
+        for (Grain grain : Grain.values()) {
+            for (Map.Entry<Cell, long[]> cell : aggregate(records, true, grain).entrySet()) {
+                upsert(jdbc, grain, cell.getKey(), cell.getValue());
+            }
         }
     }
 
-    /** The counters per cell of {@code records}, in the order of {@link #COUNTER_COLUMNS}. */
-    public static Map<Cell, long[]> aggregate(List<UsageRecord> records) {
-        return aggregate(records, true);
+    /**
+     * The counters per {@code grain} cell of records read back from usage_record (whose model is stored encoded
+     * already), in the order of {@link #COUNTER_COLUMNS}.
+     */
+    public static Map<Cell, long[]> aggregateStored(List<UsageRecord> records, Grain grain) {
+        return aggregate(records, false, grain);
     }
 
-    /** As {@link #aggregate}, for records read back from usage_record, whose model is stored encoded already. */
-    public static Map<Cell, long[]> aggregateStored(List<UsageRecord> records) {
-        return aggregate(records, false);
-    }
-
-    private static Map<Cell, long[]> aggregate(List<UsageRecord> records, boolean encode) {
+    private static Map<Cell, long[]> aggregate(List<UsageRecord> records, boolean encode, Grain grain) {
         Map<Cell, long[]> cells = new LinkedHashMap<>();
         for (UsageRecord r : records) {
-            Cell cell = new Cell(r.createdAt().truncatedTo(ChronoUnit.HOURS), r.keyId() == null ? NO_KEY : r.keyId(),
+            Cell cell = new Cell(r.createdAt().truncatedTo(grain.unit), r.keyId() == null ? NO_KEY : r.keyId(),
                     r.model() == null ? NO_MODEL : encode ? StoredText.encode(truncate(r.model())) : r.model());
             long[] counters = cells.computeIfAbsent(cell, c -> new long[COUNTERS]);
             int requests = Math.max(1, r.requestCount());
@@ -101,14 +118,14 @@ public class UsageRollups {
     }
 
     /** Adds {@code counters} to the cell, creating it; a cell another instance created meanwhile is added to. */
-    public static void upsert(JdbcTemplate jdbc, Cell cell, long[] counters) {
-        Object[] where = {Timestamp.from(cell.hour()), cell.keyId(), cell.model()};
+    public static void upsert(JdbcTemplate jdbc, Grain grain, Cell cell, long[] counters) {
+        Object[] where = {Timestamp.from(cell.start()), cell.keyId(), cell.model()};
         Object[] update = new Object[COUNTERS + 3];
         for (int i = 0; i < COUNTERS; i++) {
             update[i] = counters[i];
         }
         System.arraycopy(where, 0, update, COUNTERS, 3);
-        if (jdbc.update(UPDATE, update) > 0) {
+        if (jdbc.update(grain.update, update) > 0) {
             return;
         }
         Object[] insert = new Object[COUNTERS + 3];
@@ -117,14 +134,38 @@ public class UsageRollups {
             insert[3 + i] = counters[i];
         }
         try {
-            jdbc.update(INSERT, insert);
+            jdbc.update(grain.insert, insert);
         } catch (DuplicateKeyException createdMeanwhile) {
-            jdbc.update(UPDATE, update);
+            jdbc.update(grain.update, update);
         }
     }
 
-    private void upsert(Cell cell, long[] counters) {
-        upsert(jdbc, cell, counters);
+    /** A part of a report's range and the cells that cover it. */
+    private record Span(Grain grain, Instant from, Instant to) {
+    }
+
+    /**
+     * [from, to) (whole hours) as daily cells for its whole days and hourly cells for the hours around them, or
+     * all hourly when the report needs hours.
+     */
+    private static List<Span> spans(Instant from, Instant to, boolean hourly) {
+        Instant firstDay = from.truncatedTo(ChronoUnit.DAYS);
+        if (firstDay.isBefore(from)) {
+            firstDay = firstDay.plus(1, ChronoUnit.DAYS);
+        }
+        Instant lastDay = to.truncatedTo(ChronoUnit.DAYS);
+        if (hourly || !firstDay.isBefore(lastDay)) {
+            return List.of(new Span(Grain.HOUR, from, to));
+        }
+        List<Span> spans = new ArrayList<>();
+        if (from.isBefore(firstDay)) {
+            spans.add(new Span(Grain.HOUR, from, firstDay));
+        }
+        spans.add(new Span(Grain.DAY, firstDay, lastDay));
+        if (lastDay.isBefore(to)) {
+            spans.add(new Span(Grain.HOUR, lastDay, to));
+        }
+        return spans;
     }
 
     static int bucket(long[] bounds, long value) {
@@ -163,9 +204,15 @@ public class UsageRollups {
 
     /** Tokens (prompt and completion) of the key's cells from the hour holding {@code from} on. */
     long tokensSince(long keyId, Instant from) {
-        Long sum = jdbc.queryForObject("SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM usage_rollup "
-                + "WHERE key_id = ? AND hour_start >= ?", Long.class, keyId, Timestamp.from(from.truncatedTo(ChronoUnit.HOURS)));
-        return sum == null ? 0 : sum;
+        Instant end = Instant.now().plus(2, ChronoUnit.DAYS).truncatedTo(ChronoUnit.DAYS);
+        long sum = 0;
+        for (Span span : spans(from.truncatedTo(ChronoUnit.HOURS), end, false)) {
+            Long part = jdbc.queryForObject("SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM "
+                    + span.grain().table + " WHERE key_id = ? AND " + span.grain().start + " >= ? AND "
+                    + span.grain().start + " < ?", Long.class, keyId, Timestamp.from(span.from()), Timestamp.from(span.to()));
+            sum += part == null ? 0 : part;
+        }
+        return sum;
     }
 
     /** The dimensions a report may group by: one time bucket and one of key or model, or fewer. */
@@ -198,53 +245,56 @@ public class UsageRollups {
         boolean byModel = dimensions.contains(Dimension.model);
         boolean byTime = dimensions.contains(Dimension.hour) || dimensions.contains(Dimension.day);
         boolean byDay = dimensions.contains(Dimension.day);
-        List<String> columns = new ArrayList<>();
-        if (byTime) {
-            columns.add("hour_start");
-        }
-        if (byKey) {
-            columns.add("key_id");
-        }
-        columns.add("model"); // always: a group's cost is priced per model
-        String select = String.join(", ", columns) + ", "
-                + Arrays.stream(COUNTER_COLUMNS.split(", ")).map(c -> "SUM(" + c + ")").collect(Collectors.joining(", "));
-        StringBuilder sql = new StringBuilder("SELECT " + select + " FROM usage_rollup WHERE hour_start >= ? AND hour_start < ?");
-        List<Object> args = new ArrayList<>(List.of(Timestamp.from(from), Timestamp.from(to)));
-        if (keyId != null) {
-            sql.append(" AND key_id = ?");
-            args.add(keyId);
-        }
-        if (model != null) {
-            sql.append(" AND model = ?");
-            args.add(StoredText.encode(model));
-        }
-        sql.append(" GROUP BY ").append(String.join(", ", columns));
         Map<List<Object>, long[]> groups = new LinkedHashMap<>();
         Map<List<Object>, Map<String, java.math.BigDecimal>> costs = new LinkedHashMap<>();
-        jdbc.query(sql.toString(), rs -> {
-            int at = 1;
-            Instant start = null;
+        for (Span span : spans(from, to, dimensions.contains(Dimension.hour))) {
+            List<String> columns = new ArrayList<>();
             if (byTime) {
-                start = rs.getTimestamp(at++).toInstant();
-                if (byDay) {
-                    start = start.truncatedTo(ChronoUnit.DAYS);
+                columns.add(span.grain().start);
+            }
+            if (byKey) {
+                columns.add("key_id");
+            }
+            columns.add("model"); // always: a group's cost is priced per model
+            String select = String.join(", ", columns) + ", " + Arrays.stream(COUNTER_COLUMNS.split(", "))
+                    .map(c -> "SUM(" + c + ")").collect(Collectors.joining(", "));
+            StringBuilder sql = new StringBuilder("SELECT " + select + " FROM " + span.grain().table + " WHERE "
+                    + span.grain().start + " >= ? AND " + span.grain().start + " < ?");
+            List<Object> args = new ArrayList<>(List.of(Timestamp.from(span.from()), Timestamp.from(span.to())));
+            if (keyId != null) {
+                sql.append(" AND key_id = ?");
+                args.add(keyId);
+            }
+            if (model != null) {
+                sql.append(" AND model = ?");
+                args.add(StoredText.encode(model));
+            }
+            sql.append(" GROUP BY ").append(String.join(", ", columns));
+            jdbc.query(sql.toString(), rs -> {
+                int at = 1;
+                Instant start = null;
+                if (byTime) {
+                    start = rs.getTimestamp(at++).toInstant();
+                    if (byDay) {
+                        start = start.truncatedTo(ChronoUnit.DAYS);
+                    }
                 }
-            }
-            Long key = byKey ? rs.getLong(at++) : null;
-            String cellModel = StoredText.decode(rs.getString(at++));
-            List<Object> dims = Arrays.asList(start, key, byModel ? cellModel : null);
-            long[] sums = groups.computeIfAbsent(dims, k -> new long[COUNTERS]);
-            long[] cell = new long[COUNTERS];
-            for (int i = 0; i < COUNTERS; i++) {
-                cell[i] = rs.getLong(at + i);
-                sums[i] += cell[i];
-            }
-            ModelPrices.Price price = prices.get(cellModel);
-            if (price != null) {
-                costs.computeIfAbsent(dims, k -> new java.util.TreeMap<>())
-                        .merge(price.currency(), price.cost(cell[1], cell[2]), java.math.BigDecimal::add);
-            }
-        }, args.toArray());
+                Long key = byKey ? rs.getLong(at++) : null;
+                String cellModel = StoredText.decode(rs.getString(at++));
+                List<Object> dims = Arrays.asList(start, key, byModel ? cellModel : null);
+                long[] sums = groups.computeIfAbsent(dims, k -> new long[COUNTERS]);
+                long[] cell = new long[COUNTERS];
+                for (int i = 0; i < COUNTERS; i++) {
+                    cell[i] = rs.getLong(at + i);
+                    sums[i] += cell[i];
+                }
+                ModelPrices.Price price = prices.get(cellModel);
+                if (price != null) {
+                    costs.computeIfAbsent(dims, k -> new java.util.TreeMap<>())
+                            .merge(price.currency(), price.cost(cell[1], cell[2]), java.math.BigDecimal::add);
+                }
+            }, args.toArray());
+        }
         List<Group> out = new ArrayList<>();
         groups.forEach((dims, sums) -> out.add(group(dims, sums, costs.get(dims))));
         out.sort(java.util.Comparator.comparing(Group::start, java.util.Comparator.nullsFirst(java.util.Comparator.naturalOrder()))

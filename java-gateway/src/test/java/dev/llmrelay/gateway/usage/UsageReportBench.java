@@ -53,7 +53,7 @@ public final class UsageReportBench {
     private static void run(String name, DataSource data, boolean postgres, long rows, Instant start, Instant end)
             throws Exception {
         Flyway.configure().dataSource(data).locations("classpath:db/migration").outOfOrder(true)
-                .target(org.flywaydb.core.api.MigrationVersion.fromVersion("69")).load().migrate();
+                .target(org.flywaydb.core.api.MigrationVersion.fromVersion("71")).load().migrate();
         JdbcTemplate jdbc = new JdbcTemplate(data);
         long seconds = java.time.Duration.between(start, end).toSeconds();
         String models = "CASE MOD(x, 4) WHEN 0 THEN '" + MODELS[0] + "' WHEN 1 THEN '" + MODELS[1] + "' WHEN 2 THEN '"
@@ -81,7 +81,7 @@ public final class UsageReportBench {
         began = System.nanoTime();
         try (var connection = data.getConnection()) {
             connection.setAutoCommit(false);
-            new db.migration.V70__Backfill_usage_rollup().migrate(new org.flywaydb.core.api.migration.Context() {
+            org.flywaydb.core.api.migration.Context context = new org.flywaydb.core.api.migration.Context() {
                 @Override
                 public org.flywaydb.core.api.configuration.Configuration getConfiguration() {
                     return null;
@@ -91,17 +91,21 @@ public final class UsageReportBench {
                 public java.sql.Connection getConnection() {
                     return connection;
                 }
-            });
+            };
+            new db.migration.V70__Backfill_usage_rollup().migrate(context);
+            new db.migration.V72__Backfill_usage_rollup_day().migrate(context);
             connection.commit();
         }
         if (postgres) {
             jdbc.execute("ANALYZE usage_rollup");
+            jdbc.execute("ANALYZE usage_rollup_day");
         }
         double backfilled = seconds(began);
         long cells = jdbc.queryForObject("SELECT COUNT(*) FROM usage_rollup", Long.class);
+        long dayCells = jdbc.queryForObject("SELECT COUNT(*) FROM usage_rollup_day", Long.class);
         long counted = jdbc.queryForObject("SELECT COUNT(*) FROM usage_record", Long.class);
-        System.out.printf("%n== %s: %,d request rows generated in %.1f s; %,d rollup cells built from them in %.1f s%n",
-                name, counted, generated, cells, backfilled);
+        System.out.printf("%n== %s: %,d request rows generated in %.1f s; %,d hourly and %,d daily rollup cells built "
+                + "from them in %.1f s%n", name, counted, generated, cells, dayCells, backfilled);
 
         UsageRepository raw = new UsageRepository(org.springframework.jdbc.core.simple.JdbcClient.create(data), jdbc);
         UsageRollups rollups = new UsageRollups(jdbc);

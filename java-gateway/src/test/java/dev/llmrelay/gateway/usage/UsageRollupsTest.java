@@ -117,7 +117,7 @@ class UsageRollupsTest {
         assertThat(rollups.report(T0, T0.plus(3, ChronoUnit.DAYS), dims, null, null, Map.of())).isEmpty();
         javax.sql.DataSource data = gateway.get().bean(javax.sql.DataSource.class);
         try (java.sql.Connection connection = data.getConnection()) {
-            new db.migration.V70__Backfill_usage_rollup().migrate(new org.flywaydb.core.api.migration.Context() {
+            org.flywaydb.core.api.migration.Context context = new org.flywaydb.core.api.migration.Context() {
                 @Override
                 public org.flywaydb.core.api.configuration.Configuration getConfiguration() {
                     return null;
@@ -127,16 +127,51 @@ class UsageRollupsTest {
                 public java.sql.Connection getConnection() {
                     return connection;
                 }
-            });
+            };
+            new db.migration.V70__Backfill_usage_rollup().migrate(context);
+            new db.migration.V72__Backfill_usage_rollup_day().migrate(context);
         }
+        for (List<Dimension> grouping : List.of(dims, List.of(Dimension.day, Dimension.key), List.of(Dimension.model))) {
+            assertReportMatches(rollups, mix, grouping, T0, T0.plus(3, ChronoUnit.DAYS));
+        }
+    }
+
+    /** The report of [from, to) (whole hours) equals the records of that range, grouped the same way. */
+    private static void assertReportMatches(UsageRollups rollups, List<UsageRecord> records, List<Dimension> dims,
+            Instant from, Instant to) {
         Map<List<Object>, long[]> got = new HashMap<>();
-        for (Group g : rollups.report(T0, T0.plus(3, ChronoUnit.DAYS), dims, null, null, Map.of())) {
+        for (Group g : rollups.report(from, to, dims, null, null, Map.of())) {
             got.put(Arrays.asList(g.start(), g.keyId(), g.model()),
                     new long[] {g.requests(), g.promptTokens(), g.completionTokens(), g.errors()});
         }
-        Map<List<Object>, long[]> want = expected(mix, dims);
-        assertThat(got.keySet()).isEqualTo(want.keySet());
-        want.forEach((k, v) -> assertThat(got.get(k)).as("%s", k).containsExactly(v));
+        List<UsageRecord> inRange = records.stream()
+                .filter(r -> !r.createdAt().isBefore(from) && r.createdAt().isBefore(to)).toList();
+        Map<List<Object>, long[]> want = expected(inRange, dims);
+        assertThat(got.keySet()).as("%s %s..%s", dims, from, to).isEqualTo(want.keySet());
+        want.forEach((k, v) -> assertThat(got.get(k)).as("%s %s", dims, k).containsExactly(v));
+    }
+
+    @Test
+    void aRangeThatIsNotWholeDaysReadsHoursAroundTheDays() {
+        UsageWriter writer = gateway.get().bean(UsageWriter.class);
+        List<UsageRecord> mix = randomMix(11, 2000);
+        mix.forEach(writer::write);
+        writer.flush();
+        UsageRollups rollups = gateway.get().bean(UsageRollups.class);
+        Instant from = T0.plus(5, ChronoUnit.HOURS);
+        Instant to = T0.plus(50, ChronoUnit.HOURS); // 19 hours, a whole day, 2 hours
+        for (List<Dimension> dims : List.of(List.<Dimension>of(), List.of(Dimension.key), List.of(Dimension.day,
+                Dimension.model), List.of(Dimension.hour, Dimension.key))) {
+            assertReportMatches(rollups, mix, dims, from, to);
+        }
+        assertReportMatches(rollups, mix, List.of(Dimension.model), T0.plus(3, ChronoUnit.HOURS), T0.plus(9, ChronoUnit.HOURS));
+        long since = all(mix, 2L, T0.plus(30, ChronoUnit.HOURS));
+        assertThat(gateway.get().bean(UsageRecorder.class).tokensSince(2L, T0.plus(30, ChronoUnit.HOURS))).isEqualTo(since);
+    }
+
+    private static long all(List<UsageRecord> records, long keyId, Instant from) {
+        return records.stream().filter(r -> Objects.equals(r.keyId(), keyId) && !r.createdAt().isBefore(from))
+                .mapToLong(UsageRecord::totalTokens).sum();
     }
 
     @Test
