@@ -378,6 +378,13 @@ def test_nginx_proxies_api_and_v1_to_the_gateway_service(tmp_path):
             assert settings["proxy_pass"] == [["http://gateway"]]
 
 
+@pytest.mark.parametrize("conf", [NGINX_CONF, NGINX_SCALE_CONF])
+def test_nginx_neither_serves_the_console_nor_proxies_admin(conf, tmp_path):
+    locations = _nginx_locations(tmp_path, conf)
+    assert locations["^~ /console/"] == {"return": [["404"]]}
+    assert not any(_location_matches(k, "/admin/") for k, v in locations.items() if "proxy_pass" in v)
+
+
 def test_nginx_does_not_buffer_or_cache_event_streams(stream_locations):
     for location, settings in stream_locations.items():
         assert settings.get("proxy_buffering") == [["off"]], location
