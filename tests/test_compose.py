@@ -27,6 +27,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 GPU_OVERLAY = ROOT / "docker-compose.gpu.yml"
 SCALE_OVERLAY = ROOT / "docker-compose.scale.yml"
 MODELS_OVERLAY = ROOT / "docker-compose.models.yml"
+OBSERVABILITY_OVERLAY = ROOT / "docker-compose.observability.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 CONTRACTS = ROOT / "docs" / "contracts.md"
 NGINX_CONF = ROOT / "deploy" / "nginx" / "default.conf"
@@ -204,7 +205,7 @@ def _seconds(duration: str) -> float:
 def test_every_compose_variable_is_listed_in_env_example():
     listed = set(_env_example())
     used = set()
-    for file in (COMPOSE_FILE, GPU_OVERLAY, SCALE_OVERLAY, MODELS_OVERLAY):
+    for file in (COMPOSE_FILE, GPU_OVERLAY, SCALE_OVERLAY, MODELS_OVERLAY, OBSERVABILITY_OVERLAY):
         used |= set(_variables_in(file))
     assert used - listed == set(), "add these to .env.example"
     assert listed - used == set(), "stale in .env.example (no compose file uses them)"
@@ -516,3 +517,26 @@ def test_models_overlay_refuses_to_start_without_the_second_model(missing, tmp_p
 
 def test_base_file_alone_has_one_model_service():
     assert [name for name in _raw(COMPOSE_FILE)["services"] if name.startswith("model-service")] == ["model-service"]
+
+
+# --- dashboards (docker-compose.observability.yml, issue 20) ------------------------------
+
+
+@needs_compose
+def test_observability_overlay_provisions_grafana_with_the_dashboards_and_scrapes_both_tiers():
+    result = _run_compose("config", "--format", "json", env_file=ENV_EXAMPLE,
+                          files=[COMPOSE_FILE, GPU_OVERLAY, OBSERVABILITY_OVERLAY])
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    mounts = {v["target"]: Path(v["source"]) for v in services["grafana"]["volumes"]}
+    assert mounts["/var/lib/grafana/dashboards"] == ROOT / "deploy" / "grafana" / "dashboards"
+    assert mounts["/etc/grafana/provisioning"] == ROOT / "deploy" / "grafana" / "provisioning"
+    provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/llm-relay.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    (datasource,) = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())["datasources"]
+    for dashboard in (ROOT / "deploy/grafana/dashboards").glob("*.json"):
+        for panel in json.loads(dashboard.read_text())["panels"]:
+            assert panel["datasource"]["uid"] == datasource["uid"], (dashboard.name, panel["title"])
+    prometheus = {v["target"]: Path(v["source"]) for v in services["prometheus"]["volumes"]}["/etc/prometheus/prometheus.yml"]
+    jobs = {job["metrics_path"]: job["static_configs"][0]["targets"] for job in yaml.safe_load(prometheus.read_text())["scrape_configs"]}
+    assert jobs == {"/actuator/prometheus": [f"java-gateway:{GATEWAY_PORT}"], "/metrics": [f"model-service:{MODEL_SERVICE_PORT}"]}

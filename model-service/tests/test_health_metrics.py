@@ -34,6 +34,30 @@ def test_metrics_export_the_serving_series(client, server):
     assert moved("model_service_time_to_first_token_seconds_count") == 1
 
 
+def test_request_latencies_are_exported_under_vllms_names(client, server):
+    """vllm:* histograms (model_name label) move by one request each: TTFT, inter-token, end to end, queue,
+    prefill, decode, and the finished count by reason; so vLLM's dashboards and alerts read this service."""
+    before = httpx.get(server.url + "/metrics").text
+    reply = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=5, temperature=0,
+                                           messages=[{"role": "user", "content": "Count: one, two,"}])
+    text = httpx.get(server.url + "/metrics").text
+    label = '{model_name="smollm2-135m-instruct"}'
+
+    def moved(series: str) -> float:
+        return sample_value(text, series) - sample_value(before, series)
+
+    for name in ("vllm:time_to_first_token_seconds", "vllm:e2e_request_latency_seconds",
+                 "vllm:request_queue_time_seconds", "vllm:request_prefill_time_seconds",
+                 "vllm:request_decode_time_seconds"):
+        assert moved(f"{name}_count{label}") == 1, name
+    assert moved(f"vllm:inter_token_latency_seconds_count{label}") == reply.usage.completion_tokens - 1
+    reason = reply.choices[0].finish_reason
+    assert moved(f'vllm:request_success_total{{finished_reason="{reason}",model_name="smollm2-135m-instruct"}}') == 1  # labels sorted
+    e2e = moved(f"vllm:e2e_request_latency_seconds_sum{label}")
+    parts = sum(moved(f"vllm:request_{part}_time_seconds_sum{label}") for part in ("queue", "prefill", "decode"))
+    assert abs(e2e - parts) < 1e-3  # the three parts add up to the whole
+
+
 def test_lazy_load_reports_503_until_the_first_request_loads_the_model():
     port = free_port()
     # A limit past the model's own context (8192): the context wins, before loading as after.

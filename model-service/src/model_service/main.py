@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, manager: ModelManager | None = 
                metrics: ServiceMetrics | None = None) -> FastAPI:
     """Build the app. Tests pass their own `manager` (with a swapped engine) to skip loading."""
     settings = settings or get_settings()
-    metrics = metrics or ServiceMetrics()
+    metrics = metrics or ServiceMetrics(settings.served_model_name)
     manager = manager or ModelManager(settings, listener=metrics)
 
     @asynccontextmanager

@@ -95,6 +95,18 @@ class EngineListener:
     def on_cancelled(self, request_id: str) -> None: ...
     def on_prefix_cache(self, queried_tokens: int, hit_tokens: int) -> None: ...
     def on_prefill(self, tokens: int) -> None: ...
+    def on_finished(self, request_id: str, timings: "RequestTimings") -> None: ...
+
+
+@dataclass(frozen=True)
+class RequestTimings:
+    """Where a finished request's time went (seconds): waiting for a batch slot, prefill up to its first token,
+    decoding after it, and all of it from arrival; prefill and decode are 0 for a request that never got there."""
+    queue: float
+    prefill: float
+    decode: float
+    e2e: float
+    finish_reason: str
 
 
 @dataclass

@@ -28,6 +28,7 @@ from .base import (
     GenerationRequest,
     QueueFullError,
     RequestStream,
+    RequestTimings,
 )
 from .constraints import apply_constraints
 from .detokenizer import IncrementalDetokenizer, StopStringMatcher
@@ -45,6 +46,8 @@ class SequenceState:
     stops: StopStringMatcher
     generator: torch.Generator | None
     arrived: float = field(default_factory=time.perf_counter)
+    scheduled_at: float | None = None  # when it left the waiting queue for the batch
+    first_token_at: float | None = None
     last_token_at: float | None = None
     pending_token: int | None = None
     cancelled: bool = False
@@ -156,6 +159,10 @@ class GenerationLoopEngine(Engine):
                     if self._stopping:
                         break
                     admitted = self._take_admissible()
+                scheduled = time.perf_counter()
+                for seq in admitted:
+                    if seq.scheduled_at is None:
+                        seq.scheduled_at = scheduled
                 try:
                     self._step(admitted)
                 except Exception as exc:  # a failed step fails its requests, not the server
@@ -231,6 +238,7 @@ class GenerationLoopEngine(Engine):
         """Account one generated token: emit the text it completes; return the finish reason, if any."""
         seq.output_ids.append(token)
         if seq.last_token_at is None:
+            seq.first_token_at = now
             self.listener.on_first_token(seq.request.request_id, now - seq.arrived)
         else:
             self.listener.on_token_gap(now - seq.last_token_at)
@@ -257,12 +265,23 @@ class GenerationLoopEngine(Engine):
             logprobs, seq.pending_logprobs = seq.pending_logprobs, []
             self._emit(seq, GenerationOutput(text=text, completion_tokens=seq.generated, finish_reason=reason,
                                              logprobs=logprobs))
+        if reason:
+            self._report_finished(seq, reason, now)
         return reason
+
+    def _report_finished(self, seq: SequenceState, reason: str, now: float) -> None:
+        scheduled = seq.scheduled_at if seq.scheduled_at is not None else now
+        first = seq.first_token_at if seq.first_token_at is not None else now
+        self.listener.on_finished(seq.request.request_id, RequestTimings(
+            queue=max(0.0, scheduled - seq.arrived), prefill=max(0.0, first - scheduled) if seq.scheduled_at else 0.0,
+            decode=max(0.0, now - first) if seq.first_token_at else 0.0, e2e=max(0.0, now - seq.arrived),
+            finish_reason=reason))
 
     def _finish(self, seq: SequenceState, reason: str, error: str | None = None,
                 caused_by_request: bool = False) -> None:
         if reason == "cancelled":
             self.listener.on_cancelled(seq.request.request_id)
+        self._report_finished(seq, reason, time.perf_counter())
         self._emit(seq, GenerationOutput(completion_tokens=seq.generated, finish_reason=reason, error=error,
                                          caused_by_request=caused_by_request))
 

@@ -24,6 +24,8 @@ final class GenerationRequest {
     final boolean clientWantsUsage;
     /** The replica preference (a conversation, an end user), or null. */
     final String affinityKey;
+    /** When the gateway took the request (before any stage): the start of the TTFT the gateway adds. */
+    final long arrivedNanos = System.nanoTime();
     /** The request's {@code n} ({@link ValidateStage}). */
     int choices = 1;
 

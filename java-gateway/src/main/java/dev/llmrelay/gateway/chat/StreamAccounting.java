@@ -1,5 +1,6 @@
 package dev.llmrelay.gateway.chat;
 
+import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -12,6 +13,7 @@ import dev.llmrelay.gateway.usage.UsageRecord;
 import dev.llmrelay.gateway.usage.UsageRecorder;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
 
 /**
  * The books of admitted streams: how many run now ({@code gateway.streams.active}), and the end of each,
@@ -23,9 +25,20 @@ class StreamAccounting {
 
     private final UsageRecorder usage;
     private final AtomicInteger active = new AtomicInteger();
+    private final Timer relayLatency;
+    private final Timer addedTtft;
 
     StreamAccounting(UsageRecorder usage, MeterRegistry meters) {
         this.usage = usage;
+        this.relayLatency = Timer.builder("gateway.relay.latency")
+                .description("an upstream chunk received to its write to the client done (parse, filter, write)")
+                .publishPercentileHistogram().minimumExpectedValue(Duration.ofNanos(10_000))
+                .maximumExpectedValue(Duration.ofSeconds(1)).register(meters);
+        this.addedTtft = Timer.builder("gateway.ttft.added")
+                .description("the time to first token the gateway adds: from the request's arrival to its first text "
+                        + "written to the client, less the serving upstream's own (its request sent to that text received)")
+                .publishPercentileHistogram().minimumExpectedValue(Duration.ofNanos(10_000))
+                .maximumExpectedValue(Duration.ofSeconds(30)).register(meters);
         Gauge.builder("gateway.streams.active", active, AtomicInteger::get)
                 .description("streams relayed right now").register(meters);
     }
@@ -34,9 +47,18 @@ class StreamAccounting {
         active.incrementAndGet();
     }
 
-    /** The end of a stream opened with {@link #opened}; returns what it was billed. */
+    /** One chunk relayed: received from the upstream to written to the client, in nanoseconds. */
+    void relayed(long nanos) {
+        relayLatency.record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /**
+     * The end of a stream opened with {@link #opened}; returns what it was billed. {@code servingSentNanos}: when
+     * the attempt that served sent its request; {@code firstWrittenNanos}: when its first text reached the client
+     * (0 when none did).
+     */
     ChatUsage ended(GenerationRequest request, StreamOutput output, UpstreamLease lease, boolean relayedAny,
-            long startNanos, EndReason reason, int status) {
+            long startNanos, EndReason reason, int status, long servingSentNanos, long firstWrittenNanos) {
         active.decrementAndGet();
         request.route.slot().release();
         output.recordFilter();
@@ -45,6 +67,10 @@ class StreamAccounting {
         request.budget.settle(billed.totalTokens());
         long now = System.nanoTime();
         long firstToken = output.firstTokenNanos();
+        if (firstToken != 0 && firstWrittenNanos != 0 && servingSentNanos != 0) {
+            long upstreamTtft = firstToken - servingSentNanos;
+            addedTtft.record(Math.max(0, firstWrittenNanos - request.arrivedNanos - upstreamTtft), TimeUnit.NANOSECONDS);
+        }
         Long ttft = firstToken == 0 ? null : TimeUnit.NANOSECONDS.toMillis(firstToken - startNanos);
         usage.record(new UsageRecord(request.requestId, request.key.id(), request.endpoint.usageName,
                 lease == null ? null : lease.upstream().name(), output.model(), request.clientStreams,

@@ -55,6 +55,9 @@ final class UpstreamStream implements ChatStreamHandle {
     private volatile UpstreamLease lease;
     private volatile EventSource source;
     private volatile boolean relayedAny;
+    /** when the attempt that serves sent its request, and when the first text was written to the client */
+    private volatile long servingSentNanos;
+    private volatile long firstWrittenNanos;
 
     UpstreamStream(Parts parts, GenerationRequest request, StreamOutput output, ChatStreamListener listener) {
         this.parts = parts;
@@ -195,7 +198,8 @@ final class UpstreamStream implements ChatStreamHandle {
     }
 
     private ChatUsage account(EndReason reason, int status) {
-        return parts.accounting().ended(request, output, lease, relayedAny, startNanos, reason, status);
+        return parts.accounting().ended(request, output, lease, relayedAny, startNanos, reason, status,
+                servingSentNanos, firstWrittenNanos);
     }
 
     private void safely(Runnable callback) {
@@ -209,6 +213,8 @@ final class UpstreamStream implements ChatStreamHandle {
     /** Events of one upstream attempt. */
     private final class Attempt extends EventSourceListener {
         private final UpstreamLease attemptLease;
+        /** made just before its request goes out (newEventSource) */
+        private final long sentNanos = System.nanoTime();
 
         Attempt(UpstreamLease attemptLease) {
             this.attemptLease = attemptLease;
@@ -231,6 +237,7 @@ final class UpstreamStream implements ChatStreamHandle {
 
         @Override
         public void onEvent(EventSource eventSource, String id, String type, String data) {
+            long received = System.nanoTime();
             if (stale()) {
                 return;
             }
@@ -256,6 +263,7 @@ final class UpstreamStream implements ChatStreamHandle {
                 return; // the usage-only chunk the client never asked for
             }
             if (!relayedAny) {
+                servingSentNanos = sentNanos;
                 failover.served(); // the first event: this attempt is the one that serves
                 attemptLease.started();
                 request.route.slot().firstToken();
@@ -269,6 +277,11 @@ final class UpstreamStream implements ChatStreamHandle {
                 return; // all of its text is held back until the next chunk shows how it goes on
             }
             safely(() -> listener.onChunk(result.data(), result.chunk()));
+            long written = System.nanoTime();
+            parts.accounting().relayed(written - received);
+            if (firstWrittenNanos == 0 && output.firstTokenNanos() != 0) {
+                firstWrittenNanos = written;
+            }
             if (!result.text().isEmpty() && !done.get()) {
                 safely(() -> listener.onDelta(result.text()));
             }

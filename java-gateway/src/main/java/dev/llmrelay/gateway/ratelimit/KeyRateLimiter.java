@@ -40,6 +40,8 @@ public class KeyRateLimiter {
         this.onFailure = onFailure;
         this.retryAfter = retryAfter;
         this.meters = meters;
+        // exported at 0 from the start, so an alert on it (and the gateway dashboard) sees the series before any outage
+        meters.counter("gateway.ratelimit.store.unavailable", "policy", onFailure.name().toLowerCase());
     }
 
     /**
