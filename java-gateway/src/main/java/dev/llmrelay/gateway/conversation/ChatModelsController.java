@@ -23,10 +23,13 @@ class ChatModelsController {
         this.models = models;
     }
 
+    // own schema names: the /v1 route's ModelList and Model (OpenAI's shape) are other schemas
+    @Schema(name = "ChatModel")
     record Model(String id) {
     }
 
     /** {@code default} is a Java keyword, hence the component's other name. */
+    @Schema(name = "ChatModelList")
     record ModelList(List<Model> models,
             @com.fasterxml.jackson.annotation.JsonProperty("default")
             @Schema(name = "default", types = {"string", "null"}, description = "the model of a conversation that names none")

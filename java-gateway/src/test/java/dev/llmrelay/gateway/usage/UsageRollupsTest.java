@@ -211,6 +211,40 @@ class UsageRollupsTest {
     }
 
     @Test
+    void everyMalformedPriceIs400AndChangesNothing() throws Exception {
+        try (Response put = gateway.get().admin("PUT", "/admin/prices/models/qwen",
+                "{\"inputPerMillion\":0.5,\"outputPerMillion\":1.5,\"currency\":\"USD\"}")) {
+            assertThat(put.code()).isEqualTo(200);
+        }
+        for (String bad : List.of("{\"inputPerMillion\":-1,\"outputPerMillion\":1,\"currency\":\"USD\"}",
+                "{\"inputPerMillion\":0.1234567,\"outputPerMillion\":1,\"currency\":\"USD\"}",
+                "{\"inputPerMillion\":\"1\",\"outputPerMillion\":1,\"currency\":\"USD\"}",
+                "{\"inputPerMillion\":1,\"outputPerMillion\":1e12,\"currency\":\"USD\"}",
+                "{\"inputPerMillion\":1,\"outputPerMillion\":1,\"currency\":\"usd\"}",
+                "{\"inputPerMillion\":1,\"outputPerMillion\":1}",
+                "{\"inputPerMillion\":1,\"outputPerMillion\":1,\"currency\":\"USD\",\"perImage\":2}",
+                "[1,1,\"USD\"]")) {
+            try (Response response = gateway.get().admin("PUT", "/admin/prices/models/qwen", bad)) {
+                assertThat(response.code()).as(bad).isEqualTo(400);
+                assertThat(response.header("Content-Type")).as(bad).startsWith("application/problem+json");
+            }
+        }
+        try (Response response = gateway.get().admin("GET", "/admin/prices", null)) {
+            JsonNode prices = json.readTree(response.body().string()).path("prices");
+            assertThat(prices).hasSize(1);
+            assertThat(prices.get(0).path("model").asText()).isEqualTo("qwen");
+            assertThat(prices.get(0).path("inputPerMillion").decimalValue()).isEqualByComparingTo("0.5");
+            assertThat(prices.get(0).path("currency").asText()).isEqualTo("USD");
+        }
+        try (Response gone = gateway.get().admin("DELETE", "/admin/prices/models/qwen", null)) {
+            assertThat(gone.code()).isEqualTo(204);
+        }
+        try (Response again = gateway.get().admin("DELETE", "/admin/prices/models/qwen", null)) {
+            assertThat(again.code()).isEqualTo(404);
+        }
+    }
+
+    @Test
     void everyEndReasonHasItsColumn() {
         for (EndReason reason : EndReason.values()) {
             assertThat(UsageRollups.COUNTER_COLUMNS).contains("e_" + reason.name());
