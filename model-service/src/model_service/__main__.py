@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 
@@ -10,13 +9,15 @@ def main() -> int:
     import uvicorn
 
     from .config import get_settings
+    from .logs import configure_logging
     from .main import create_app
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
+    # JSON logs: uvicorn's own loggers go to the root handler too (log_config=None leaves them unconfigured)
+    log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=5, access_log=False)
+                timeout_graceful_shutdown=5, access_log=False, log_config=log_config)
     return 0
 
 

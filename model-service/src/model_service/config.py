@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # auto: serial when trust_remote_code is on, else continuous.
     engine: Literal["auto", "continuous", "serial"] = "auto"
     log_level: str = "info"
+    # json: one JSON object per line, with the trace id (logs.py); text: plain lines
+    log_format: Literal["text", "json"] = "text"
     torch_threads: int | None = None  # default: torch's own choice (all cores)
 
     @property

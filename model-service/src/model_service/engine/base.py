@@ -50,6 +50,8 @@ class GenerationOutput:
     # The logprobs of the tokens generated since the previous output (when the request asked):
     # tokens whose text is held back (a split character, a possible stop string) travel with the next text.
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    # On the last output of an engine that measures them: where the request's time went (for its trace).
+    timings: "RequestTimings | None" = None
 
 
 @dataclass

@@ -261,29 +261,30 @@ class GenerationLoopEngine(Engine):
                 reason = "length"
             if reason == "length":
                 text += seq.stops.flush()
+        timings = self._report_finished(seq, reason, now) if reason else None
         if text or reason:
             logprobs, seq.pending_logprobs = seq.pending_logprobs, []
             self._emit(seq, GenerationOutput(text=text, completion_tokens=seq.generated, finish_reason=reason,
-                                             logprobs=logprobs))
-        if reason:
-            self._report_finished(seq, reason, now)
+                                             logprobs=logprobs, timings=timings))
         return reason
 
-    def _report_finished(self, seq: SequenceState, reason: str, now: float) -> None:
+    def _report_finished(self, seq: SequenceState, reason: str, now: float) -> RequestTimings:
         scheduled = seq.scheduled_at if seq.scheduled_at is not None else now
         first = seq.first_token_at if seq.first_token_at is not None else now
-        self.listener.on_finished(seq.request.request_id, RequestTimings(
+        timings = RequestTimings(
             queue=max(0.0, scheduled - seq.arrived), prefill=max(0.0, first - scheduled) if seq.scheduled_at else 0.0,
             decode=max(0.0, now - first) if seq.first_token_at else 0.0, e2e=max(0.0, now - seq.arrived),
-            finish_reason=reason))
+            finish_reason=reason)
+        self.listener.on_finished(seq.request.request_id, timings)
+        return timings
 
     def _finish(self, seq: SequenceState, reason: str, error: str | None = None,
                 caused_by_request: bool = False) -> None:
         if reason == "cancelled":
             self.listener.on_cancelled(seq.request.request_id)
-        self._report_finished(seq, reason, time.perf_counter())
+        timings = self._report_finished(seq, reason, time.perf_counter())
         self._emit(seq, GenerationOutput(completion_tokens=seq.generated, finish_reason=reason, error=error,
-                                         caused_by_request=caused_by_request))
+                                         caused_by_request=caused_by_request, timings=timings))
 
     @staticmethod
     def _emit(seq: SequenceState, out: GenerationOutput) -> None:

@@ -14,6 +14,7 @@ from ...engine.sampling import SamplingParams, TokenLogprob
 from ...errors import APIError
 from ...metrics import ServiceMetrics
 from ...model_manager import ModelManager
+from ...tracing import Tracing
 from ..common.choice_streams import ChoiceStreams
 from ..common.serving import STREAM_HEADERS, EventStreamResponse, OpenAIServing, RequestRecord
 from .logprobs import TokenTexts
@@ -35,9 +36,10 @@ class OpenAIServingChat(OpenAIServing):
     """Chat completions: n choices per request (one engine sequence each), tools, response_format, logprobs."""
 
     log_event = "chat_completion"
+    operation = "chat"
 
-    def __init__(self, manager: ModelManager, metrics: ServiceMetrics) -> None:
-        super().__init__(manager, metrics)
+    def __init__(self, manager: ModelManager, metrics: ServiceMetrics, tracing: Tracing | None = None) -> None:
+        super().__init__(manager, metrics, tracing)
         self._token_texts: TokenTexts | None = None
 
     async def create_chat_completion(self, request: ChatCompletionRequest, raw_request: Request) -> Response:
@@ -60,8 +62,10 @@ class OpenAIServingChat(OpenAIServing):
 
         self._check_budget_fits(constraint(), params.max_tokens,
                                 "max_completion_tokens" if request.max_completion_tokens else "max_tokens")
-        stream, record = self._submit(request_id, prompt_ids, params, request.stream, request.n, constraint,
-                                      request.cache_salt)
+        stream, record = self._submit(
+            request_id, prompt_ids, params, request.stream, request.n, constraint, request.cache_salt,
+            response_id=completion_id(), requested_model=request.model,
+            content=lambda: [m.model_dump(exclude_none=True) for m in request.messages])
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             return EventStreamResponse(self._stream(stream, record, include_usage, request.logprobs, tools),
@@ -133,7 +137,7 @@ class OpenAIServingChat(OpenAIServing):
     def _stream(self, stream: ChoiceStreams, record: RequestRecord, include_usage: bool,
                 logprobs: bool, tools: ToolPlan) -> AsyncIterator[str]:
         """Each chunk carries one choice (its `index`) and, when asked, the logprobs of the tokens it completes."""
-        chunk_id, created, model = completion_id(), int(time.time()), self.manager.model_name
+        chunk_id, created, model = record.response_id, int(time.time()), self.manager.model_name
 
         def chunk(index: int, delta: DeltaMessage, finish_reason: str | None = None,
                   tokens: list[TokenLogprob] | None = None) -> str:
@@ -185,7 +189,8 @@ class OpenAIServingChat(OpenAIServing):
                 index=index, message=ResponseMessage(content=content, tool_calls=calls or None),
                 logprobs=self._logprobs(choice.logprobs) if logprobs else None,
                 finish_reason=finish_reason_with_calls(choice.finish_reason, bool(calls))))
-        body = ChatCompletionResponse(model=self.manager.model_name, choices=choices, usage=record.usage())
+        body = ChatCompletionResponse(id=record.response_id, model=self.manager.model_name, choices=choices,
+                                      usage=record.usage())
         return JSONResponse(body.model_dump())
 
 

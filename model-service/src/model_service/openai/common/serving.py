@@ -14,12 +14,13 @@ from typing import AsyncIterator, Callable, Iterable
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
-from ...engine.base import GenerationOutput, GenerationRequest, QueueFullError
+from ...engine.base import GenerationOutput, GenerationRequest, QueueFullError, RequestTimings
 from ...engine.constraints import Constraint
 from ...engine.sampling import SamplingParams, TokenLogprob
 from ...errors import APIError, encode_json
 from ...metrics import ServiceMetrics
 from ...model_manager import ModelManager
+from ...tracing import NO_SPAN, ChoiceEnd, GenerationSpan, Tracing
 from .choice_streams import ChoiceStreams
 from .protocol import UsageInfo
 
@@ -49,6 +50,7 @@ class ChoiceRecord:
     finish_reason: str | None = None
     output: list[str] = field(default_factory=list, repr=False)
     logprobs: list[TokenLogprob] = field(default_factory=list, repr=False)
+    timings: RequestTimings | None = None  # the engine's, once it finished
 
 
 @dataclass
@@ -60,11 +62,14 @@ class RequestRecord:
     stream: bool
     prompt_tokens: int
     started: float = field(default_factory=time.perf_counter)
+    started_ns: int = field(default_factory=time.time_ns)  # wall clock, where its trace's phases begin
     first_token_at: float | None = None
     finish_reason: str | None = None
     prompt_ids: list[int] = field(default_factory=list, repr=False)
     choices: list[ChoiceRecord] = field(default_factory=lambda: [ChoiceRecord()], repr=False)
     last: GenerationOutput | None = None  # the output that finished the request (an error's, if any)
+    response_id: str | None = None  # the id its response carries (chatcmpl-..., cmpl-...)
+    span: GenerationSpan = field(default=NO_SPAN, repr=False)
 
     @property
     def completion_tokens(self) -> int:
@@ -84,6 +89,7 @@ class RequestRecord:
         choice.logprobs += out.logprobs
         if out.finish_reason:
             choice.finish_reason = out.finish_reason
+            choice.timings = out.timings
             if self.finish_reason != "error":  # one failed choice fails the request
                 self.finish_reason = out.finish_reason
                 self.last = out
@@ -94,13 +100,16 @@ class RequestRecord:
 
 
 class OpenAIServing:
-    """The engine side of an OpenAI endpoint; `log_event` names its request log lines."""
+    """The engine side of an OpenAI endpoint; `log_event` names its request log lines, `operation` its spans
+    (gen_ai.operation.name)."""
 
     log_event = "completion"
+    operation = "text_completion"
 
-    def __init__(self, manager: ModelManager, metrics: ServiceMetrics) -> None:
+    def __init__(self, manager: ModelManager, metrics: ServiceMetrics, tracing: Tracing | None = None) -> None:
         self.manager = manager
         self.metrics = metrics
+        self.tracing = tracing or Tracing(environ={})
 
     async def _check_model(self, model: str | None) -> None:
         await self.manager.ensure_loaded()
@@ -111,11 +120,18 @@ class OpenAIServing:
 
     def _submit(self, request_id: str, prompt_ids: list[int], params: SamplingParams, stream: bool, n: int = 1,
                 constraint: Callable[[], Constraint | None] = lambda: None,
-                cache_salt: str | None = None) -> tuple[ChoiceStreams, RequestRecord]:
+                cache_salt: str | None = None, *, response_id: str | None = None, requested_model: str | None = None,
+                content: Callable[[], object] | None = None) -> tuple[ChoiceStreams, RequestRecord]:
         """One engine sequence per choice, sharing the prompt; each choice with its own seed, derived from the
         request's, so choices differ under sampling and the whole response repeats with the same seed, and its
         own `constraint()` (grammar state). All or nothing: when the queue cannot take every choice, none stays
-        queued."""
+        queued. The request's span starts here (`content`: its input, recorded only when an operator opted in)."""
+        record = RequestRecord(request_id, stream, len(prompt_ids), prompt_ids=prompt_ids,
+                               choices=[ChoiceRecord() for _ in range(n)], response_id=response_id)
+        record.span = self.tracing.start_generation(
+            self.operation, self.manager.model_name, request_id, requested_model=requested_model,
+            max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p, n=n, messages=content,
+            start_ns=record.started_ns)
         streams = []
         try:
             for index in range(n):
@@ -126,11 +142,10 @@ class OpenAIServing:
         except QueueFullError as exc:
             for choice_stream in streams:
                 choice_stream.cancel()
+            self._end_span(record, 503)
             raise APIError(503, f"the server is busy ({exc.waiting} requests waiting); retry later",
                            code="queue_full", headers={"Retry-After": str(exc.retry_after_s)}) from None
         self.metrics.prompt_tokens.inc(len(prompt_ids))
-        record = RequestRecord(request_id, stream, len(prompt_ids), prompt_ids=prompt_ids,
-                               choices=[ChoiceRecord() for _ in range(n)])
         return ChoiceStreams(streams), record
 
     def _max_tokens(self, prompt_len: int, requested: int | None, param: str, prompt_param: str,
@@ -228,11 +243,14 @@ class OpenAIServing:
         return None
 
     def _log(self, record: RequestRecord, status: int) -> None:
+        """The request's end: its log line, its completion tokens counted, its span ended."""
         self.metrics.completion_tokens.inc(record.completion_tokens)
         now = time.perf_counter()
-        request_log.info(json.dumps({
+        self._end_span(record, status)
+        fields = {
             "event": self.log_event,
             "request_id": record.request_id,
+            "trace_id": record.span.trace_id,
             "status": status,
             "stream": record.stream,
             "prompt_tokens": record.prompt_tokens,
@@ -240,12 +258,26 @@ class OpenAIServing:
             "ttft_ms": round((record.first_token_at - record.started) * 1000, 1) if record.first_token_at else None,
             "duration_ms": round((now - record.started) * 1000, 1),
             "finish_reason": record.finish_reason,
-        }))
+        }
+        request_log.info(json.dumps(fields), extra={"fields": fields})  # JSON logs take the fields as they are
         if request_log.isEnabledFor(logging.DEBUG):  # texts are user data: only when asked for
             request_log.debug(json.dumps({
                 "event": f"{self.log_event}_text", "request_id": record.request_id,
                 "prompt": self.manager.tokenizer.decode(record.prompt_ids), "output": "".join(record.output),
             }, ensure_ascii=False))
+
+    @staticmethod
+    def _end_span(record: RequestRecord, status: int) -> None:
+        span = record.span
+        if span is NO_SPAN:
+            return
+        capture = span.capture_content
+        span.end(status=status, response_id=record.response_id, input_tokens=record.prompt_tokens,
+                 output_tokens=record.completion_tokens,
+                 ttft_s=record.first_token_at - record.started if record.first_token_at else None,
+                 started_ns=record.started_ns,
+                 choices=[ChoiceEnd(c.finish_reason, c.timings, "".join(c.output) if capture else None)
+                          for c in record.choices])
 
 
 def choice_seed(seed: int | None, index: int) -> int | None:

@@ -25,7 +25,8 @@ class OpenAIServingCompletion(OpenAIServing):
         prompt_ids = self._prompt_ids(request.prompt)
         params = self._sampling_params(request, len(prompt_ids))
         stream, record = self._submit(raw_request.state.request_id, prompt_ids, params, request.stream,
-                                      cache_salt=request.cache_salt)
+                                      cache_salt=request.cache_salt, response_id=text_completion_id(),
+                                      requested_model=request.model, content=lambda: request.prompt)
         echo = self.manager.tokenizer.decode(prompt_ids) if request.echo else ""
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
@@ -33,7 +34,7 @@ class OpenAIServingCompletion(OpenAIServing):
         cancelled = await self._collect(stream, record, raw_request)
         if cancelled is not None:
             return cancelled
-        body = CompletionResponse(model=self.manager.model_name, choices=[CompletionChoice(
+        body = CompletionResponse(id=record.response_id, model=self.manager.model_name, choices=[CompletionChoice(
             text=echo + "".join(record.output), finish_reason=record.finish_reason)], usage=record.usage())
         return JSONResponse(body.model_dump())
 
@@ -61,7 +62,7 @@ class OpenAIServingCompletion(OpenAIServing):
     # -- engine → response ---------------------------------------------------------------
     def _stream(self, stream: ChoiceStreams, record: RequestRecord, echo: str,
                 include_usage: bool) -> AsyncIterator[str]:
-        chunk_id, created, model = text_completion_id(), int(time.time()), self.manager.model_name
+        chunk_id, created, model = record.response_id, int(time.time()), self.manager.model_name
 
         def chunk(choices: list[CompletionChoice], usage=None) -> str:
             body = CompletionResponse(id=chunk_id, created=created, model=model, choices=choices, usage=usage)
