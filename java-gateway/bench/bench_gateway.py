@@ -395,6 +395,9 @@ def main() -> int:
     parser.add_argument("--java", default=None, help="java binary for the gateways (default: java on PATH)")
     parser.add_argument("--baseline-jar", type=Path, default=None,
                         help="also run this jar as path 'gateway-baseline' (an older build), in the same run")
+    parser.add_argument("--traced-path", action="store_true",
+                        help="also run the jar with tracing on as path 'gateway-traced', exporting every span over "
+                             "OTLP to a sink process (otlp_sink.py)")
     parser.add_argument("--virtual-threads-path", action="store_true",
                         help="also run the jar with spring.threads.virtual.enabled as 'gateway-vt' (JDK 21+)")
     parser.add_argument("--litellm-venv", type=Path, default=Path(os.environ.get("LITELLM_VENV", "/tmp/litellm-venv")))
@@ -435,6 +438,12 @@ def main() -> int:
                 variants.append(("gateway-baseline", args.baseline_jar, None))
             if args.virtual_threads_path:
                 variants.append(("gateway-vt", args.jar, {"SPRING_THREADS_VIRTUAL_ENABLED": "true"}))
+            sink_port = None
+            if args.traced_path:
+                sink, sink_port = start_python_server(work, "otlp-sink", "otlp_sink.py")
+                processes.append(sink)
+                variants.append(("gateway-traced", args.jar, {
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"}))
             for name, jar, env in variants:
                 variant, url = start_gateway(work, jar, upstream_port, args.gateway_jvm_opts.split(), env, name=name,
                                              java=args.java)
@@ -452,6 +461,9 @@ def main() -> int:
         load_before = os.getloadavg()[0]
         runs = run_loop(bench(args, targets_, watched))
         load_after = os.getloadavg()[0]
+        if not args.skip_gateway and sink_port:
+            with urllib.request.urlopen(f"http://127.0.0.1:{sink_port}/stats", timeout=10) as answer:
+                print(f"OTLP sink (gateway-traced): {json.loads(answer.read())}", flush=True)
         summary = {n: {name: combine(r) for name, r in paths.items()} for n, paths in runs.items()}
         meta = {
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -24,6 +24,8 @@ final class GenerationRequest {
     final boolean clientWantsUsage;
     /** The replica preference (a conversation, an end user), or null. */
     final String affinityKey;
+    /** Its spans (admission, upstream attempts) under the gateway request's. */
+    final RequestTrace trace;
     /** When the gateway took the request (before any stage): the start of the TTFT the gateway adds. */
     final long arrivedNanos = System.nanoTime();
     /** The request's {@code n} ({@link ValidateStage}). */
@@ -42,8 +44,15 @@ final class GenerationRequest {
     Degradation.Route route;
     byte[] upstreamBody;
 
+    /** An untraced request (a unit test's). */
     GenerationRequest(GenerationEndpoint endpoint, ApiKey key, ObjectNode body, String requestId,
             String affinityKey) {
+        this(endpoint, key, body, requestId, affinityKey, RequestTrace.off());
+    }
+
+    GenerationRequest(GenerationEndpoint endpoint, ApiKey key, ObjectNode body, String requestId,
+            String affinityKey, RequestTrace trace) {
+        this.trace = trace;
         this.endpoint = endpoint;
         this.key = key;
         this.body = body;

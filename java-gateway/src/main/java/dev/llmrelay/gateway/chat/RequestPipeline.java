@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.llmrelay.gateway.keys.ApiKey;
 import dev.llmrelay.gateway.ratelimit.RateLimitExceededException;
 import dev.llmrelay.gateway.system.OpenAiException;
+import dev.llmrelay.gateway.tracing.Tracing;
 import dev.llmrelay.gateway.usage.UsageRecorder;
 
 /**
@@ -33,19 +34,26 @@ class RequestPipeline {
 
     private final List<RequestStage> stages;
     private final UsageRecorder usage;
+    private final Tracing tracing;
 
     @Autowired
     RequestPipeline(ValidateStage validate, RouteStage route, PauseStage pause, MaxTokensCapStage cap,
             PromptFilterStage promptFilter, ContextLengthStage contextLength, BudgetStage budget,
-            KeyLimitStage keyLimits, SheddingStage shedding, UpstreamRequestStage upstreamRequest, UsageRecorder usage) {
+            KeyLimitStage keyLimits, SheddingStage shedding, UpstreamRequestStage upstreamRequest, UsageRecorder usage,
+            Tracing tracing) {
         this(List.of(validate, route, pause, cap, promptFilter, contextLength, budget, keyLimits, shedding,
-                upstreamRequest), usage);
+                upstreamRequest), usage, tracing);
     }
 
-    /** Any stages, in order (a unit test's). */
+    /** Any stages, in order (a unit test's), not traced. */
     RequestPipeline(List<RequestStage> stages, UsageRecorder usage) {
+        this(stages, usage, Tracing.off());
+    }
+
+    private RequestPipeline(List<RequestStage> stages, UsageRecorder usage, Tracing tracing) {
         this.stages = List.copyOf(stages);
         this.usage = usage;
+        this.tracing = tracing;
     }
 
     /**
@@ -56,16 +64,20 @@ class RequestPipeline {
      */
     GenerationRequest admit(GenerationEndpoint endpoint, ApiKey key, ObjectNode body, String requestId,
             String affinityKey) {
-        GenerationRequest request = new GenerationRequest(endpoint, key, body, requestId, affinityKey);
-        for (RequestStage stage : stages) {
-            try {
-                stage.apply(request);
-            } catch (OpenAiException refused) { // a RateLimitExceededException too
-                refuse(request, stage, refused.status());
-                throw refused;
-            } catch (RuntimeException broken) {
-                request.releaseAdmission();
-                throw broken;
+        GenerationRequest request = new GenerationRequest(endpoint, key, body, requestId, affinityKey,
+                RequestTrace.start(tracing));
+        try (RequestTrace.Admission admission = request.trace.admission()) {
+            for (RequestStage stage : stages) {
+                try {
+                    stage.apply(request);
+                } catch (OpenAiException refused) { // a RateLimitExceededException too
+                    admission.refused(stage, refused.status());
+                    refuse(request, stage, refused.status());
+                    throw refused;
+                } catch (RuntimeException broken) {
+                    request.releaseAdmission();
+                    throw broken;
+                }
             }
         }
         return request;

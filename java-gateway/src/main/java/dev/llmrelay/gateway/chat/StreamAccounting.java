@@ -5,6 +5,7 @@ import java.time.Instant;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import org.slf4j.MDC;
 import org.springframework.stereotype.Component;
 
 import dev.llmrelay.gateway.upstream.UpstreamLease;
@@ -61,7 +62,7 @@ class StreamAccounting {
             long startNanos, EndReason reason, int status, long servingSentNanos, long firstWrittenNanos) {
         active.decrementAndGet();
         request.route.slot().release();
-        output.recordFilter();
+        request.trace.outputHits(output.recordFilter());
         ChatUsage billed = output.billed(relayedAny);
         request.permit.finish(billed.totalTokens());
         request.budget.settle(billed.totalTokens());
@@ -72,10 +73,13 @@ class StreamAccounting {
             addedTtft.record(Math.max(0, firstWrittenNanos - request.arrivedNanos - upstreamTtft), TimeUnit.NANOSECONDS);
         }
         Long ttft = firstToken == 0 ? null : TimeUnit.NANOSECONDS.toMillis(firstToken - startNanos);
-        usage.record(new UsageRecord(request.requestId, request.key.id(), request.endpoint.usageName,
-                lease == null ? null : lease.upstream().name(), output.model(), request.clientStreams,
-                billed.promptTokens(), billed.completionTokens(), billed.reported() ? "reported" : "counted", reason,
-                status, ttft, TimeUnit.NANOSECONDS.toMillis(now - startNanos), Instant.now()));
+        String traceId = request.trace.traceId(); // this thread is an OkHttp one: the request's log line names it
+        try (MDC.MDCCloseable ignored = traceId != null ? MDC.putCloseable("trace_id", traceId) : null) {
+            usage.record(new UsageRecord(request.requestId, request.key.id(), request.endpoint.usageName,
+                    lease == null ? null : lease.upstream().name(), output.model(), request.clientStreams,
+                    billed.promptTokens(), billed.completionTokens(), billed.reported() ? "reported" : "counted",
+                    reason, status, ttft, TimeUnit.NANOSECONDS.toMillis(now - startNanos), Instant.now()));
+        }
         return billed;
     }
 }

@@ -1,5 +1,6 @@
 package dev.llmrelay.gateway.chat;
 
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -7,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import dev.llmrelay.gateway.safety.ContentFilter;
+import dev.llmrelay.gateway.safety.ContentFilterRepository;
 
 /**
  * The output chain of one stream, chunk by chunk: what a chunk tells the books ({@link #observe}: the
@@ -107,9 +109,9 @@ final class StreamOutput {
         return firstTokenNanos;
     }
 
-    /** Records what the content filter did (its counters). */
-    void recordFilter() {
-        filterOutput.record();
+    /** Records what the content filter did (its rows); returns them. */
+    List<ContentFilterRepository.HitRow> recordFilter() {
+        return filterOutput.record();
     }
 
     /** Gives the model the fallback route serves, before any chunk arrived. */

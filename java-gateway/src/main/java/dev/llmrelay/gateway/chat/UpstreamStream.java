@@ -19,6 +19,7 @@ import dev.llmrelay.gateway.upstream.AttemptOutcome;
 import dev.llmrelay.gateway.upstream.UpstreamLease;
 import dev.llmrelay.gateway.upstream.UpstreamPool;
 import dev.llmrelay.gateway.usage.EndReason;
+import io.opentelemetry.api.trace.Span;
 import okhttp3.MediaType;
 import okhttp3.Request;
 import okhttp3.RequestBody;
@@ -54,6 +55,10 @@ final class UpstreamStream implements ChatStreamHandle {
     private volatile Failover failover;
     private volatile UpstreamLease lease;
     private volatile EventSource source;
+    /** the attempt now running (the last one, once the stream ended) */
+    private volatile Attempt attempt;
+    /** the serving attempt's response id (its first chunk's) */
+    private volatile String responseId;
     private volatile boolean relayedAny;
     /** when the attempt that serves sent its request, and when the first text was written to the client */
     private volatile long servingSentNanos;
@@ -88,13 +93,16 @@ final class UpstreamStream implements ChatStreamHandle {
         }
         UpstreamLease current = next.get();
         lease = current;
-        Request http = new Request.Builder()
+        Span span = request.trace.attempt(request, current.upstream());
+        Request.Builder http = new Request.Builder()
                 .url(current.upstream().url(request.endpoint.upstreamPath))
                 .header("Accept", "text/event-stream")
                 .header("X-Request-Id", request.requestId)
-                .post(RequestBody.create(request.upstreamBody, JSON))
-                .build();
-        source = parts.eventSources().newEventSource(http, new Attempt(current));
+                .post(RequestBody.create(request.upstreamBody, JSON));
+        request.trace.inject(span, http);
+        Attempt started = new Attempt(current, span);
+        attempt = started;
+        source = parts.eventSources().newEventSource(http.build(), started);
     }
 
     /**
@@ -198,8 +206,15 @@ final class UpstreamStream implements ChatStreamHandle {
     }
 
     private ChatUsage account(EndReason reason, int status) {
-        return parts.accounting().ended(request, output, lease, relayedAny, startNanos, reason, status,
+        ChatUsage billed = parts.accounting().ended(request, output, lease, relayedAny, startNanos, reason, status,
                 servingSentNanos, firstWrittenNanos);
+        Attempt last = attempt;
+        if (last != null && last.ended.compareAndSet(false, true)) {
+            long firstToken = output.firstTokenNanos();
+            RequestTrace.served(last.span, output.model(), responseId, output.finishReason(), billed,
+                    firstToken != 0 && servingSentNanos != 0 ? firstToken - servingSentNanos : 0, reason, status);
+        }
+        return billed;
     }
 
     private void safely(Runnable callback) {
@@ -213,11 +228,15 @@ final class UpstreamStream implements ChatStreamHandle {
     /** Events of one upstream attempt. */
     private final class Attempt extends EventSourceListener {
         private final UpstreamLease attemptLease;
+        private final Span span;
+        /** whether its span ended (as a failed attempt, or with the stream) */
+        private final AtomicBoolean ended = new AtomicBoolean();
         /** made just before its request goes out (newEventSource) */
         private final long sentNanos = System.nanoTime();
 
-        Attempt(UpstreamLease attemptLease) {
+        Attempt(UpstreamLease attemptLease, Span span) {
             this.attemptLease = attemptLease;
+            this.span = span;
         }
 
         private boolean stale() {
@@ -264,6 +283,7 @@ final class UpstreamStream implements ChatStreamHandle {
             }
             if (!relayedAny) {
                 servingSentNanos = sentNanos;
+                responseId = chunk.path("id").isTextual() ? chunk.get("id").asText() : null;
                 failover.served(); // the first event: this attempt is the one that serves
                 attemptLease.started();
                 request.route.slot().firstToken();
@@ -345,6 +365,9 @@ final class UpstreamStream implements ChatStreamHandle {
         private void settle(EventSource eventSource, AttemptOutcome outcome) {
             eventSource.cancel();
             if (!relayedAny) {
+                if (ended.compareAndSet(false, true)) {
+                    RequestTrace.failed(span, outcome); // a sibling attempt may follow
+                }
                 Optional<ChatStreamError> stop = failover.settle(attemptLease, outcome);
                 if (stop.isPresent()) {
                     fail(stop.get());

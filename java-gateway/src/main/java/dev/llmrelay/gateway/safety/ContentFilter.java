@@ -17,6 +17,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.llmrelay.gateway.policy.LiveSnapshot;
 import dev.llmrelay.gateway.policy.PolicyVersions;
 import dev.llmrelay.gateway.safety.ContentFilterRepository.HitRow;
+import dev.llmrelay.gateway.tracing.Tracing;
+import io.opentelemetry.api.trace.Span;
 import dev.llmrelay.gateway.system.OpenAiException;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -86,6 +88,7 @@ public class ContentFilter {
         matches.forEach((name, count) -> {
             FilterRules.ListRules list = lists.get(name);
             counter(list, "prompt").increment(count);
+            Tracing.filterHit(Span.current(), name, list.action().name(), "prompt", count); // the admission span
             rows.add(new HitRow(requestId, keyId, name, list.action().name(), "prompt", count, clock.instant()));
         });
         record(rows);
@@ -147,10 +150,10 @@ public class ContentFilter {
             return tails;
         }
 
-        /** Writes one row per list that matched (once; a no-op without matches). */
-        public synchronized void record() {
+        /** Writes one row per list that matched (once; a no-op without matches) and returns them. */
+        public synchronized List<HitRow> record() {
             if (recorded || lists.isEmpty()) {
-                return;
+                return List.of();
             }
             recorded = true;
             Map<String, Integer> total = new TreeMap<>();
@@ -161,6 +164,7 @@ public class ContentFilter {
             total.forEach((name, n) -> rows.add(new HitRow(requestId, keyId, name,
                     lists.get(name).action().name(), "output", n, clock.instant())));
             ContentFilter.this.record(rows);
+            return rows;
         }
     }
 

@@ -17,7 +17,7 @@ import dev.llmrelay.gateway.safety.FilterRules.ListRules;
 import dev.llmrelay.gateway.safety.FilterRules.PatternRule;
 
 @Repository
-class ContentFilterRepository {
+public class ContentFilterRepository {
 
     private final JdbcClient jdbc;
     private final JdbcTemplate batch;
@@ -106,7 +106,7 @@ class ContentFilterRepository {
         return jdbc.sql("DELETE FROM content_filter_list WHERE name = ?").param(name).update() > 0;
     }
 
-    record HitRow(String requestId, Long keyId, String list, String action, String side, int matches,
+    public record HitRow(String requestId, Long keyId, String list, String action, String side, int matches,
             Instant createdAt) {
     }
 

@@ -64,7 +64,19 @@ public final class FreshGateway implements AutoCloseable {
         return start(models, extraArgs);
     }
 
+    /**
+     * As {@link #start(int, String...)}, with {@code beans} registered before the application starts (a test's own
+     * span exporter, say).
+     */
+    public static FreshGateway startWith(int replicas, java.util.Map<String, Object> beans, String... extraArgs) {
+        return start(java.util.Collections.nCopies(replicas, (String) null), beans, extraArgs);
+    }
+
     private static FreshGateway start(List<String> models, String... extraArgs) {
+        return start(models, java.util.Map.of(), extraArgs);
+    }
+
+    private static FreshGateway start(List<String> models, java.util.Map<String, Object> beans, String... extraArgs) {
         List<ScriptedUpstream> upstreams = new ArrayList<>();
         List<String> entries = new ArrayList<>();
         for (String model : models) {
@@ -91,6 +103,7 @@ public final class FreshGateway implements AutoCloseable {
             args.add(extra);
         }
         ConfigurableApplicationContext context = new SpringApplicationBuilder(GatewayApplication.class)
+                .initializers(ctx -> beans.forEach(ctx.getBeanFactory()::registerSingleton))
                 .run(args.toArray(String[]::new));
         return new FreshGateway(List.copyOf(upstreams), context);
     }
