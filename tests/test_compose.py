@@ -540,3 +540,28 @@ def test_observability_overlay_provisions_grafana_with_the_dashboards_and_scrape
     prometheus = {v["target"]: Path(v["source"]) for v in services["prometheus"]["volumes"]}["/etc/prometheus/prometheus.yml"]
     jobs = {job["metrics_path"]: job["static_configs"][0]["targets"] for job in yaml.safe_load(prometheus.read_text())["scrape_configs"]}
     assert jobs == {"/actuator/prometheus": [f"java-gateway:{GATEWAY_PORT}"], "/metrics": [f"model-service:{MODEL_SERVICE_PORT}"]}
+
+
+@needs_compose
+def test_observability_overlay_sends_both_tiers_traces_through_the_collector_to_jaeger():
+    result = _run_compose("config", "--format", "json", env_file=ENV_EXAMPLE,
+                          files=[COMPOSE_FILE, GPU_OVERLAY, OBSERVABILITY_OVERLAY])
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    for tier in ("model-service", "java-gateway"):
+        assert services[tier]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318", tier
+    collector = services["otel-collector"]
+    mounts = {v["target"]: Path(v["source"]) for v in collector["volumes"]}
+    config_path = next(a.split("=", 1)[1] for a in collector["command"] if a.startswith("--config="))
+    config = yaml.safe_load(mounts[config_path].read_text())
+    assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
+    pipeline = config["service"]["pipelines"]["traces"]
+    assert pipeline["receivers"] == ["otlp"]
+    assert all(name in config["processors"] for name in pipeline["processors"])
+    (exporter,) = pipeline["exporters"]
+    assert config["exporters"][exporter]["endpoint"] == "jaeger:4317"
+    assert "4317" in services["jaeger"]["expose"]
+    assert [p["target"] for p in services["jaeger"]["ports"]] == [16686]
+    # texts a tier was told to record are dropped before storage
+    dropped = {a["key"] for a in config["processors"]["attributes/no-content"]["actions"] if a["action"] == "delete"}
+    assert dropped == {"gen_ai.input.messages", "gen_ai.output.messages"}
