@@ -519,15 +519,19 @@ def test_base_file_alone_has_one_model_service():
     assert [name for name in _raw(COMPOSE_FILE)["services"] if name.startswith("model-service")] == ["model-service"]
 
 
-# --- dashboards (docker-compose.observability.yml, issue 20) ------------------------------
+# --- dashboards and traces (docker-compose.observability.yml, issue 20) -------------------
+
+
+def _observability_services() -> dict:
+    result = _run_compose("config", "--format", "json", env_file=ENV_EXAMPLE,
+                          files=[COMPOSE_FILE, GPU_OVERLAY, OBSERVABILITY_OVERLAY])
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["services"]
 
 
 @needs_compose
 def test_observability_overlay_provisions_grafana_with_the_dashboards_and_scrapes_both_tiers():
-    result = _run_compose("config", "--format", "json", env_file=ENV_EXAMPLE,
-                          files=[COMPOSE_FILE, GPU_OVERLAY, OBSERVABILITY_OVERLAY])
-    assert result.returncode == 0, result.stderr
-    services = json.loads(result.stdout)["services"]
+    services = _observability_services()
     mounts = {v["target"]: Path(v["source"]) for v in services["grafana"]["volumes"]}
     assert mounts["/var/lib/grafana/dashboards"] == ROOT / "deploy" / "grafana" / "dashboards"
     assert mounts["/etc/grafana/provisioning"] == ROOT / "deploy" / "grafana" / "provisioning"
@@ -544,10 +548,7 @@ def test_observability_overlay_provisions_grafana_with_the_dashboards_and_scrape
 
 @needs_compose
 def test_observability_overlay_sends_both_tiers_traces_through_the_collector_to_jaeger():
-    result = _run_compose("config", "--format", "json", env_file=ENV_EXAMPLE,
-                          files=[COMPOSE_FILE, GPU_OVERLAY, OBSERVABILITY_OVERLAY])
-    assert result.returncode == 0, result.stderr
-    services = json.loads(result.stdout)["services"]
+    services = _observability_services()
     for tier in ("model-service", "java-gateway"):
         assert services[tier]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318", tier
     collector = services["otel-collector"]
