@@ -1,58 +1,14 @@
 // The gateway's browser API (/api/*, same origin; the session is an HttpOnly cookie).
-// Errors come back as RFC 9457 problem details; ApiError keeps what the page needs to
-// explain them: status, code, detail and the Retry-After wait.
+// Errors come back as RFC 9457 problem details; ApiError (json-request.js) keeps what the page
+// needs to explain them: status, code, detail and the Retry-After wait.
 
 import { joinSentences, t } from "./i18n.js";
+import { ApiError, requestJson } from "./json-request.js";
 
-export class ApiError extends Error {
-  constructor(status, title, detail, retryAfterSeconds, code = null) {
-    super(detail || title || `HTTP ${status}`);
-    this.status = status;
-    this.title = title;
-    this.detail = detail;
-    this.retryAfterSeconds = retryAfterSeconds;
-    this.code = code;
-  }
-}
+export { ApiError };
 
-function parseRetryAfter(value) {
-  if (!value) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
-}
-
-async function request(method, path, body) {
-  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  let response;
-  try {
-    response = await fetch(path, init);
-  } catch (networkError) {
-    throw new ApiError(0, "Network error", null, null, "network");
-  }
-  if (response.ok) {
-    if (response.status === 204) return null;
-    const type = response.headers.get("Content-Type") || "";
-    return type.includes("json") ? response.json() : null;
-  }
-  let problem = {};
-  try {
-    problem = await response.json();
-  } catch {
-    // not JSON (a proxy's error page): fall back to the status alone
-  }
-  throw new ApiError(
-    response.status,
-    problem.title,
-    problem.detail,
-    parseRetryAfter(response.headers.get("Retry-After")),
-    typeof problem.code === "string" ? problem.code : null,
-  );
-}
+// One call of the browser API: JSON, or an ApiError (json-request.js).
+const request = (method, path, body) => requestJson(method, path, body);
 
 export const api = {
   session: () => request("GET", "/api/session"),

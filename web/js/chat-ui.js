@@ -6,7 +6,7 @@ import { api, ApiError, explainError, explainStreamError, retryAfterOf, retryAft
 import { Composer } from "./composer.js";
 import { Conversation, Status } from "./conversation.js";
 import { ConversationList } from "./conversation-list.js";
-import { applyStatic, onLanguageChange, t } from "./i18n.js";
+import { applyStatic, language, onLanguageChange, t } from "./i18n.js";
 import { LanguageSwitch } from "./language-switch.js";
 import { LoginView } from "./login-view.js";
 import { MessageView } from "./message-view.js";
@@ -43,7 +43,7 @@ export class ChatUI {
     );
     this.notice = new Notice($("notice"));
     this.picker = new ModelPicker({ wrapper: $("model-picker"), select: $("model") });
-    this.languageSwitch = new LanguageSwitch(document.querySelectorAll(".language-switch"));
+    this.languageSwitch = new LanguageSwitch(document.querySelectorAll(".language-switch"), language);
     onLanguageChange(() => this.relabel());
     $("new-chat").addEventListener("click", () => this.openNewChat());
     $("logout").addEventListener("click", () => this.logout());

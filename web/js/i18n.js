@@ -1,12 +1,7 @@
-// Every string the page shows, in English and Chinese, and the one function that picks them: t().
-//
-// The language comes from the user's switch (remembered in localStorage), else from the
-// browser's languages (zh* → Chinese, else English). Static markup names its strings with
-// data-i18n (text), data-i18n-placeholder, data-i18n-aria-label and data-i18n-title;
-// applyStatic fills them in, at start and on every switch. Views that build text in code
-// call t() when they render and re-render on onLanguageChange.
+// Every string the chat page shows, in English and Chinese, and the one function that picks them:
+// t(). How the language is chosen and static markup filled: language.js (shared with the console).
 
-const STORAGE_KEY = "llm-relay.language";
+import { HTML_LANG, Language, languageFromBrowser } from "./language.js";
 
 const en = {
   "app.name": "llm-relay",
@@ -109,86 +104,19 @@ const zh = {
 };
 
 export const TABLES = Object.freeze({ en, zh });
-export const HTML_LANG = Object.freeze({ en: "en", zh: "zh-CN" });
+export { HTML_LANG, languageFromBrowser };
 // how the two parts of a sentence join: English puts a space between them, Chinese does not
 const SEPARATOR = { en: " ", zh: "" };
 
-let language = initialLanguage();
-const listeners = new Set();
+export const language = new Language(TABLES);
 
-function stored() {
-  try {
-    const value = localStorage.getItem(STORAGE_KEY);
-    return value in TABLES ? value : null;
-  } catch {
-    return null; // storage disabled: fall back to the browser's languages
-  }
-}
-
-// The first of the browser's languages that the page speaks decides; English otherwise.
-export function languageFromBrowser(languages = globalThis.navigator?.languages || [globalThis.navigator?.language]) {
-  for (const tag of languages || []) {
-    const primary = String(tag).toLowerCase().split("-")[0];
-    if (primary === "zh") return "zh";
-    if (primary === "en") return "en";
-  }
-  return "en";
-}
-
-function initialLanguage() {
-  return stored() || languageFromBrowser();
-}
-
-export function currentLanguage() {
-  return language;
-}
-
-// The string for key in the current language, with {name} replaced from params.
-export function t(key, params = {}) {
-  const template = TABLES[language][key] ?? en[key] ?? key;
-  return template.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
-}
+export const t = (key, params) => language.t(key, params);
+export const currentLanguage = () => language.current();
+export const setLanguage = (next, options) => language.set(next, options);
+export const onLanguageChange = (listener) => language.onChange(listener);
+export const applyStatic = (root) => language.applyStatic(root);
 
 // Sentences joined as the language writes them ("A. B." / "甲。乙。").
 export function joinSentences(...parts) {
-  return parts.filter(Boolean).join(SEPARATOR[language]);
-}
-
-export function setLanguage(next, { remember = true } = {}) {
-  if (!(next in TABLES)) return;
-  if (remember) {
-    try {
-      localStorage.setItem(STORAGE_KEY, next);
-    } catch {
-      // not remembered; still switch for this page
-    }
-  }
-  if (next === language) return;
-  language = next;
-  applyStatic();
-  for (const listener of listeners) listener(language);
-}
-
-export function onLanguageChange(listener) {
-  listeners.add(listener);
-  return () => listeners.delete(listener);
-}
-
-const ATTRIBUTES = [
-  ["data-i18n-placeholder", "placeholder"],
-  ["data-i18n-aria-label", "aria-label"],
-  ["data-i18n-title", "title"],
-];
-
-// Fills the static markup's strings and <html lang> from the current table.
-export function applyStatic(root = document) {
-  document.documentElement.lang = HTML_LANG[language];
-  for (const element of root.querySelectorAll("[data-i18n]")) {
-    element.textContent = t(element.dataset.i18n);
-  }
-  for (const [data, attribute] of ATTRIBUTES) {
-    for (const element of root.querySelectorAll(`[${data}]`)) {
-      element.setAttribute(attribute, t(element.getAttribute(data)));
-    }
-  }
+  return parts.filter(Boolean).join(SEPARATOR[language.current()]);
 }

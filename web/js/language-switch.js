@@ -1,29 +1,32 @@
-// The 中文 / English toggle (one on the login card, one in the sidebar): each button names the
-// other language in that language, and a click switches the whole page at once.
+// The 中文 / English toggle of a page (the chat page's login card and sidebar, the console's login card
+// and top bar): each button names the other language in that language, and a click switches the whole
+// page at once. `language` is the page's Language (language.js).
 
-import { HTML_LANG, TABLES, currentLanguage, onLanguageChange, setLanguage, t } from "./i18n.js";
+import { HTML_LANG } from "./language.js";
 
 export class LanguageSwitch {
-  constructor(buttons) {
+  constructor(buttons, language) {
     this.buttons = [...buttons];
+    this.language = language;
     for (const button of this.buttons) {
-      button.addEventListener("click", () => setLanguage(this.other()));
+      button.addEventListener("click", () => language.set(this.other()));
     }
-    onLanguageChange(() => this.render());
+    language.onChange(() => this.render());
     this.render();
   }
 
   other() {
-    return currentLanguage() === "zh" ? "en" : "zh";
+    return this.language.current() === "zh" ? "en" : "zh";
   }
 
   render() {
     const other = this.other();
+    const label = this.language.t("language.switchTo");
     for (const button of this.buttons) {
-      button.textContent = TABLES[other]["language.name"];
+      button.textContent = this.language.tables[other]["language.name"];
       button.lang = HTML_LANG[other];
-      button.setAttribute("aria-label", t("language.switchTo"));
-      button.title = t("language.switchTo");
+      button.setAttribute("aria-label", label);
+      button.title = label;
     }
   }
 }

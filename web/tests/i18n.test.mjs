@@ -1,25 +1,12 @@
 // Unit tests of the page's strings and its title rule (run: node --test web/tests/).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { TABLES, languageFromBrowser } from "../js/i18n.js";
+import { TABLES } from "../js/i18n.js";
+import { assertTablesMatch } from "./tables.mjs";
 import { titleFor } from "../js/conversation.js";
 
-const params = (template) => [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
-
 test("both languages have every string, with the same parameters", () => {
-  assert.deepEqual(Object.keys(TABLES.zh).sort(), Object.keys(TABLES.en).sort());
-  for (const [key, template] of Object.entries(TABLES.en)) {
-    assert.deepEqual(params(TABLES.zh[key]), params(template), key);
-  }
-});
-
-test("zh* browsers get Chinese, everything else English", () => {
-  assert.equal(languageFromBrowser(["zh-CN", "en-US"]), "zh");
-  assert.equal(languageFromBrowser(["zh-Hant-TW"]), "zh");
-  assert.equal(languageFromBrowser(["de-DE", "zh"]), "zh"); // the first the page speaks
-  assert.equal(languageFromBrowser(["en-GB", "zh-CN"]), "en");
-  assert.equal(languageFromBrowser(["fr"]), "en");
-  assert.equal(languageFromBrowser([]), "en");
+  assertTablesMatch(TABLES);
 });
 
 // BrowserChatService.title: String.strip(), Java's \s+ (ASCII) to one space, 60 code points, cut between words.

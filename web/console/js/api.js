@@ -1,18 +1,12 @@
 // The gateway's admin API (/admin/*, same origin). After POST /admin/session the console is signed in
 // by an HttpOnly cookie it never sees; every request also carries X-Relay-Console: 1, which the gateway
 // requires on cookie-authenticated changes (a cross-site form cannot set it: CSRF guard).
-// Errors are RFC 9457 problem details; AdminApiError keeps status, title and detail.
+// Errors are RFC 9457 problem details, thrown as ApiError (web/js/json-request.js, shared with the chat page).
 
+import { ApiError, requestJson } from "../../js/json-request.js";
 import { t } from "./i18n.js";
 
-export class AdminApiError extends Error {
-  constructor(status, title, detail) {
-    super(detail || title || `HTTP ${status}`);
-    this.status = status;
-    this.title = title || null;
-    this.detail = detail || null;
-  }
-}
+export { ApiError };
 
 let onUnauthorized = () => {};
 
@@ -22,36 +16,12 @@ export function whenUnauthorized(callback) {
 }
 
 async function request(method, path, body, { signIn = false } = {}) {
-  const init = {
-    method,
-    credentials: "same-origin",
-    cache: "no-store",
-    headers: { Accept: "application/json, application/problem+json", "X-Relay-Console": "1" },
-  };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  let response;
   try {
-    response = await fetch(path, init);
-  } catch {
-    throw new AdminApiError(0, "Network error", null);
+    return await requestJson(method, path, body, { headers: { "X-Relay-Console": "1" }, cache: "no-store" });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401 && !signIn) onUnauthorized(error);
+    throw error;
   }
-  if (response.ok) {
-    if (response.status === 204) return null;
-    const type = response.headers.get("Content-Type") || "";
-    return type.includes("json") ? response.json() : null;
-  }
-  let problem = {};
-  try {
-    problem = await response.json();
-  } catch {
-    // not JSON (a proxy's error page): the status alone
-  }
-  const error = new AdminApiError(response.status, problem?.title, problem?.detail);
-  if (response.status === 401 && !signIn) onUnauthorized(error);
-  throw error;
 }
 
 const id = (value) => encodeURIComponent(String(value));
@@ -75,7 +45,7 @@ export const api = {
 
 // One sentence an operator can act on, in the console's language.
 export function explainError(error) {
-  if (!(error instanceof AdminApiError)) return String(error?.message || error);
+  if (!(error instanceof ApiError)) return String(error?.message || error);
   const detail = error.detail || error.title || t("error.requestFailed");
   switch (error.status) {
     case 0:

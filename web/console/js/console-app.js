@@ -2,11 +2,11 @@
 // the page never reads), one section per tab (#keys, #usage, #upstreams, #controls), log-out, and
 // the language switch. A 401 from any call means the session ended: back to the login form.
 
-import { AdminApiError, api, explainError, whenUnauthorized } from "./api.js";
+import { ApiError, api, explainError, whenUnauthorized } from "./api.js";
 import { ControlsView } from "./controls-view.js";
-import { applyStatic, onLanguageChange, t } from "./i18n.js";
+import { applyStatic, language, onLanguageChange, t } from "./i18n.js";
 import { KeysView } from "./keys-view.js";
-import { LanguageSwitch } from "./language-switch.js";
+import { LanguageSwitch } from "../../js/language-switch.js";
 import { UpstreamsView } from "./upstreams-view.js";
 import { UsageView } from "./usage-view.js";
 
@@ -32,7 +32,7 @@ export class ConsoleApp {
 
   async start() {
     applyStatic();
-    new LanguageSwitch(document.querySelectorAll(".language-switch"));
+    new LanguageSwitch(document.querySelectorAll(".language-switch"), language);
     onLanguageChange(() => this.render());
     whenUnauthorized(() => this.signedOut(() => t("error.unauthorized")));
     this.loginForm.addEventListener("submit", (event) => {
@@ -66,8 +66,8 @@ export class ConsoleApp {
       this.showLoginError(null);
       this.showApp();
     } catch (error) {
-      if (error instanceof AdminApiError && error.status === 401) this.showLoginError(() => t("login.invalidToken"));
-      else if (error instanceof AdminApiError && (error.status === 404 || error.status === 405)) {
+      if (error instanceof ApiError && error.status === 401) this.showLoginError(() => t("login.invalidToken"));
+      else if (error instanceof ApiError && (error.status === 404 || error.status === 405)) {
         this.showLoginError(() => t("login.unavailable", { status: error.status }));
       } else this.showLoginError(() => explainError(error));
       this.token.select();

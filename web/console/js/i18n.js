@@ -1,11 +1,8 @@
 // Every string the operator console shows, in English and Chinese, and the one function that picks
-// them: t(). The same approach as the chat page's web/js/i18n.js (kept apart so the two pages can change
-// independently): the user's switch (remembered in localStorage, shared with the chat page) wins, else
-// the browser's languages (zh* → Chinese, else English). Static markup names its strings with
-// data-i18n, data-i18n-placeholder, data-i18n-aria-label and data-i18n-title; views that build text in
-// code call t() when they render and re-render on onLanguageChange.
+// them: t(). How the language is chosen (the switch is shared with the chat page) and static markup
+// filled: web/js/language.js.
 
-const STORAGE_KEY = "llm-relay.language";
+import { HTML_LANG, Language, languageFromBrowser } from "../../js/language.js";
 
 const en = {
   "app.name": "llm-relay console",
@@ -342,87 +339,16 @@ const zh = {
 };
 
 export const TABLES = Object.freeze({ en, zh });
-export const HTML_LANG = Object.freeze({ en: "en", zh: "zh-CN" });
+export { HTML_LANG, languageFromBrowser };
 
-let language = initialLanguage();
-const listeners = new Set();
+export const language = new Language(TABLES, { titleKey: "page.title" });
 
-function stored() {
-  try {
-    const value = globalThis.localStorage?.getItem(STORAGE_KEY);
-    return value in TABLES ? value : null;
-  } catch {
-    return null; // storage disabled: fall back to the browser's languages
-  }
-}
-
-// The first of the browser's languages that the console speaks decides; English otherwise.
-export function languageFromBrowser(languages = globalThis.navigator?.languages || [globalThis.navigator?.language]) {
-  for (const tag of languages || []) {
-    const primary = String(tag).toLowerCase().split("-")[0];
-    if (primary === "zh") return "zh";
-    if (primary === "en") return "en";
-  }
-  return "en";
-}
-
-function initialLanguage() {
-  return stored() || languageFromBrowser();
-}
-
-export function currentLanguage() {
-  return language;
-}
-
-export function locale() {
-  return HTML_LANG[language];
-}
-
-// The string for key in the current language, with {name} replaced from params.
-export function t(key, params = {}) {
-  const template = TABLES[language][key] ?? en[key] ?? key;
-  return template.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
-}
-
-export function setLanguage(next, { remember = true } = {}) {
-  if (!(next in TABLES)) return;
-  if (remember) {
-    try {
-      localStorage.setItem(STORAGE_KEY, next);
-    } catch {
-      // not remembered; still switch for this page
-    }
-  }
-  if (next === language) return;
-  language = next;
-  applyStatic();
-  for (const listener of listeners) listener(language);
-}
-
-export function onLanguageChange(listener) {
-  listeners.add(listener);
-  return () => listeners.delete(listener);
-}
-
-const ATTRIBUTES = [
-  ["data-i18n-placeholder", "placeholder"],
-  ["data-i18n-aria-label", "aria-label"],
-  ["data-i18n-title", "title"],
-];
-
-// Fills the static markup's strings, <html lang> and the title from the current table.
-export function applyStatic(root = document) {
-  document.documentElement.lang = HTML_LANG[language];
-  document.title = t("page.title");
-  for (const element of root.querySelectorAll("[data-i18n]")) {
-    element.textContent = t(element.dataset.i18n);
-  }
-  for (const [data, attribute] of ATTRIBUTES) {
-    for (const element of root.querySelectorAll(`[${data}]`)) {
-      element.setAttribute(attribute, t(element.getAttribute(data)));
-    }
-  }
-}
+export const t = (key, params) => language.t(key, params);
+export const currentLanguage = () => language.current();
+export const locale = () => language.locale();
+export const setLanguage = (next, options) => language.set(next, options);
+export const onLanguageChange = (listener) => language.onChange(listener);
+export const applyStatic = (root) => language.applyStatic(root);
 
 // Numbers and instants as the current language writes them.
 export function formatNumber(value) {
