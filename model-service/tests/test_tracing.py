@@ -78,6 +78,30 @@ def test_a_request_is_one_trace_continuing_the_callers_traceparent_with_genai_at
     assert all(line["logger"] == "model_service.requests" and line["level"] == "INFO" for line in request_lines)
 
 
+def test_a_stream_the_client_leaves_is_a_whole_trace_whose_generation_says_cancelled():
+    """A user's stop is the common way a stream ends early: its trace keeps its root (the HTTP server span is
+    exported, ending after the generation) and the generation span says why it ended."""
+    trace_id = secrets.token_hex(16)
+    with OtlpReceiver() as receiver, start_model_service(free_port(), {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "50"}, timeout_s=180) as server:
+        with httpx.stream("POST", server.url + "/v1/chat/completions", timeout=120,
+                          headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+                          json={"model": MODEL, "max_tokens": 200, "stream": True,
+                                "messages": [{"role": "user", "content": "Tell me a long story."}]}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: {") and '"content"' in line and '"content":""' not in line:
+                    break  # a token arrived: leave
+        spans = receiver.wait_for(lambda s: {"POST /v1/chat/completions", f"chat {MODEL}"} <= {
+            x.name for x in s if x.trace_id == trace_id}, what="the cancelled request's spans")
+    mine = {s.name: s for s in spans if s.trace_id == trace_id}
+    server_span, generation = mine["POST /v1/chat/completions"], mine[f"chat {MODEL}"]
+    assert generation.parent_span_id == server_span.span_id
+    assert generation.attributes["error.type"] == "cancelled"
+    assert generation.attributes["http.response.status_code"] == 499
+    assert generation.attributes["gen_ai.usage.output_tokens"] >= 1  # it was cut after its first token
+    assert server_span.end_ns >= generation.end_ns
+
+
 def test_without_an_endpoint_tracing_is_off_and_every_request_gets_the_no_op_span():
     tracing = Tracing(environ={"OTEL_SERVICE_NAME": "x"})
     assert not tracing.enabled and tracing.provider is None
