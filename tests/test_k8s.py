@@ -25,6 +25,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from model_service.config import Settings
+from model_service.tracing import Tracing
 
 from stack import free_port, start_gateway
 from test_compose import GATEWAY_PORT, GATEWAY_SRC, MODEL_SERVICE_PORT, ROOT, _sources
@@ -34,6 +35,8 @@ KUBECONFORM = ROOT / ".tools" / "bin" / "kubeconform"
 KUBERNETES_VERSION = "1.32.0"
 # Spring Boot's own settings the manifests use (not GATEWAY_*).
 SPRING_VARIABLES = {"SERVER_PORT", "MANAGEMENT_ENDPOINT_HEALTH_PROBES_ENABLED", "JAVA_TOOL_OPTIONS"}
+# OpenTelemetry's own variables, read by both tiers' tracing (model_service/tracing.py, gateway tracing/TracingConfig)
+OTEL_VARIABLES = {"OTEL_EXPORTER_OTLP_ENDPOINT"}
 
 
 def _manifest_files() -> list[Path]:
@@ -219,7 +222,7 @@ def test_kustomization_renders_every_resource_into_the_namespace():
 def test_model_service_env_names_are_its_settings():
     container = _container(_one("StatefulSet", "model-service"))
     bound = {f"MODEL_SERVICE_{name.upper()}" for name in Settings.model_fields}
-    assert _env_names(container) - bound == set()
+    assert _env_names(container) - bound - OTEL_VARIABLES == set()
 
 
 def test_model_service_settings_accept_the_manifest_values(monkeypatch):
@@ -228,6 +231,8 @@ def test_model_service_settings_accept_the_manifest_values(monkeypatch):
     for name in _env_names(container):
         monkeypatch.setenv(name, _env_value(container, name) if name != "MODEL_SERVICE_API_KEY" else "k")
     settings = Settings()
+    assert settings.log_format == "json"
+    assert not Tracing().enabled  # the manifests' empty endpoint: off until an operator names a collector
     assert settings.port == MODEL_SERVICE_PORT and settings.device == "cuda"
     assert str(settings.model_path) == _env_value(container, "MODEL_SERVICE_MODEL_PATH")
 
@@ -238,7 +243,7 @@ def test_gateway_env_names_are_bound_by_the_gateway():
     assert {"GATEWAY_UPSTREAMS", "GATEWAY_TIMEOUTS_RETRY_AFTER", "GATEWAY_BROWSER_MAX_TOKENS",
             "GATEWAY_DB_URL", "GATEWAY_ADMIN_TOKEN"} <= bound
     container = _container(_one("Deployment", "java-gateway"))
-    unknown = _env_names(container) - bound - SPRING_VARIABLES
+    unknown = _env_names(container) - bound - SPRING_VARIABLES - OTEL_VARIABLES
     assert unknown == set()
 
 
