@@ -127,6 +127,40 @@ class GatewayTracingTest {
     }
 
     @Test
+    void aNonStreamTextCompletionIsTracedToItsAsyncEnd() throws Exception {
+        try (FreshGateway gateway = traced(1)) {
+            String id = "cmpl-3";
+            String chunk = "{\"id\":\"" + id + "\",\"object\":\"text_completion\",\"created\":1,\"model\":\"smollm2\","
+                    + "\"choices\":[{\"index\":0,\"text\":\"%s\",\"logprobs\":null,\"finish_reason\":%s}]}";
+            gateway.upstream().answer(r -> new SseScript().event(chunk.formatted(" Paris", "null"))
+                    .event(chunk.formatted(".", "\"stop\"")).event(SseScript.usageChunk(id, 5, 2)).done().response());
+            Request request = new Request.Builder().url(gateway.url("/v1/completions"))
+                    .header("Authorization", "Bearer " + gateway.newKey()).header("traceparent", TRACEPARENT)
+                    .post(RequestBody.create("{\"model\":\"smollm2\",\"prompt\":\"The capital of France is\","
+                            + "\"max_tokens\":4}", JSON)).build();
+            try (Response response = client.newCall(request).execute()) {
+                assertThat(response.code()).isEqualTo(200);
+                assertThat(response.body().string()).contains(" Paris.");
+            }
+
+            List<SpanData> spans = spans();
+            assertThat(spans).extracting(SpanData::getName).containsExactlyInAnyOrder(
+                    "POST /v1/completions", "admission", "text_completion smollm2");
+            SpanData served = named(spans, "text_completion smollm2");
+            var a = served.getAttributes();
+            assertThat(a.get(AttributeKey.stringKey("gen_ai.operation.name"))).isEqualTo("text_completion");
+            assertThat(a.get(AttributeKey.stringKey("gen_ai.response.id"))).isEqualTo(id);
+            assertThat(a.get(AttributeKey.longKey("gen_ai.request.max_tokens"))).isEqualTo(4);
+            assertThat(a.get(AttributeKey.stringArrayKey("gen_ai.response.finish_reasons"))).containsExactly("stop");
+            assertThat(a.get(AttributeKey.longKey("gen_ai.usage.input_tokens"))).isEqualTo(5);
+            assertThat(a.get(AttributeKey.longKey("gen_ai.usage.output_tokens"))).isEqualTo(2);
+            SpanData whole = named(spans, "POST /v1/completions");
+            assertThat(whole.getAttributes().get(AttributeKey.longKey("http.response.status_code"))).isEqualTo(200);
+            assertThat(whole.getEndEpochNanos()).isGreaterThanOrEqualTo(served.getEndEpochNanos());
+        }
+    }
+
+    @Test
     void aBusyReplicaAndTheOneThatServesAreSiblingAttempts() throws Exception {
         try (FreshGateway gateway = traced(2)) {
             MockResponse busy = new MockResponse.Builder().code(503).setHeader("Content-Type", "application/json")
