@@ -38,10 +38,6 @@ class BrowserModelsTest {
         });
     }
 
-    private static List<RecordedRequest> chats(ScriptedUpstream upstream) {
-        return upstream.requests().stream().filter(r -> r.getUrl().encodedPath().equals("/v1/chat/completions"))
-                .toList();
-    }
 
     private JsonNode body(RecordedRequest request) throws Exception {
         return json.readTree(request.getBody().utf8());
@@ -81,23 +77,23 @@ class BrowserModelsTest {
             String id = started.path("id").asText();
             assertThat(started.path("model").asText()).isEqualTo(QWEN);
             assertThat(started.path("messages").get(1).path("content").asText()).isEqualTo("中文");
-            assertThat(chats(gateway.upstream(0))).isEmpty();
-            assertThat(chats(gateway.upstream(1))).hasSize(1);
-            assertThat(body(chats(gateway.upstream(1)).get(0)).path("model").asText()).isEqualTo(QWEN);
+            assertThat(gateway.upstream(0).chats()).isEmpty();
+            assertThat(gateway.upstream(1).chats()).hasSize(1);
+            assertThat(body(gateway.upstream(1).chats().get(0)).path("model").asText()).isEqualTo(QWEN);
 
             // no model named: the conversation's own
             JsonNode remembered = sendAndWait(browser, cookie, "{\"conversationId\":\"" + id + "\",\"content\":\"再说一次\"}");
             assertThat(remembered.path("model").asText()).isEqualTo(QWEN);
-            assertThat(chats(gateway.upstream(0))).isEmpty();
-            assertThat(chats(gateway.upstream(1))).hasSize(2);
+            assertThat(gateway.upstream(0).chats()).isEmpty();
+            assertThat(gateway.upstream(1).chats()).hasSize(2);
 
             // another model named: the conversation switches, and its history goes with it
             JsonNode switched = sendAndWait(browser, cookie,
                     "{\"conversationId\":\"" + id + "\",\"content\":\"in English\",\"model\":\"" + SMOLLM + "\"}");
             assertThat(switched.path("model").asText()).isEqualTo(SMOLLM);
             assertThat(switched.path("messages").get(5).path("content").asText()).isEqualTo("english");
-            assertThat(chats(gateway.upstream(0))).hasSize(1);
-            JsonNode request = body(chats(gateway.upstream(0)).get(0));
+            assertThat(gateway.upstream(0).chats()).hasSize(1);
+            JsonNode request = body(gateway.upstream(0).chats().get(0));
             assertThat(request.path("model").asText()).isEqualTo(SMOLLM);
             assertThat(request.path("messages").findValuesAsText("content"))
                     .containsExactly("你好", "中文", "再说一次", "中文", "in English");
@@ -109,9 +105,9 @@ class BrowserModelsTest {
             // a new conversation without a model: the default, stored as none chosen
             JsonNode plain = sendAndWait(browser, cookie, "{\"content\":\"hi\"}");
             assertThat(plain.path("model").isNull()).isTrue();
-            assertThat(chats(gateway.upstream(0))).hasSize(2);
-            assertThat(body(chats(gateway.upstream(0)).get(1)).path("model").asText()).isEqualTo(SMOLLM);
-            assertThat(chats(gateway.upstream(1))).hasSize(2);
+            assertThat(gateway.upstream(0).chats()).hasSize(2);
+            assertThat(body(gateway.upstream(0).chats().get(1)).path("model").asText()).isEqualTo(SMOLLM);
+            assertThat(gateway.upstream(1).chats()).hasSize(2);
         }
     }
 
@@ -141,8 +137,8 @@ class BrowserModelsTest {
             JsonNode after = json.readTree(browser.get("/api/chat/conversations/" + id, cookie).body());
             assertThat(after.path("model").asText()).isEqualTo(QWEN);
             assertThat(after.path("messages")).hasSize(2);
-            assertThat(chats(gateway.upstream(0))).isEmpty();
-            assertThat(chats(gateway.upstream(1))).hasSize(1);
+            assertThat(gateway.upstream(0).chats()).isEmpty();
+            assertThat(gateway.upstream(1).chats()).hasSize(1);
         }
     }
 
@@ -161,7 +157,7 @@ class BrowserModelsTest {
             JsonNode after = json.readTree(browser.get("/api/chat/conversations/" + id, cookie).body());
             assertThat(after.path("model").asText()).isEqualTo(QWEN);
             assertThat(after.path("messages")).hasSize(2);
-            assertThat(chats(gateway.upstream(0))).isEmpty();
+            assertThat(gateway.upstream(0).chats()).isEmpty();
         }
     }
 
@@ -187,7 +183,7 @@ class BrowserModelsTest {
             assertThat(plain.path("model").isNull()).isTrue();
             JsonNode named = sendAndWait(browser, cookie, "{\"content\":\"hi\",\"model\":\"" + SMOLLM + "\"}");
             assertThat(named.path("model").asText()).isEqualTo(SMOLLM);
-            List<RecordedRequest> chats = chats(gateway.upstream(0));
+            List<RecordedRequest> chats = gateway.upstream(0).chats();
             assertThat(chats).hasSize(2);
             assertThat(body(chats.get(0)).has("model")).isFalse();
             assertThat(body(chats.get(1)).path("model").asText()).isEqualTo(SMOLLM);

@@ -50,9 +50,14 @@ public final class ScriptedUpstream {
         return requests;
     }
 
-    /** Chat requests only (not health probes). */
+    /** The chat requests it got, in order (not health probes or model lists). */
+    public java.util.List<RecordedRequest> chats() {
+        return requests.stream().filter(r -> r.getUrl().encodedPath().equals("/v1/chat/completions")).toList();
+    }
+
+    /** How many chat requests it got. */
     public long chatRequests() {
-        return requests.stream().filter(r -> r.getUrl().encodedPath().equals("/v1/chat/completions")).count();
+        return chats().size();
     }
 
     /** Stops the server (a test's own upstream, see FreshGateway). */

@@ -87,19 +87,7 @@ public final class UsageReportBench {
         began = System.nanoTime();
         try (var connection = data.getConnection()) { // the one connection: close() is suppressed
             connection.setAutoCommit(false);
-            org.flywaydb.core.api.migration.Context context = new org.flywaydb.core.api.migration.Context() {
-                @Override
-                public org.flywaydb.core.api.configuration.Configuration getConfiguration() {
-                    return null;
-                }
-
-                @Override
-                public java.sql.Connection getConnection() {
-                    return connection;
-                }
-            };
-            new db.migration.V70__Backfill_usage_rollup().migrate(context);
-            new db.migration.V72__Backfill_usage_rollup_day().migrate(context);
+            RollupBackfills.run(connection);
             connection.commit();
             connection.setAutoCommit(true);
         }

@@ -117,19 +117,7 @@ class UsageRollupsTest {
         assertThat(rollups.report(T0, T0.plus(3, ChronoUnit.DAYS), dims, null, null, Map.of())).isEmpty();
         javax.sql.DataSource data = gateway.get().bean(javax.sql.DataSource.class);
         try (java.sql.Connection connection = data.getConnection()) {
-            org.flywaydb.core.api.migration.Context context = new org.flywaydb.core.api.migration.Context() {
-                @Override
-                public org.flywaydb.core.api.configuration.Configuration getConfiguration() {
-                    return null;
-                }
-
-                @Override
-                public java.sql.Connection getConnection() {
-                    return connection;
-                }
-            };
-            new db.migration.V70__Backfill_usage_rollup().migrate(context);
-            new db.migration.V72__Backfill_usage_rollup_day().migrate(context);
+            RollupBackfills.run(connection);
         }
         for (List<Dimension> grouping : List.of(dims, List.of(Dimension.day, Dimension.key), List.of(Dimension.model))) {
             assertReportMatches(rollups, mix, grouping, T0, T0.plus(3, ChronoUnit.DAYS));
