@@ -52,8 +52,11 @@ final class RequestTrace {
         return new RequestTrace(tracing, Context.current());
     }
 
-    /** The admission span, current until closed (a stage's events land on it). */
+    /** The admission span, current until closed (a stage's events land on it); nothing at all with tracing off. */
     Admission admission() {
+        if (!tracing.enabled()) {
+            return Admission.NONE;
+        }
         Span span = tracing.tracer().spanBuilder("admission").setParent(parent).startSpan();
         return new Admission(span, span.makeCurrent());
     }
@@ -154,6 +157,9 @@ final class RequestTrace {
 
     /** The admission span while the stages run. */
     static final class Admission implements AutoCloseable {
+        /** Tracing off: no span to start, make current or end on every request. */
+        static final Admission NONE = new Admission(Span.getInvalid(), Scope.noop());
+
         private final Span span;
         private final Scope scope;
 

@@ -13,6 +13,7 @@ import org.springframework.core.env.Environment;
 import org.springframework.util.StringUtils;
 
 import io.opentelemetry.api.OpenTelemetry;
+import io.opentelemetry.api.common.AttributeKey;
 import io.opentelemetry.api.common.Attributes;
 import io.opentelemetry.api.trace.propagation.W3CTraceContextPropagator;
 import io.opentelemetry.context.propagation.ContextPropagators;
@@ -50,8 +51,7 @@ class TracingConfig {
             return OpenTelemetrySdk.builder()
                     .setTracerProvider(SdkTracerProvider.builder()
                             .setResource(Resource.getDefault().merge(Resource.create(
-                                    Attributes.of(io.opentelemetry.api.common.AttributeKey.stringKey("service.name"),
-                                            SERVICE_NAME))))
+                                    Attributes.of(AttributeKey.stringKey("service.name"), SERVICE_NAME))))
                             .addSpanProcessor(SimpleSpanProcessor.create(SpanExporter.composite(given))).build())
                     .setPropagators(ContextPropagators.create(W3CTraceContextPropagator.getInstance()))
                     .build();
