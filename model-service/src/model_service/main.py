@@ -44,7 +44,6 @@ def create_app(settings: Settings | None = None, manager: ModelManager | None = 
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.manager = manager
-    app.state.tracing = tracing
     app.state.serving_chat = OpenAIServingChat(manager, metrics, tracing)
     app.state.serving_completion = OpenAIServingCompletion(manager, metrics, tracing)
     install_error_handlers(app)
